@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up a development environment from a clean checkout: a venv in .venv with the project and
+# its test extra installed, after checking for Python >= 3.10 and Java 17+ (Spark 4 needs both).
+# Sourced by .ci/run and jobs/demo.sh; safe to run again (it reuses .venv).
+set -euo pipefail
+
+PYTHON=${PYTHON:-python3}
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "error: $PYTHON not found; install Python 3.10 or newer (e.g. apt-get install python3 python3-venv)" >&2
+  exit 1
+fi
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+  echo "error: Python 3.10 or newer is required; $PYTHON is $("$PYTHON" --version 2>&1)" >&2
+  exit 1
+fi
+
+java_bin=java
+if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then java_bin="$JAVA_HOME/bin/java"; fi
+if ! command -v "$java_bin" >/dev/null 2>&1; then
+  echo "error: Java 17 or newer is required by Spark 4 and was not found." >&2
+  echo "       Install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) or set JAVA_HOME." >&2
+  exit 1
+fi
+java_major=$("$java_bin" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1)
+if [ -z "$java_major" ] || [ "$java_major" -lt 17 ]; then
+  echo "error: Java 17 or newer is required by Spark 4; found: $("$java_bin" -version 2>&1 | head -n 1)" >&2
+  echo "       Install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) or set JAVA_HOME." >&2
+  exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+fi
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"

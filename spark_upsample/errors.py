@@ -1,0 +1,36 @@
+"""The exception hierarchy of spark-upsample.
+
+Every error the library raises on bad input is a :class:`SparkUpsampleError`; those about a bad
+value are also :class:`ValueError`, so callers that catch ``ValueError`` keep working. Each message
+says what was wrong, the value that was given, and what to do instead.
+"""
+
+from __future__ import annotations
+
+
+class SparkUpsampleError(Exception):
+    """Base class of every error spark-upsample raises on purpose."""
+
+
+class InvalidStrategyError(SparkUpsampleError, ValueError):
+    """``sampling_strategy`` has a form or value that cannot be applied to these class counts."""
+
+
+class SingleClassError(SparkUpsampleError, ValueError):
+    """The input holds fewer than two classes, so there is nothing to balance."""
+
+
+class MissingColumnError(SparkUpsampleError, ValueError):
+    """A column named in the call is not in the DataFrame."""
+
+
+class InvalidLabelError(SparkUpsampleError, ValueError):
+    """The label column has an unusable type or values (nulls, NaN)."""
+
+
+class InvalidParameterError(SparkUpsampleError, ValueError):
+    """A parameter other than the strategy (seed, option names, ...) has a bad value."""
+
+
+class EmptyInputError(SparkUpsampleError, ValueError):
+    """The input has no rows."""

@@ -1,0 +1,127 @@
+"""DataFrame helpers shared by the transforms: column names, label checks, class counts.
+
+Everything here uses the DataFrame API only (no RDD, no SparkContext), so it runs on classic
+Spark and on Spark Connect alike.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_upsample.errors import (
+    EmptyInputError,
+    InvalidLabelError,
+    InvalidParameterError,
+    MissingColumnError,
+)
+
+LABEL_TYPES = (
+    T.BooleanType,
+    T.ByteType,
+    T.ShortType,
+    T.IntegerType,
+    T.LongType,
+    T.FloatType,
+    T.DoubleType,
+    T.DecimalType,
+    T.StringType,
+    T.DateType,
+    T.TimestampType,
+    T.TimestampNTZType,
+)
+
+NULL_LABEL_POLICIES = ("error", "drop")
+
+
+def col(name: str) -> Column:
+    """A top-level column by its exact name, even when the name holds dots or backticks."""
+    return F.col("`" + name.replace("`", "``") + "`")
+
+
+def internal_names(df: DataFrame, *roles: str) -> dict[str, str]:
+    """Fresh column names, one per role, that collide with no column of ``df`` in any case."""
+    taken = {c.lower() for c in df.columns}
+    prefix = "__upsample"
+    while any(c.startswith(prefix) for c in taken):
+        prefix = "_" + prefix
+    return {role: f"{prefix}_{role}" for role in roles}
+
+
+def check_columns(df: DataFrame, *names: str) -> None:
+    """Raise :class:`MissingColumnError` for the first name not in ``df``, suggesting near names."""
+    columns = df.columns
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    if duplicated:
+        raise InvalidParameterError(
+            f"The input has duplicate column names {duplicated}; rename them before resampling."
+        )
+    for name in names:
+        if name in columns:
+            continue
+        near = [c for c in columns if c.lower() == name.lower()]
+        near += [c for c in difflib.get_close_matches(name, columns, n=3) if c not in near]
+        hint = f" Did you mean {', '.join(repr(c) for c in near)}?" if near else ""
+        raise MissingColumnError(
+            f"Column {name!r} is not in the input; its columns are {columns}.{hint}"
+        )
+
+
+def check_label_type(df: DataFrame, label_col: str) -> None:
+    """Raise :class:`InvalidLabelError` unless the label is an atomic, comparable type."""
+    data_type = df.schema[label_col].dataType
+    if not isinstance(data_type, LABEL_TYPES):
+        raise InvalidLabelError(
+            f"Label column {label_col!r} has type {data_type.simpleString()}; a label must be an "
+            "integer, string, boolean, float, decimal, date or timestamp column."
+        )
+
+
+def check_null_policy(null_labels: str) -> None:
+    if null_labels not in NULL_LABEL_POLICIES:
+        raise InvalidParameterError(
+            f"null_labels must be one of {NULL_LABEL_POLICIES}. Got {null_labels!r} instead."
+        )
+
+
+def class_counts(df: DataFrame, label_col: str) -> dict[Any, int]:
+    """Rows per label value, null included, in one aggregation that reads only the label column."""
+    rows = df.groupBy(col(label_col)).count().collect()
+    return {row[0]: int(row[1]) for row in rows}
+
+
+def clean_counts(
+    counts: dict[Any, int], label_col: str, null_labels: str
+) -> tuple[dict[Any, int], int]:
+    """Split off null labels and reject NaN and empty input.
+
+    Returns the counts of the non-null classes and the number of null-label rows to drop.
+
+    Raises
+    ------
+    InvalidLabelError
+        Null labels with ``null_labels="error"``, or a NaN label.
+    EmptyInputError
+        No rows with a label.
+    """
+    nulls = counts.pop(None, 0)
+    if nulls and null_labels == "error":
+        raise InvalidLabelError(
+            f"{nulls} row(s) have a null {label_col!r}. Fill or filter them first, or pass "
+            "null_labels='drop' (--null-labels drop) to leave them out of the output."
+        )
+    nans = sum(n for c, n in counts.items() if isinstance(c, float) and math.isnan(c))
+    if nans:
+        raise InvalidLabelError(
+            f"{nans} row(s) have a NaN {label_col!r}; NaN is not a class. Replace or filter them."
+        )
+    if not counts:
+        raise EmptyInputError(
+            f"The input has no rows{' with a non-null label' if nulls else ''}; nothing to resample."
+        )
+    return counts, nulls

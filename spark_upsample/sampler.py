@@ -1,0 +1,195 @@
+"""The exact sampling engine: every class to an exact number of rows in one pass over the data.
+
+:func:`draw_exact` takes, per class, whether its original rows are kept and how many draws with
+replacement to add, and returns a DataFrame with exactly that many rows per class. The draws follow
+:mod:`spark_upsample.draws`: a per-row Poisson copy count by inversion (a broadcast hash join of
+the rows with a small table of CDF thresholds), a uniform key per copy, and a per-class key cut
+that keeps exactly the wanted number of copies.
+
+Random numbers are hashes (xxhash64) of the seed and a row id from
+``monotonically_increasing_id()`` taken right at the input, so a copy's key does not depend on
+which other rows a query happens to read: the counting query and the final one see the same keys,
+and a retried task recomputes the same values.
+
+Cost: finding the cuts reads only the label column; the final frame reads the input once and has
+no shuffle and no sort (only a broadcast of the threshold table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_upsample.draws import (
+    MAX_KEY,
+    TAIL_SIGMAS,
+    ClassDesign,
+    choose_threshold,
+    design_class,
+    poisson_inversion,
+)
+from spark_upsample.frames import col, internal_names
+
+MAX_ATTEMPTS = 8  # each retry doubles the margins; a second attempt is already ~1e-11 rare
+
+_TABLE_ROLES = ("label", "cut", "repeat", "entry", "primary", "lo", "hi", "tau")
+_ROLES = ("row", "u", "copy", "w") + _TABLE_ROLES
+_U_STREAM, _W_STREAM = 1, 2
+_KEEP_ENTRY = -1  # entry id of a kept original row; sampled entries are 0 (certain copies), 1, 2...
+
+
+@dataclass(frozen=True)
+class ClassAction:
+    """What to do with one class: keep its rows once, and/or add ``draws`` draws with replacement."""
+
+    keep_originals: bool
+    draws: int = 0
+
+
+@dataclass(frozen=True)
+class ExactDraws:
+    """The result of :func:`draw_exact`: the frame and the Poisson sample size per sampled class."""
+
+    df: DataFrame
+    poisson_draws: dict[Any, int]
+    attempts: int
+
+
+def draw_exact(
+    df: DataFrame,
+    label_col: str,
+    counts: Mapping[Any, int],
+    actions: Mapping[Any, ClassAction],
+    seed: int,
+) -> ExactDraws:
+    """Apply ``actions`` to every class of ``df``: exact counts, uniform draws, one pass.
+
+    Parameters
+    ----------
+    df : input whose label column holds no nulls and only the classes in ``counts``; it must
+        give the same rows in the same partitions each time it is read (a file scan or an
+        in-memory frame does; persist anything else first)
+    label_col : name of the label column
+    counts : rows per class in ``df``
+    actions : per class of ``counts``; a class missing here is left out of the output
+    seed : non-negative integer; the same seed and input give the same rows
+
+    Returns
+    -------
+    ExactDraws whose ``df`` has the schema of ``df`` and, for every class c,
+    ``counts[c] * keep_originals + draws`` rows; the draws are i.i.d. uniform over the rows of c.
+
+    Runs one Spark job that reads the label column only to find the cuts (plus one more in the
+    rare case, ~1e-11 per class, that a margin was too narrow), and none to build the frame.
+    """
+    names = internal_names(df, *_ROLES)
+    base = df.select("*", F.monotonically_increasing_id().alias(names["row"]))
+    label_type = df.schema[label_col].dataType
+    sampled = {c: a.draws for c, a in actions.items() if a.draws > 0}
+    keeps = {c for c, a in actions.items() if a.keep_originals}
+
+    for attempt in range(MAX_ATTEMPTS):
+        sigmas = TAIL_SIGMAS * 2**attempt
+        designs = {c: design_class(counts[c], d, sigmas) for c, d in sampled.items()}
+        cuts: dict[Any, int] = {}
+        poisson_draws: dict[Any, int] = {}
+        if designs:
+            table = _table(df, label_type, names, designs, {}, set())
+            copies = _copies(base, table, label_col, names, seed, attempt)
+            for row in _cut_stats(copies, names).collect():
+                tau = choose_threshold(sampled[row[0]], row[1], row[3], list(row[4]))
+                if tau is not None:
+                    cuts[row[0]], poisson_draws[row[0]] = tau, row[2]
+        if len(cuts) == len(designs):
+            break
+    else:
+        raise RuntimeError(f"no exact cut after {MAX_ATTEMPTS} attempts; please report this bug")
+
+    table = _table(df, label_type, names, designs, cuts, keeps)
+    copies = _copies(base, table, label_col, names, seed, attempt)
+    tau = F.col(names["tau"])
+    kept = copies.where((tau == F.lit(MAX_KEY)) | (F.col(names["w"]) <= tau))
+    return ExactDraws(
+        df=kept.select(*[col(c) for c in df.columns]),
+        poisson_draws=poisson_draws,
+        attempts=attempt + 1,
+    )
+
+
+def _hash_key(seed: int, stream: int, attempt: int, *parts: Column) -> Column:
+    """A uniform 63-bit key of the seed, a stream and attempt number, and the given columns."""
+    salt = F.lit(seed).cast("long"), F.lit(stream * 1024 + attempt).cast("int")
+    return F.shiftrightunsigned(F.xxhash64(*salt, *parts), 1)
+
+
+def _table(
+    df: DataFrame,
+    label_type: T.DataType,
+    names: dict[str, str],
+    designs: Mapping[Any, ClassDesign],
+    cuts: Mapping[Any, int],
+    keeps: set[Any],
+) -> DataFrame:
+    """The broadcast table: per class, its kept-original entry and its Poisson inversion entries.
+
+    A row joins the entries of its class whose ``cut`` is below its key U: a kept original
+    (cut -1) always, the certain copies (cut 0, ``repeat`` of them) unless U is 0, and copy j
+    (cut F(j-1) * 2**63) when U is above it. ``tau`` is the class's key cut (MAX_KEY keeps all).
+    """
+    rows: list[tuple[Any, ...]] = []
+    for c in keeps:
+        rows.append((c, -1, 1, _KEEP_ENTRY, 0, 0, 0, MAX_KEY))
+    for c, design in designs.items():
+        inversion = poisson_inversion(design.rate_plus)
+        tau = cuts.get(c, MAX_KEY)
+        meta = (design.primary_key, design.window[0], design.window[1], tau)
+        if inversion.certain:
+            rows.append((c, 0, inversion.certain, 0, *meta))
+        rows.extend((c, cut, 1, j, *meta) for j, cut in enumerate(inversion.thresholds, start=1))
+    schema = T.StructType(
+        [T.StructField(names["label"], label_type, False)]
+        + [T.StructField(names[r], T.LongType(), False) for r in _TABLE_ROLES[1:]]
+    )
+    return df.sparkSession.createDataFrame(rows, schema)
+
+
+def _copies(
+    base: DataFrame,
+    table: DataFrame,
+    label_col: str,
+    names: dict[str, str],
+    seed: int,
+    attempt: int,
+) -> DataFrame:
+    """Every input row joined to its entries, certain copies exploded, and each copy's key W."""
+    with_u = base.select("*", _hash_key(seed, _U_STREAM, attempt, F.col(names["row"])).alias(names["u"]))
+    joined = with_u.join(
+        F.broadcast(table),
+        on=(col(label_col) == F.col(names["label"])) & (F.col(names["u"]) > F.col(names["cut"])),
+        how="inner",
+    )
+    copies = joined.withColumn(
+        names["copy"], F.explode(F.sequence(F.lit(1).cast("long"), F.col(names["repeat"])))
+    )
+    w = _hash_key(
+        seed, _W_STREAM, attempt, F.col(names["row"]), F.col(names["entry"]), F.col(names["copy"])
+    )
+    return copies.withColumn(names["w"], w)
+
+
+def _cut_stats(copies: DataFrame, names: dict[str, str]) -> DataFrame:
+    """Per sampled class: all copies, the Poisson-sample copies, copies below the window, and the
+    keys inside the window (O(sqrt(draws)) of them)."""
+    w = F.col(names["w"])
+    lo, hi = F.col(names["lo"]), F.col(names["hi"])
+    return copies.groupBy(F.col(names["label"])).agg(
+        F.count(F.lit(1)),
+        F.count(F.when(w < F.col(names["primary"]), 1)),
+        F.count(F.when(w < lo, 1)),
+        F.collect_list(F.when((w >= lo) & (w <= hi), w)),
+    )

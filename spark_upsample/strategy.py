@@ -1,0 +1,177 @@
+"""Target class counts from a sampling strategy: plain Python, no Spark.
+
+The forms and semantics mirror imbalanced-learn's ``RandomOverSampler`` (``sampling_strategy``),
+with one difference: a callable receives the class counts (not ``y``), since the labels of a Spark
+DataFrame never reach the driver.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, Union
+
+from spark_upsample.errors import InvalidStrategyError, SingleClassError
+
+Label = Hashable
+SamplingStrategy = Union[str, float, Mapping[Any, int], Callable[[dict[Any, int]], Mapping[Any, int]]]
+
+OVER_SAMPLING_STRINGS = ("auto", "minority", "not minority", "not majority", "all")
+
+_ALLOWED = (
+    "one of 'auto', 'minority', 'not minority', 'not majority', 'all'; a float in (0, 1] "
+    "(binary labels only); a dict {class: final_count}; or a callable counts -> dict"
+)
+
+
+def ordered_classes(counts: Mapping[Label, int]) -> list[Label]:
+    """Class labels in a deterministic order: sorted where the labels allow it.
+
+    Spark returns groups in no particular order; sorting makes ties (two classes with the
+    majority count, say) resolve the same way on every run: the smallest label wins.
+    """
+    try:
+        return sorted(counts)
+    except TypeError:
+        return sorted(counts, key=repr)
+
+
+def majority_class(counts: Mapping[Label, int]) -> Label:
+    """The class with the most rows; ties go to the smallest label."""
+    return max(ordered_classes(counts), key=lambda c: counts[c])
+
+
+def minority_class(counts: Mapping[Label, int]) -> Label:
+    """The class with the fewest rows; ties go to the smallest label."""
+    return min(ordered_classes(counts), key=lambda c: counts[c])
+
+
+def check_counts(counts: Mapping[Label, int]) -> None:
+    """Raise :class:`SingleClassError` unless there are at least two classes to balance."""
+    if len(counts) < 2:
+        found = ", ".join(repr(c) for c in counts) or "none"
+        raise SingleClassError(
+            f"The label needs at least 2 classes to balance; got {len(counts)} ({found}). "
+            "Check the label column, or a filter that removed the other classes."
+        )
+
+
+def over_sampling_targets(
+    counts: Mapping[Label, int], sampling_strategy: SamplingStrategy = "auto"
+) -> dict[Label, int]:
+    """Final row count of every class after over-sampling.
+
+    Parameters
+    ----------
+    counts : mapping of class label to its number of rows (each >= 1)
+    sampling_strategy : str, float, dict or callable
+        - ``"auto"`` / ``"not majority"``: every class but the majority to the majority count;
+        - ``"minority"``: only the minority class; ``"not minority"``: all but the minority;
+        - ``"all"``: every class (the majority keeps its count);
+        - float r in (0, 1], binary labels only: minority to ``int(r * n_majority)``;
+        - dict ``{class: final_count}``: those classes to those counts, others unchanged;
+        - callable ``counts -> dict``: its result is used as a dict.
+
+    Returns
+    -------
+    dict mapping every class in ``counts`` to its final count (>= its current count).
+
+    Raises
+    ------
+    SingleClassError
+        Fewer than two classes.
+    InvalidStrategyError
+        An unknown string, a float out of (0, 1] or on more than two classes, a ratio that would
+        shrink the minority, a dict naming an unknown class or asking fewer rows than a class has,
+        a count that is not a non-negative integer, a callable that returns no mapping.
+    """
+    check_counts(counts)
+    n_majority = counts[majority_class(counts)]
+    targets = dict(counts)
+
+    if isinstance(sampling_strategy, str):
+        if sampling_strategy not in OVER_SAMPLING_STRINGS:
+            raise InvalidStrategyError(
+                f"sampling_strategy must be {_ALLOWED}. Got {sampling_strategy!r} instead."
+            )
+        excluded = {
+            "auto": {majority_class(counts)},
+            "not majority": {majority_class(counts)},
+            "not minority": {minority_class(counts)},
+            "minority": set(counts) - {minority_class(counts)},
+            "all": set(),
+        }[sampling_strategy]
+        return {c: (n if c in excluded else max(n, n_majority)) for c, n in targets.items()}
+
+    if isinstance(sampling_strategy, numbers.Real) and not isinstance(sampling_strategy, bool):
+        return _ratio_targets(counts, float(sampling_strategy), n_majority)
+
+    if isinstance(sampling_strategy, Mapping):
+        return _dict_targets(counts, sampling_strategy)
+
+    if callable(sampling_strategy):
+        result = sampling_strategy(dict(counts))
+        if not isinstance(result, Mapping):
+            raise InvalidStrategyError(
+                "A callable sampling_strategy must return a dict {class: final_count}. "
+                f"Got {type(result).__name__} {result!r} instead."
+            )
+        return _dict_targets(counts, result)
+
+    raise InvalidStrategyError(
+        f"sampling_strategy must be {_ALLOWED}. Got {sampling_strategy!r} "
+        f"({type(sampling_strategy).__name__}) instead."
+    )
+
+
+def _ratio_targets(counts: Mapping[Label, int], ratio: float, n_majority: int) -> dict[Label, int]:
+    if not (0.0 < ratio <= 1.0) or math.isnan(ratio):
+        raise InvalidStrategyError(
+            f"A float sampling_strategy is the wanted minority/majority ratio and must be in "
+            f"(0, 1]. Got {ratio!r} instead."
+        )
+    if len(counts) != 2:
+        raise InvalidStrategyError(
+            f"A float sampling_strategy ({ratio!r}) only applies to binary labels; the label has "
+            f"{len(counts)} classes. Use a dict {{class: final_count}}, a string or a callable."
+        )
+    majority = majority_class(counts)
+    targets = dict(counts)
+    for c, n in counts.items():
+        if c == majority:
+            continue
+        # Same arithmetic as imbalanced-learn: int(n_majority * ratio - n) rows to add.
+        to_add = int(n_majority * ratio - n)
+        if to_add < 0:
+            raise InvalidStrategyError(
+                f"sampling_strategy={ratio!r} asks class {c!r} for {int(n_majority * ratio)} rows, "
+                f"fewer than the {n} it has; over-sampling cannot remove rows. Increase the ratio "
+                f"to at least {n / n_majority:.6g}."
+            )
+        targets[c] = n + to_add
+    return targets
+
+
+def _dict_targets(counts: Mapping[Label, int], wanted: Mapping[Any, Any]) -> dict[Label, int]:
+    unknown = [c for c in wanted if c not in counts]
+    if unknown:
+        raise InvalidStrategyError(
+            f"sampling_strategy names class(es) {', '.join(repr(c) for c in unknown)} that are not "
+            f"in the data; the classes are {', '.join(repr(c) for c in ordered_classes(counts))}."
+        )
+    targets = dict(counts)
+    for c, value in wanted.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+            raise InvalidStrategyError(
+                f"sampling_strategy[{c!r}] must be a non-negative integer row count. "
+                f"Got {value!r} instead."
+            )
+        if value < counts[c]:
+            raise InvalidStrategyError(
+                f"sampling_strategy[{c!r}] = {value} is below the {counts[c]} rows class {c!r} "
+                "already has; over-sampling only adds rows. Ask for at least "
+                f"{counts[c]} (or use undersampling)."
+            )
+        targets[c] = int(value)
+    return targets

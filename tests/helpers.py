@@ -1,0 +1,34 @@
+"""Small helpers shared by the Spark tests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# Chi-square critical value at p = 0.001 for 9 degrees of freedom (10 cells).
+CHI2_CRITICAL_9DF_P001 = 27.877
+
+
+def iris_imbalanced(spark: SparkSession) -> DataFrame:
+    """The seed example: iris without its first 40 rows, label 0 for setosa (10) else 1 (100)."""
+    iris = spark.read.csv(str(FIXTURES / "iris.csv"), header=True, inferSchema=True)
+    return (
+        iris.withColumn("row_id", F.monotonically_increasing_id())
+        .where(F.col("row_id") >= 40)
+        .withColumn("label", F.when(F.col("species") == 0, 0).otherwise(1))
+    )
+
+
+def label_counts(df: DataFrame, label_col: str = "label") -> dict:
+    return {r[0]: r[1] for r in df.groupBy(label_col).count().collect()}
+
+
+def chi_square(observed: Counter, cells: list) -> float:
+    total = sum(observed[c] for c in cells)
+    expected = total / len(cells)
+    return sum((observed[c] - expected) ** 2 / expected for c in cells)

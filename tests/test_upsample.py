@@ -1,0 +1,289 @@
+"""The upsample transform on local Spark: exact counts, copies of input rows, schema, seeds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from chispa import DataFramesNotEqualError, assert_df_equality
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_upsample import (
+    EmptyInputError,
+    InvalidLabelError,
+    InvalidParameterError,
+    InvalidStrategyError,
+    MissingColumnError,
+    SingleClassError,
+    upsample,
+    upsample_with_plan,
+)
+from tests.helpers import CHI2_CRITICAL_9DF_P001, chi_square, iris_imbalanced, label_counts
+
+
+def frame(spark, sizes: dict, partitions: int = 3):
+    """Rows `id` with classes of the given sizes, spread over partitions by a deterministic range."""
+    labels = [c for c, n in sizes.items() for _ in range(n)]
+    rows = spark.createDataFrame(list(enumerate(labels)), "id long, label string")
+    return rows.coalesce(1).localCheckpoint().repartitionByRange(partitions, "id").localCheckpoint()
+
+
+def test_seed_example_iris_10_vs_100_becomes_100_100(spark):
+    df = iris_imbalanced(spark)
+    assert label_counts(df) == {0: 10, 1: 100}
+
+    result = upsample_with_plan(df, "label", seed=2017)
+
+    assert label_counts(result.df) == {0: 100, 1: 100}
+    assert result.plan.counts_before == {0: 10, 1: 100}
+    assert result.plan.counts_after == {0: 100, 1: 100}
+    assert result.df.schema == df.schema
+    # The majority comes through unchanged, row for row.
+    assert_df_equality(
+        result.df.where("label = 1"), df.where("label = 1"), ignore_row_order=True
+    )
+    # Every upsampled row is a row of class 0 of the input.
+    assert result.df.where("label = 0").join(df, on=df.columns, how="left_anti").count() == 0
+    assert result.df.where("label = 0").select("row_id").distinct().count() <= 10
+
+
+@pytest.mark.parametrize("keep_originals", [False, True])
+def test_exact_counts_over_seeds_sizes_and_targets_through_both_corrections(
+    spark, keep_originals
+):
+    sizes = {"big": 400, "mid": 37, "small": 5, "one": 1}
+    df = frame(spark, sizes)
+    corrections = Counter()
+    for seed in range(12):
+        targets = {"mid": 37 + 13 * seed, "small": 400 + seed, "one": 1 + 7 * seed}
+        result = upsample_with_plan(df, "label", sampling_strategy=targets, seed=seed,
+                                    keep_originals=keep_originals)
+        expected = {"big": 400, **targets}
+        assert label_counts(result.df) == expected
+        assert result.plan.counts_after == expected
+        for c in result.plan.classes:
+            corrections[c.correction] += 1
+            if c.correction == "trim":
+                assert c.poisson_draws > c.draws
+            if c.correction == "top-up":
+                assert c.poisson_draws < c.draws
+    assert corrections["trim"] >= 5 and corrections["top-up"] >= 5, corrections
+
+
+def test_keep_originals_keeps_every_row_once_and_adds_draws(spark):
+    df = frame(spark, {"a": 50, "b": 7})
+    result = upsample_with_plan(df, "label", seed=3, keep_originals=True)
+    assert label_counts(result.df) == {"a": 50, "b": 50}
+    minority = Counter(r.id for r in result.df.where("label = 'b'").collect())
+    assert set(minority) <= {r.id for r in df.where("label = 'b'").collect()}
+    assert all(minority[i] >= 1 for i in range(50, 57))
+    assert result.plan.classes[1].draws == 43
+
+
+def test_default_replaces_the_class_by_draws_with_replacement(spark):
+    df = frame(spark, {"a": 150, "b": 100})
+    out = upsample(df, "label", seed=11)
+    copies = Counter(r.id for r in out.where("label = 'b'").collect())
+    assert sum(copies.values()) == 150
+    # Bootstrap semantics: 150 draws from 100 rows leave 100 * exp(-1.5) ~ 22 rows undrawn
+    # (standard deviation ~4) and draw some rows 3 times or more.
+    assert 8 <= 100 - len(copies) <= 36
+    assert max(copies.values()) >= 3
+
+
+def test_same_seed_same_rows_other_seed_other_rows(spark):
+    df = frame(spark, {"a": 300, "b": 20, "c": 3})
+    first = upsample(df, "label", seed=42)
+    again = upsample(df, "label", seed=42)
+    other = upsample(df, "label", seed=43)
+    assert_df_equality(first, again, ignore_row_order=True)
+    with pytest.raises(DataFramesNotEqualError):
+        assert_df_equality(first, other, ignore_row_order=True)
+
+
+def test_seed_none_picks_one_and_reports_it(spark):
+    df = frame(spark, {"a": 60, "b": 6})
+    result = upsample_with_plan(df, "label")
+    assert isinstance(result.plan.seed, int) and result.plan.seed >= 0
+    replay = upsample(df, "label", seed=result.plan.seed)
+    assert_df_equality(result.df, replay, ignore_row_order=True)
+
+
+def test_uniform_draws_in_both_trim_and_top_up(spark):
+    """300 classes of 10 rows, each drawn 60 times: per correction path, every row position is
+    drawn equally often (chi-square, 9 df, p = 0.001). Rows of a class sit in all partitions."""
+    classes, per_class, draws = 300, 10, 60
+    df = (
+        spark.range(0, classes * per_class, 1, numPartitions=4)
+        .withColumn("label", (F.col("id") % classes).cast("int"))
+        .withColumn("position", (F.col("id") / classes).cast("int"))
+        .unionByName(
+            spark.range(classes * per_class, classes * per_class + 100, 1, numPartitions=1)
+            .withColumn("label", F.lit(-1))
+            .withColumn("position", F.lit(-1))
+        )
+    )
+    targets = {c: draws for c in range(classes)}
+    result = upsample_with_plan(df, "label", sampling_strategy=targets, seed=5)
+    path = {c.label: c.correction for c in result.plan.classes}
+    by_path = {"trim": Counter(), "top-up": Counter()}
+    for row in result.df.where("label >= 0").groupBy("label", "position").count().collect():
+        if path[row.label] in by_path:
+            by_path[path[row.label]][row.position] += row["count"]
+    for name, observed in by_path.items():
+        assert sum(observed.values()) >= 100 * draws, name  # enough classes took this path
+        statistic = chi_square(observed, list(range(per_class)))
+        assert statistic < CHI2_CRITICAL_9DF_P001, (name, statistic, observed)
+
+
+def test_schema_and_values_survive_for_nested_and_odd_types(spark):
+    schema = T.StructType(
+        [
+            T.StructField("label", T.StringType(), False),
+            T.StructField("s", T.StructType([T.StructField("x", T.IntegerType(), True)]), True),
+            T.StructField("arr", T.ArrayType(T.DoubleType(), True), True),
+            T.StructField("m", T.MapType(T.StringType(), T.LongType(), True), True),
+            T.StructField("dec", T.DecimalType(38, 18), True),
+            T.StructField("ts", T.TimestampType(), True),
+            T.StructField("bin", T.BinaryType(), True),
+            T.StructField("nothing", T.StringType(), True),
+            T.StructField("id", T.IntegerType(), False),
+        ]
+    )
+    row = ("x", {"x": 1}, [1.5, None], {"k": 2}, Decimal("12345678901234567890.123456789012345678"),
+           dt.datetime(2026, 1, 2, 3, 4, 5, 6), b"\x00\xff", None)
+    rows = [(("minor" if i < 3 else "major"), *row[1:], i) for i in range(12)]
+    df = spark.createDataFrame(rows, schema)
+    out = upsample(df, "label", seed=1)
+    assert out.schema == df.schema
+    assert label_counts(out) == {"minor": 9, "major": 9}
+    values = {repr(tuple(r)[1:-1]) for r in out.collect()}
+    assert values == {repr(tuple(r)[1:-1]) for r in df.collect()}
+
+
+@pytest.mark.parametrize(
+    ("labels", "schema"),
+    [
+        ([True] * 9 + [False] * 2, "label boolean"),
+        ([7] * 9 + [-3] * 2, "label long"),
+        (["yes"] * 9 + ["no"] * 2, "label string"),
+        ([1.0] * 9 + [0.0] * 2, "label double"),
+    ],
+)
+def test_label_types(spark, labels, schema):
+    df = spark.createDataFrame([(v,) for v in labels], schema)
+    result = upsample_with_plan(df, "label", seed=9)
+    assert sorted(label_counts(result.df).values()) == [9, 9]
+    assert result.df.schema == df.schema
+
+
+def test_null_labels_are_an_error_unless_dropped(spark):
+    df = spark.createDataFrame(
+        [(i, None if i % 10 == 0 else i % 3 == 0) for i in range(40)], "id int, label boolean"
+    )
+    with pytest.raises(InvalidLabelError, match=r"4 row\(s\) have a null 'label'.*null_labels='drop'"):
+        upsample(df, "label", seed=1)
+    result = upsample_with_plan(df, "label", seed=1, null_labels="drop")
+    assert result.plan.null_labels_dropped == 4
+    assert label_counts(result.df) == {True: 24, False: 24}
+
+
+def test_strategies_through_spark(spark):
+    df = frame(spark, {"a": 60, "b": 20, "c": 5})
+    assert label_counts(upsample(df, "label", sampling_strategy="minority", seed=1)) == {
+        "a": 60, "b": 20, "c": 60}
+    assert label_counts(upsample(df, "label", sampling_strategy="not minority", seed=1)) == {
+        "a": 60, "b": 60, "c": 5}
+    assert label_counts(
+        upsample(df, "label", sampling_strategy=lambda n: {"c": n["c"] * 3}, seed=1)
+    ) == {"a": 60, "b": 20, "c": 15}
+    binary = frame(spark, {"a": 60, "c": 5})
+    assert label_counts(upsample(binary, "label", sampling_strategy=0.5, seed=1)) == {
+        "a": 60, "c": 30}
+
+
+def test_one_row_upsampled_many_times(spark):
+    df = frame(spark, {"a": 3, "b": 1})
+    out = upsample(df, "label", sampling_strategy={"b": 20_000}, seed=4)
+    assert label_counts(out) == {"a": 3, "b": 20_000}
+    assert out.where("label = 'b'").select("id").distinct().collect()[0].id == 3
+
+
+def test_counting_reads_only_the_label_column(spark):
+    """The planning jobs must not evaluate any other column: here one that fails when read."""
+    from pyspark.sql.functions import udf
+
+    @udf("double")
+    def explode_when_read(x):
+        raise RuntimeError("a non-label column was read")
+
+    df = frame(spark, {"a": 30, "b": 4}).withColumn("boom", explode_when_read("id"))
+    result = upsample_with_plan(df, "label", seed=1)  # counts and cuts run here
+    assert result.plan.counts_after == {"a": 30, "b": 30}
+    with pytest.raises(Exception, match="a non-label column was read"):
+        result.df.collect()
+
+
+def test_a_too_narrow_margin_is_detected_and_retried_exactly(spark, monkeypatch):
+    import spark_upsample.sampler as sampler
+
+    monkeypatch.setattr(sampler, "TAIL_SIGMAS", 0.05)
+    df = frame(spark, {"a": 300, "b": 10, "c": 4})
+    calls = []
+    real = sampler.draw_exact
+
+    def spy(*args, **kwargs):
+        result = real(*args, **kwargs)
+        calls.append(result.attempts)
+        return result
+
+    monkeypatch.setattr("spark_upsample.oversampling.draw_exact", spy)
+    out = upsample(df, "label", seed=8)
+    assert calls[0] > 1
+    assert label_counts(out) == {"a": 300, "b": 300, "c": 300}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"label_col": "lable"}, MissingColumnError,
+         r"Column 'lable' is not in the input; its columns are \['id', 'label'\]. "
+         r"Did you mean 'label'\?"),
+        ({"label_col": "LABEL"}, MissingColumnError, r"Did you mean 'label'\?"),
+        ({"seed": -1}, InvalidParameterError, r"seed must be an integer in \[0, 2\*\*63\) or None. "
+         r"Got -1 instead."),
+        ({"seed": 1.5}, InvalidParameterError, r"Got 1.5 instead."),
+        ({"seed": 2**63}, InvalidParameterError, r"Got 9223372036854775808 instead."),
+        ({"null_labels": "skip"}, InvalidParameterError,
+         r"null_labels must be one of \('error', 'drop'\). Got 'skip' instead."),
+        ({"keep_originals": "yes"}, InvalidParameterError, r"keep_originals must be True or False"),
+        ({"sampling_strategy": "majority"}, InvalidStrategyError, r"Got 'majority' instead"),
+        ({"sampling_strategy": {"z": 9}}, InvalidStrategyError, r"class\(es\) 'z' that are not"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(spark, kwargs, error, message):
+    df = frame(spark, {"a": 10, "b": 2})
+    args = {"label_col": "label", **kwargs}
+    with pytest.raises(error, match=message):
+        upsample(df, args.pop("label_col"), **args)
+
+
+def test_bad_inputs_raise_clear_errors(spark):
+    with pytest.raises(SingleClassError, match=r"got 1 \('a'\)"):
+        upsample(frame(spark, {"a": 10}), "label")
+    with pytest.raises(EmptyInputError, match="The input has no rows"):
+        upsample(spark.createDataFrame([], "id long, label string"), "label")
+    with pytest.raises(InvalidLabelError, match=r"has type array<int>"):
+        upsample(spark.createDataFrame([([1],)], "label array<int>"), "label")
+    nan = spark.createDataFrame([(float("nan"),), (1.0,), (2.0,)], "label double")
+    with pytest.raises(InvalidLabelError, match=r"1 row\(s\) have a NaN 'label'"):
+        upsample(nan, "label")
+
+
+def test_works_with_transform_chaining(spark):
+    df = frame(spark, {"a": 8, "b": 2})
+    out = df.transform(upsample, "label", seed=3)
+    assert label_counts(out) == {"a": 8, "b": 8}
