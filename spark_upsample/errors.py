@@ -34,3 +34,15 @@ class InvalidParameterError(SparkUpsampleError, ValueError):
 
 class EmptyInputError(SparkUpsampleError, ValueError):
     """The input has no rows."""
+
+
+class ConfigError(SparkUpsampleError, ValueError):
+    """A configuration file or command-line value is missing, unknown or invalid."""
+
+
+class InputError(SparkUpsampleError):
+    """The input cannot be read: a missing path or table, a wrong format, corrupt files."""
+
+
+class OutputError(SparkUpsampleError):
+    """The output cannot be written as asked: it exists, overlaps the input, or failed to verify."""

@@ -1,0 +1,338 @@
+"""The job: command line and config in, resampled Parquet (or any format) out, with a report.
+
+Entry points: ``spark-submit jobs/upsample.py``, the ``spark-upsample`` console script (also a
+Databricks ``python_wheel_task``), and ``python -m spark_upsample``; all call :func:`main`.
+
+Exit codes: 0 done; 2 bad configuration or arguments; 3 bad input (unreadable, missing label,
+null labels, a single class...); 4 output problem (exists, write failed, verification failed);
+1 anything unexpected. On any failure the existing output is left as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+from spark_upsample import __version__
+from spark_upsample.config import KEYS, JobConfig, build_config, load_file, parse_strategy
+from spark_upsample.errors import (
+    ConfigError,
+    InputError,
+    InvalidParameterError,
+    InvalidStrategyError,
+    OutputError,
+    SparkUpsampleError,
+)
+from spark_upsample.io import first_line, read_input, write_output, written_counts
+from spark_upsample.landing import Landing, check_not_overlapping, local_path
+from spark_upsample.oversampling import Upsampled, upsample_with_plan
+from spark_upsample.plan import json_label
+from spark_upsample.report import REPORT_NAME, summary_table, write_report
+
+log = logging.getLogger("spark_upsample")
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT = 0, 1, 2, 3, 4
+CONFIG_ERRORS = (ConfigError, InvalidStrategyError, InvalidParameterError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser; every option maps to the config key of the same name."""
+    parser = argparse.ArgumentParser(
+        prog="spark-upsample",
+        description="Rebalance classes by random sampling with replacement, to exact counts.",
+        argument_default=argparse.SUPPRESS,
+    )
+    add = parser.add_argument
+    add("--config", help="TOML config file; options given here override its keys")
+    add("--input", help="input path (files)")
+    add("--input-table", help="input catalog table, instead of --input")
+    add("--input-format", help="parquet (default), csv, json, orc, delta, ...")
+    add("--input-schema", help="DDL schema for text inputs, e.g. 'id INT, label STRING'")
+    add("--input-option", action="append", metavar="KEY=VALUE", help="reader option (repeat)")
+    add("--output", help="output path")
+    add("--output-format", help="parquet (default) or any Spark format")
+    add("--output-option", action="append", metavar="KEY=VALUE", help="writer option (repeat)")
+    add("--write-mode", help="error (default), overwrite or append")
+    add("--partition-by", help="comma-separated output partition columns")
+    add("--compression", help="output compression codec, e.g. snappy, zstd")
+    add("--output-files", type=int, help="number of output files (adds a shuffle); 0: Spark's")
+    add("--report", help="report JSON path (default: _upsample_report.json in the output)")
+    add("--label-col", help="the class column (default: label)")
+    add("--strategy", help="auto, minority, 'not minority', 'not majority', all, a ratio, "
+        "or class=count,class=count")
+    add("--seed", type=int, help="non-negative integer seed (default: random, in the report)")
+    add("--keep-originals", action=argparse.BooleanOptionalAction,
+        help="keep original rows and add draws (imbalanced-learn) instead of replacing them")
+    add("--null-labels", help="error (default) or drop")
+    add("--dry-run", action="store_true", help="count and print the plan; write nothing")
+    add("--verbose", action="store_true", help="debug logging and Spark INFO logs")
+    add("--version", action="version", version=f"spark-upsample {__version__}")
+    return parser
+
+
+def config_from_args(argv: Sequence[str] | None) -> JobConfig:
+    """Parse ``argv`` (and the ``--config`` file it names) into a validated :class:`JobConfig`."""
+    args = vars(build_parser().parse_args(argv))
+    file_keys = load_file(args.pop("config")) if "config" in args else {}
+    for option in ("input_option", "output_option"):
+        if option in args:
+            args[option + "s"] = _key_values(option, args.pop(option))
+    if "strategy" in args:
+        args["strategy"] = parse_strategy(args["strategy"])
+    if args.get("output_files") == 0:
+        args["output_files"] = None
+    base = {k: v for k, v in file_keys.items()}
+    for option in ("input_options", "output_options"):
+        if option in args and isinstance(base.get(option), dict):
+            args[option] = {**base[option], **args[option]}
+    assert set(args) <= set(KEYS), set(args) - set(KEYS)
+    return build_config(base, args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; returns the exit code (see the module docstring)."""
+    try:
+        config = config_from_args(argv)
+    except SystemExit as exit_:  # argparse: --help, --version, or a usage error
+        return int(exit_.code or 0)
+    except ConfigError as error:
+        return _fail(EXIT_CONFIG, error)
+    _setup_logging(config.verbose)
+    try:
+        if config.output:
+            check_not_overlapping(config.input, config.output)
+        landing = Landing(config.output, config.write_mode) if config.output else None
+        if landing and not config.dry_run:
+            landing.prepare()
+    except (ConfigError, OutputError) as error:
+        return _fail(EXIT_CONFIG if isinstance(error, ConfigError) else EXIT_OUTPUT, error)
+
+    spark, owned = get_session(config)
+    try:
+        run(spark, config, landing)
+        return EXIT_OK
+    except CONFIG_ERRORS as error:
+        return _fail(EXIT_CONFIG, error)
+    except OutputError as error:
+        return _fail(EXIT_OUTPUT, error)
+    except SparkUpsampleError as error:
+        return _fail(EXIT_INPUT, error)
+    except Exception as error:  # noqa: BLE001 - the job's last line of defence
+        log.debug("unexpected failure", exc_info=True)
+        return _fail(EXIT_UNEXPECTED, error, prefix="unexpected error")
+    finally:
+        if owned:
+            spark.stop()
+
+
+def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict[str, Any]:
+    """Read, resample, write, verify and publish; returns the report.
+
+    Raises
+    ------
+    SparkUpsampleError
+        Bad input (:class:`InputError` and the library's errors) or output (:class:`OutputError`).
+    """
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    timings: dict[str, float] = {}
+    log.info("reading %s (%s)", config.source, config.input_format)
+    df = read_input(spark, config)
+    try:
+        result = upsample_with_plan(
+            df,
+            config.label_col,
+            sampling_strategy=strategy_for_labels(config.strategy),
+            seed=config.seed,
+            keep_originals=config.keep_originals,
+            null_labels=config.null_labels,
+        )
+    except SparkUpsampleError:
+        raise
+    except Exception as error:
+        raise InputError(f"Spark could not read the input {config.source}: {first_line(error)}") from None
+    timings["count_and_plan"] = time.perf_counter() - clock
+    report = _report(spark, config, result, started, timings)
+
+    if config.dry_run or landing is None:
+        print(f"spark-upsample dry run: {config.source}, seed {result.plan.seed}\n"
+              f"{summary_table(result.plan)}\nnothing written (dry run)", file=sys.stderr)
+        report["status"] = "dry-run"
+        return report
+
+    try:
+        _write_and_verify(spark, config, landing, result, timings)
+        report_path = config.report or _default_report_path(config, landing)
+        report["timings_seconds"] = {**timings, "total": time.perf_counter() - clock}
+        report["finished_at"] = datetime.now(timezone.utc).isoformat()
+        if report_path is not None:
+            write_report(report, report_path)
+        landing.publish()
+    except BaseException:
+        landing.abort()
+        raise
+    final_report = config.report or (_published_report_path(config) if report_path else None)
+    print(f"spark-upsample: {config.source} -> {config.output}, seed {result.plan.seed}\n"
+          f"{summary_table(result.plan)}\n"
+          f"output: {config.output} ({config.output_format})\n"
+          f"report: {final_report or 'not written (pass --report PATH for this output)'}",
+          file=sys.stderr)
+    return report
+
+
+def _write_and_verify(
+    spark: SparkSession, config: JobConfig, landing: Landing, result: Upsampled, timings: dict
+) -> None:
+    clock = time.perf_counter()
+    log.info("writing %s rows to %s", f"{result.plan.rows_after:,}", config.output)
+    try:
+        write_output(result.df, config, landing.write_path, landing.spark_mode)
+    except Exception as error:
+        raise OutputError(f"Writing {config.output!r} failed: {first_line(error)}") from None
+    timings["write"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    if config.write_mode == "append" and not landing.staged:
+        log.warning("append to a non-local output: written counts are not verified")
+    else:
+        written = written_counts(spark, config, landing.write_path, result.df)
+        expected = result.plan.counts_after
+        if written != expected:
+            raise OutputError(
+                f"The written output does not match the plan: expected {expected}, "
+                f"found {written}. The output was not published."
+            )
+    timings["verify"] = time.perf_counter() - clock
+
+
+def _default_report_path(config: JobConfig, landing: Landing) -> str | None:
+    return os.path.join(landing.write_path, REPORT_NAME) if landing.staged else None
+
+
+def _published_report_path(config: JobConfig) -> str:
+    return os.path.join(str(config.output), REPORT_NAME)
+
+
+def _report(
+    spark: SparkSession, config: JobConfig, result: Upsampled, started: datetime, timings: dict
+) -> dict[str, Any]:
+    plan = result.plan
+    strategy = config.strategy
+    return {
+        "tool": f"spark-upsample {__version__}",
+        "status": "succeeded",
+        "started_at": started.isoformat(),
+        "input": {"source": config.source, "format": config.input_format},
+        "output": {
+            "path": config.output,
+            "format": config.output_format,
+            "write_mode": config.write_mode,
+            "partition_by": list(config.partition_by),
+            "compression": config.compression,
+            "output_files": config.output_files,
+        },
+        "label_col": plan.label_col,
+        "strategy": strategy,
+        "seed": plan.seed,
+        "keep_originals": plan.keep_originals,
+        "rows_read": plan.rows_before + plan.null_labels_dropped,
+        "null_labels_dropped": plan.null_labels_dropped,
+        "rows_written": plan.rows_after,
+        "classes": [c.to_dict() for c in plan.classes],
+        "timings_seconds": dict(timings),
+        "spark": {"version": spark.version, "master": _master(spark)},
+    }
+
+
+def strategy_for_labels(strategy: Any) -> Any:
+    """The library strategy for a config strategy: a dict's text keys matched to the labels.
+
+    Config files and command lines name classes as text ("0", "true", "fraud"); the labels may be
+    integers or booleans. A key that matches no label is passed through, so the library's error
+    names it.
+    """
+    if not isinstance(strategy, dict):
+        return strategy
+
+    def by_text(counts: dict[Any, int]) -> dict[Any, int]:
+        texts = {label_text(c): c for c in counts}
+        return {texts.get(k, k): v for k, v in strategy.items()}
+
+    by_text.__qualname__ = f"dict {strategy!r}"
+    return by_text
+
+
+def label_text(label: Any) -> str:
+    """A label as text the way config files write it: ``true``/``false`` for booleans."""
+    value = json_label(label)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
+    """The active SparkSession (spark-submit, Databricks) or a new one; and whether we own it.
+
+    A new session runs in local mode on all cores only when nothing else sets a master
+    (spark-submit, ``MASTER``, ``PYSPARK_SUBMIT_ARGS``); master, memory and shuffle settings are
+    never set here.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    builder = SparkSession.builder.appName("spark-upsample")
+    builder = builder.config("spark.log.level", "INFO" if config.verbose else "WARN")
+    launched_by_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    master_given = os.environ.get("MASTER") or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    if not launched_by_submit and not master_given:
+        builder = builder.master("local[*]")
+    return builder.getOrCreate(), True
+
+
+def _master(spark: SparkSession) -> str | None:
+    try:
+        return spark.conf.get("spark.master", None)
+    except Exception:  # noqa: BLE001 - not every runtime exposes it
+        return None
+
+
+def _key_values(option: str, items: list[str]) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--{option.replace('_', '-')} takes KEY=VALUE. Got {item!r}.")
+        key, value = item.split("=", 1)
+        pairs[key.strip()] = value
+    return pairs
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Logs to whatever ``sys.stderr`` is when a record is written (main() may run many times)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+_HANDLER = _StderrHandler()
+_HANDLER.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+
+
+def _setup_logging(verbose: bool) -> None:
+    if _HANDLER not in log.handlers:
+        log.addHandler(_HANDLER)
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _fail(code: int, error: BaseException, prefix: str = "error") -> int:
+    print(f"spark-upsample: {prefix}: {error}", file=sys.stderr)
+    return code

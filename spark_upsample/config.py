@@ -1,0 +1,238 @@
+"""The job's configuration: one typed, validated object fed by a TOML file and the command line.
+
+Keys are flat and named like the command-line options (``write_mode`` is ``--write-mode``), so
+every key of the file can be overridden on the command line. Validation happens before Spark
+starts: a bad key or value is a :class:`ConfigError` that names it (and the nearest valid key).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import numbers
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spark_upsample.errors import ConfigError
+from spark_upsample.strategy import OVER_SAMPLING_STRINGS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+WRITE_MODES = ("error", "overwrite", "append")
+NULL_LABEL_POLICIES = ("error", "drop")
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Everything one run of the job needs. See ``conf/upsample.toml`` for every key explained."""
+
+    input: str | None = None
+    input_table: str | None = None
+    input_format: str = "parquet"
+    input_schema: str | None = None
+    input_options: dict[str, str] = field(default_factory=dict)
+    output: str | None = None
+    output_format: str = "parquet"
+    output_options: dict[str, str] = field(default_factory=dict)
+    write_mode: str = "error"
+    partition_by: tuple[str, ...] = ()
+    compression: str | None = None
+    output_files: int | None = None
+    report: str | None = None
+    label_col: str = "label"
+    strategy: str | float | dict[str, int] = "auto"
+    seed: int | None = None
+    keep_originals: bool = False
+    null_labels: str = "error"
+    dry_run: bool = False
+    verbose: bool = False
+
+    @property
+    def source(self) -> str:
+        """The input as a person would name it: the path or ``table:NAME``."""
+        return f"table:{self.input_table}" if self.input_table else str(self.input)
+
+
+KEYS = tuple(f.name for f in dataclasses.fields(JobConfig))
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """The raw keys of a TOML config file.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing or is not valid TOML.
+    """
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {str(path)!r} does not exist.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"Config file {str(path)!r} is not valid TOML: {error}.") from None
+
+
+def build_config(*layers: Mapping[str, Any]) -> JobConfig:
+    """Merge raw key layers (later ones win) and validate them into a :class:`JobConfig`.
+
+    Raises
+    ------
+    ConfigError
+        An unknown key (naming the nearest valid one) or an invalid value.
+    """
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in layer.items():
+            if key not in KEYS:
+                near = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5)
+                hint = f" Did you mean {near[0]!r}?" if near else ""
+                raise ConfigError(f"Unknown config key {key!r}.{hint} Valid keys: {', '.join(KEYS)}.")
+            merged[key] = value
+    values = {key: _CHECKS[key](key, value) for key, value in merged.items()}
+    config = JobConfig(**values)
+    _check_consistency(config)
+    return config
+
+
+def parse_strategy(text: str) -> str | float | dict[str, int]:
+    """A strategy from its command-line text: a name, a float, ``{"a": 10}`` JSON or ``a=10,b=20``."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"strategy {text!r} is not a valid JSON object: {error}.") from None
+    if "=" in text:
+        pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
+        try:
+            return {k.strip(): int(v) for k, v in pairs}
+        except ValueError:
+            raise ConfigError(
+                f"strategy {text!r}: every class=count pair needs an integer count."
+            ) from None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _text(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} must be a non-empty string. Got {value!r} instead.")
+    return value
+
+
+def _choice(choices: tuple[str, ...]):
+    def check(key: str, value: Any) -> str:
+        if value == "errorifexists" and "error" in choices:
+            return "error"
+        if value not in choices:
+            raise ConfigError(f"{key} must be one of {', '.join(choices)}. Got {value!r} instead.")
+        return value
+
+    return check
+
+
+def _flag(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key} must be true or false. Got {value!r} instead.")
+    return value
+
+
+def _options(key: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key} must be a table of option = value. Got {value!r} instead.")
+    return {str(k): _option_value(v) for k, v in value.items()}
+
+
+def _option_value(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _columns(key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{key} must be a list of column names. Got {value!r} instead.")
+    return tuple(value)
+
+
+def _positive_int(key: str, value: Any) -> int | None:
+    if value is None or value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{key} must be a positive integer (0 for Spark's choice). Got {value!r}.")
+    return value
+
+
+def _seed(key: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
+        raise ConfigError(f"seed must be an integer in [0, 2**63). Got {value!r} instead.")
+    return value
+
+
+def _strategy(key: str, value: Any) -> str | float | dict[str, int]:
+    if isinstance(value, str):
+        value = parse_strategy(value)
+    if isinstance(value, str):
+        if value not in OVER_SAMPLING_STRINGS:
+            raise ConfigError(
+                f"strategy must be one of {', '.join(OVER_SAMPLING_STRINGS)}, a float ratio in "
+                f"(0, 1] or a table of class = count. Got {value!r} instead."
+            )
+        return value
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if not 0 < value <= 1:
+            raise ConfigError(f"A float strategy must be in (0, 1]. Got {value!r} instead.")
+        return float(value)
+    if isinstance(value, Mapping):
+        for label, count in value.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ConfigError(
+                    f"strategy[{label!r}] must be a non-negative integer count. Got {count!r}."
+                )
+        return {str(k): v for k, v in value.items()}
+    raise ConfigError(f"strategy has an unsupported value {value!r}.")
+
+
+_CHECKS = {
+    "input": _text,
+    "input_table": _text,
+    "input_format": _text,
+    "input_schema": _text,
+    "input_options": _options,
+    "output": _text,
+    "output_format": _text,
+    "output_options": _options,
+    "write_mode": _choice(WRITE_MODES),
+    "partition_by": _columns,
+    "compression": _text,
+    "output_files": _positive_int,
+    "report": _text,
+    "label_col": _text,
+    "strategy": _strategy,
+    "seed": _seed,
+    "keep_originals": _flag,
+    "null_labels": _choice(NULL_LABEL_POLICIES),
+    "dry_run": _flag,
+    "verbose": _flag,
+}
+
+
+def _check_consistency(config: JobConfig) -> None:
+    if bool(config.input) == bool(config.input_table):
+        raise ConfigError("Give exactly one of input (a path) and input_table (a catalog table).")
+    if not config.output and not config.dry_run:
+        raise ConfigError("output is required (or pass --dry-run to only print the plan).")

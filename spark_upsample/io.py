@@ -1,0 +1,70 @@
+"""Reading the job's input and writing its output with Spark's DataFrame reader and writer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyspark.errors import AnalysisException
+from pyspark.sql import DataFrame, SparkSession
+
+from spark_upsample.config import JobConfig
+from spark_upsample.errors import InputError
+from spark_upsample.frames import col
+
+TEXT_FORMATS = ("csv", "json")
+
+
+def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
+    """The input DataFrame: a catalog table, or files of any format Spark knows by name.
+
+    CSV gets ``header`` and, without an explicit schema, ``inferSchema`` by default; options in
+    ``input_options`` override those.
+
+    Raises
+    ------
+    InputError
+        The table or path does not exist, or Spark cannot read it in that format.
+    """
+    try:
+        if config.input_table:
+            return spark.read.table(config.input_table)
+        reader = spark.read.format(config.input_format)
+        if config.input_format == "csv":
+            reader = reader.option("header", "true")
+            if not config.input_schema:
+                reader = reader.option("inferSchema", "true")
+        if config.input_schema:
+            reader = reader.schema(config.input_schema)
+        return reader.options(**config.input_options).load(config.input)
+    except AnalysisException as error:
+        raise InputError(f"Cannot read input {config.source} as {config.input_format}: "
+                         f"{first_line(error)}") from None
+
+
+def write_output(df: DataFrame, config: JobConfig, path: str, mode: str) -> None:
+    """Write ``df`` to ``path`` with the configured format, partitioning, compression and files."""
+    if config.output_files:
+        df = df.repartition(config.output_files)
+    writer = df.write.format(config.output_format).mode(mode)
+    if config.partition_by:
+        writer = writer.partitionBy(*config.partition_by)
+    if config.compression:
+        writer = writer.option("compression", config.compression)
+    writer.options(**config.output_options).save(path)
+
+
+def written_counts(
+    spark: SparkSession, config: JobConfig, path: str, written: DataFrame
+) -> dict[Any, int]:
+    """Rows per label in the files at ``path``, reading only the label column."""
+    reader = spark.read.format(config.output_format).options(**config.output_options)
+    if config.output_format in TEXT_FORMATS:
+        reader = reader.schema(written.schema).option("header", "true")
+    df = reader.load(path)
+    return {r[0]: int(r[1]) for r in df.groupBy(col(config.label_col)).count().collect()}
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an exception's message, without Spark's error-class boilerplate."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text

@@ -1,0 +1,34 @@
+"""The run report (JSON) and the human summary of a run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from spark_upsample.plan import UpsamplePlan
+
+REPORT_NAME = "_upsample_report.json"  # a leading underscore: Spark's readers skip the file
+
+
+def summary_table(plan: UpsamplePlan) -> str:
+    """A small text table of the class counts before and after."""
+    header = ("class", "before", "target", "after")
+    rows = [
+        (str(c.label), f"{c.count_before:,}", f"{c.target:,}", f"{c.count_after:,}")
+        for c in plan.classes
+    ]
+    rows.append(("total", f"{plan.rows_before:,}", "", f"{plan.rows_after:,}"))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    lines = []
+    for row in [header, *rows]:
+        cells = [row[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(row[1:], widths[1:])]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], path: str | Path) -> None:
+    """Write the report as indented JSON, creating the folder if needed."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")

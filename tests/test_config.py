@@ -1,0 +1,159 @@
+"""The job's config: file keys, command-line overrides, validation messages. No Spark."""
+
+from __future__ import annotations
+
+import pytest
+
+from spark_upsample.cli import config_from_args, label_text, strategy_for_labels
+from spark_upsample.config import KEYS, JobConfig, build_config
+from spark_upsample.errors import ConfigError
+
+
+def write(tmp_path, text: str) -> str:
+    path = tmp_path / "job.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_every_key_from_the_file(tmp_path):
+    path = write(tmp_path, """
+input = "in"
+input_format = "csv"
+input_schema = "id INT, label STRING"
+input_options = { sep = ";", header = true }
+output = "out"
+output_format = "orc"
+output_options = { "orc.bloom.filter.columns" = "id" }
+write_mode = "append"
+partition_by = ["label"]
+compression = "zstd"
+output_files = 4
+report = "r.json"
+label_col = "y"
+strategy = { a = 10, b = 20 }
+seed = 7
+keep_originals = true
+null_labels = "drop"
+dry_run = true
+verbose = true
+""")
+    config = config_from_args(["--config", path])
+    assert config == JobConfig(
+        input="in", input_format="csv", input_schema="id INT, label STRING",
+        input_options={"sep": ";", "header": "true"}, output="out", output_format="orc",
+        output_options={"orc.bloom.filter.columns": "id"}, write_mode="append",
+        partition_by=("label",), compression="zstd", output_files=4, report="r.json",
+        label_col="y", strategy={"a": 10, "b": 20}, seed=7, keep_originals=True,
+        null_labels="drop", dry_run=True, verbose=True,
+    )
+
+
+def test_every_key_from_the_command_line_overrides_the_file(tmp_path):
+    path = write(tmp_path, 'input = "in"\noutput = "out"\nseed = 1\ninput_options = {a = "1"}\n'
+                           'keep_originals = true\n')
+    # input and input_table are exclusive: the override of a path by a table is an error ...
+    with pytest.raises(ConfigError, match="exactly one of input"):
+        config_from_args(["--config", path, "--input-table", "db.t"])
+    # ... so override everything else.
+    config = config_from_args([
+        "--config", path, "--input", "in2", "--input-format", "json",
+        "--input-schema", "x INT", "--input-option", "b=2", "--output", "o2",
+        "--output-format", "csv", "--output-option", "sep=|", "--write-mode", "overwrite",
+        "--partition-by", "label,day", "--compression", "gzip", "--output-files", "3",
+        "--report", "rep.json", "--label-col", "cls", "--strategy", "minority", "--seed", "9",
+        "--no-keep-originals", "--null-labels", "drop", "--dry-run", "--verbose",
+    ])
+    assert config == JobConfig(
+        input="in2", input_format="json", input_schema="x INT",
+        input_options={"a": "1", "b": "2"}, output="o2", output_format="csv",
+        output_options={"sep": "|"}, write_mode="overwrite", partition_by=("label", "day"),
+        compression="gzip", output_files=3, report="rep.json", label_col="cls",
+        strategy="minority", seed=9, keep_originals=False, null_labels="drop", dry_run=True,
+        verbose=True,
+    )
+    assert config_from_args(["--input-table", "db.t", "--output", "o"]).source == "table:db.t"
+
+
+def test_defaults():
+    config = config_from_args(["--input", "in", "--output", "out"])
+    assert (config.input_format, config.output_format, config.write_mode) == (
+        "parquet", "parquet", "error")
+    assert (config.label_col, config.strategy, config.seed, config.keep_originals) == (
+        "label", "auto", None, False)
+    assert config.output_files is None and config.partition_by == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("auto", "auto"), ("not minority", "not minority"), ("0.25", 0.25),
+     ('{"a": 5, "1": 7}', {"a": 5, "1": 7}), ("a=5, b=7", {"a": 5, "b": 7})],
+)
+def test_strategy_on_the_command_line(text, expected):
+    config = config_from_args(["--input", "i", "--output", "o", "--strategy", text])
+    assert config.strategy == expected
+
+
+def test_dict_strategy_keys_match_labels_by_text():
+    strategy = strategy_for_labels({"0": 50, "true": 9, "x": 3})
+    assert strategy({0: 5, True: 2, "x": 1}) == {0: 50, True: 9, "x": 3}
+    assert strategy({1: 5}) == {"0": 50, "true": 9, "x": 3}  # unmatched: the library names them
+    assert label_text(False) == "false" and label_text(2.5) == "2.5"
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ({"lable_col": "y"}, "Unknown config key 'lable_col'. Did you mean 'label_col'?"),
+        ({"outptu": "o"}, "Unknown config key 'outptu'. Did you mean 'output'?"),
+        ({"writemode": "overwrite"}, "Did you mean 'write_mode'?"),
+        ({"zzz": 1}, "Unknown config key 'zzz'. Valid keys: input, input_table"),
+        ({"write_mode": "replace"}, "write_mode must be one of error, overwrite, append. "
+         "Got 'replace' instead."),
+        ({"null_labels": "keep"}, "null_labels must be one of error, drop. Got 'keep'"),
+        ({"seed": -3}, "seed must be an integer in [0, 2**63). Got -3 instead."),
+        ({"seed": 1.5}, "seed must be an integer in [0, 2**63). Got 1.5 instead."),
+        ({"seed": "42"}, "Got '42' instead."),
+        ({"strategy": "majority"}, "strategy must be one of auto, minority, not minority, "
+         "not majority, all, a float ratio in (0, 1] or a table of class = count. "
+         "Got 'majority' instead."),
+        ({"strategy": 1.5}, "A float strategy must be in (0, 1]. Got 1.5 instead."),
+        ({"strategy": {"a": -1}}, "strategy['a'] must be a non-negative integer count. Got -1."),
+        ({"strategy": "{bad"}, "is not a valid JSON object"),
+        ({"strategy": "a=x"}, "every class=count pair needs an integer count"),
+        ({"keep_originals": "yes"}, "keep_originals must be true or false. Got 'yes' instead."),
+        ({"output_files": -2}, "output_files must be a positive integer"),
+        ({"partition_by": [1]}, "partition_by must be a list of column names"),
+        ({"input_options": "x"}, "input_options must be a table of option = value"),
+        ({"label_col": ""}, "label_col must be a non-empty string"),
+    ],
+)
+def test_bad_keys_and_values_name_themselves(layer, message):
+    with pytest.raises(ConfigError) as info:
+        build_config({"input": "i", "output": "o"}, layer)
+    assert message in str(info.value)
+
+
+def test_input_and_output_are_required():
+    with pytest.raises(ConfigError, match="exactly one of input"):
+        build_config({"output": "o"})
+    with pytest.raises(ConfigError, match="output is required"):
+        build_config({"input": "i"})
+    assert build_config({"input": "i", "dry_run": True}).output is None
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        config_from_args(["--config", str(tmp_path / "missing.toml")])
+    with pytest.raises(ConfigError, match="is not valid TOML"):
+        config_from_args(["--config", write(tmp_path, "input = [")])
+    with pytest.raises(ConfigError, match="--input-option takes KEY=VALUE. Got 'novalue'"):
+        config_from_args(["--input", "i", "--output", "o", "--input-option", "novalue"])
+
+
+def test_keys_and_options_stay_in_step():
+    """Every config key has a command-line option (and the reverse), named alike."""
+    from spark_upsample.cli import build_parser
+
+    options = {a.dest for a in build_parser()._actions} - {"help", "config", "version"}
+    options = {o + "s" if o.endswith("_option") else o for o in options}
+    assert options == set(KEYS)

@@ -1,0 +1,247 @@
+"""The job end to end, in-process through main(argv): every option, the report, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from spark_upsample.cli import main
+from spark_upsample.report import REPORT_NAME
+from tests.helpers import label_counts
+
+SIZES = {"a": 40, "b": 8, "c": 2}
+
+
+@pytest.fixture
+def events(spark, tmp_path):
+    """A Parquet input: ids, a string label a/b/c (40/8/2) and a double feature."""
+    labels = [c for c, n in SIZES.items() for _ in range(n)]
+    df = spark.createDataFrame(
+        [(i, c, i / 10) for i, c in enumerate(labels)], "id long, label string, x double"
+    )
+    path = str(tmp_path / "events")
+    df.coalesce(2).write.parquet(path)
+    return path
+
+
+def run(*args: str) -> int:
+    return main(list(args))
+
+
+def test_parquet_in_parquet_out_with_report(spark, events, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert run("--input", events, "--output", out, "--seed", "5") == 0
+    result = spark.read.parquet(out)
+    assert label_counts(result) == {"a": 40, "b": 40, "c": 40}
+    assert result.schema == spark.read.parquet(events).schema
+    assert_df_equality(result.where("label = 'a'"), spark.read.parquet(events).where("label = 'a'"),
+                       ignore_row_order=True)
+    report = json.loads(Path(out, REPORT_NAME).read_text())
+    assert report["status"] == "succeeded" and report["seed"] == 5
+    assert report["rows_read"] == 50 and report["rows_written"] == 120
+    assert [(c["label"], c["count_before"], c["target"], c["count_after"]) for c in report["classes"]] == [
+        ("a", 40, 40, 40), ("b", 8, 40, 40), ("c", 2, 40, 40)]
+    assert report["input"] == {"source": events, "format": "parquet"}
+    assert report["output"]["path"] == out and report["output"]["write_mode"] == "error"
+    assert set(report["timings_seconds"]) == {"count_and_plan", "write", "verify", "total"}
+    assert report["spark"]["version"] == spark.version
+    assert report["spark"]["master"].startswith("local")
+    err = capsys.readouterr().err
+    assert "class  before  target  after" in err and f"report: {out}/{REPORT_NAME}" in err
+    assert "\ntotal      50            120\n" in err
+
+
+def test_same_seed_same_files_content(spark, events, tmp_path):
+    first, second = str(tmp_path / "one"), str(tmp_path / "two")
+    assert run("--input", events, "--output", first, "--seed", "3") == 0
+    assert run("--input", events, "--output", second, "--seed", "3") == 0
+    assert_df_equality(spark.read.parquet(first), spark.read.parquet(second), ignore_row_order=True)
+
+
+def test_random_seed_is_reported_and_replays(spark, events, tmp_path):
+    first, replay = str(tmp_path / "first"), str(tmp_path / "replay")
+    assert run("--input", events, "--output", first) == 0
+    seed = json.loads(Path(first, REPORT_NAME).read_text())["seed"]
+    assert run("--input", events, "--output", replay, "--seed", str(seed)) == 0
+    assert_df_equality(spark.read.parquet(first), spark.read.parquet(replay), ignore_row_order=True)
+
+
+def test_config_file_with_overrides(spark, events, tmp_path):
+    conf = tmp_path / "job.toml"
+    conf.write_text(f'input = "{events}"\noutput = "{tmp_path / "x"}"\nstrategy = {{ c = 10 }}\n'
+                    'seed = 1\n')
+    out = str(tmp_path / "y")
+    assert run("--config", str(conf), "--output", out, "--strategy", "b=12,c=11") == 0
+    assert label_counts(spark.read.parquet(out)) == {"a": 40, "b": 12, "c": 11}
+    assert not (tmp_path / "x").exists()
+
+
+def test_keep_originals_and_minority_strategy(spark, events, tmp_path):
+    out = str(tmp_path / "out")
+    assert run("--input", events, "--output", out, "--strategy", "minority", "--keep-originals",
+               "--seed", "2") == 0
+    result = spark.read.parquet(out)
+    assert label_counts(result) == {"a": 40, "b": 8, "c": 40}
+    assert {r.id for r in result.where("label = 'c'").collect()} == {48, 49}
+
+
+def test_csv_input_inferred_and_with_schema_and_options(spark, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text("id;label;x\n" + "".join(f"{i};{1 if i < 3 else 0};{i}.5\n" for i in range(12)))
+    out = str(tmp_path / "inferred")
+    assert run("--input", str(src), "--input-format", "csv", "--input-option", "sep=;",
+               "--output", out, "--label-col", "label", "--seed", "1") == 0
+    assert dict(spark.read.parquet(out).dtypes)["label"] == "int"
+    assert label_counts(spark.read.parquet(out)) == {0: 9, 1: 9}
+    out2 = str(tmp_path / "typed")
+    assert run("--input", str(src), "--input-format", "csv", "--input-option", "sep=;",
+               "--input-schema", "id LONG, label STRING, x DOUBLE", "--output", out2,
+               "--strategy", "1=5", "--seed", "1") == 0
+    assert dict(spark.read.parquet(out2).dtypes)["label"] == "string"
+    assert label_counts(spark.read.parquet(out2)) == {"0": 9, "1": 5}
+
+
+@pytest.mark.parametrize("fmt", ["json", "orc", "csv"])
+def test_other_input_and_output_formats(spark, events, tmp_path, fmt):
+    src = str(tmp_path / f"in_{fmt}")
+    spark.read.parquet(events).write.format(fmt).option("header", "true").save(src)
+    out = str(tmp_path / f"out_{fmt}")
+    assert run("--input", src, "--input-format", fmt, "--output", out, "--output-format", fmt,
+               "--output-option", "header=true", "--seed", "4") == 0
+    result = spark.read.format(fmt).option("header", "true").load(out)
+    assert label_counts(result) == {"a": 40, "b": 40, "c": 40}
+
+
+def test_input_table(spark, events, tmp_path):
+    spark.read.parquet(events).createOrReplaceTempView("events_view")
+    out = str(tmp_path / "out")
+    assert run("--input-table", "events_view", "--output", out, "--seed", "1") == 0
+    assert label_counts(spark.read.parquet(out)) == {"a": 40, "b": 40, "c": 40}
+    report = json.loads(Path(out, REPORT_NAME).read_text())
+    assert report["input"]["source"] == "table:events_view"
+
+
+def test_partition_by_compression_and_output_files(spark, events, tmp_path):
+    out = tmp_path / "out"
+    assert run("--input", events, "--output", str(out), "--partition-by", "label",
+               "--compression", "gzip", "--seed", "1") == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["label=a", "label=b", "label=c"]
+    files = list(out.rglob("*.parquet"))
+    assert files and all(".gz." in f.name for f in files)
+    assert label_counts(spark.read.parquet(str(out))) == {"a": 40, "b": 40, "c": 40}
+
+    out3 = tmp_path / "three"
+    assert run("--input", events, "--output", str(out3), "--output-files", "3", "--seed", "1") == 0
+    assert len(list(out3.glob("part-*.parquet"))) == 3
+
+
+def test_write_modes(spark, events, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert run("--input", events, "--output", out, "--seed", "1") == 0
+    before = sorted(p.name for p in Path(out).iterdir())
+    assert run("--input", events, "--output", out, "--seed", "2") == 4
+    assert "already exists. Pass --write-mode overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in Path(out).iterdir()) == before
+
+    assert run("--input", events, "--output", out, "--seed", "2", "--write-mode", "overwrite") == 0
+    assert label_counts(spark.read.parquet(out)) == {"a": 40, "b": 40, "c": 40}
+    assert json.loads(Path(out, REPORT_NAME).read_text())["seed"] == 2
+
+    assert run("--input", events, "--output", out, "--seed", "3", "--write-mode", "append") == 0
+    assert label_counts(spark.read.parquet(out)) == {"a": 80, "b": 80, "c": 80}
+    assert not (Path(out).parent / ".spark-upsample").exists()
+
+
+def test_report_elsewhere(spark, events, tmp_path):
+    out, report = str(tmp_path / "out"), tmp_path / "reports" / "run.json"
+    assert run("--input", events, "--output", out, "--report", str(report), "--seed", "1") == 0
+    assert json.loads(report.read_text())["rows_written"] == 120
+    assert not Path(out, REPORT_NAME).exists()
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(spark, events, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run("--input", events, "--output", str(out), "--dry-run", "--seed", "1") == 0
+    err = capsys.readouterr().err
+    assert "\nb           8      40     40\n" in err and "nothing written (dry run)" in err
+    assert not out.exists()
+
+
+def test_null_labels_error_or_drop(spark, tmp_path, capsys):
+    src = str(tmp_path / "nulls")
+    spark.createDataFrame([(i, None if i < 2 else ("x" if i < 12 else "y")) for i in range(15)],
+                          "id int, label string").write.parquet(src)
+    out = str(tmp_path / "out")
+    assert run("--input", src, "--output", out) == 3
+    assert "2 row(s) have a null 'label'" in capsys.readouterr().err
+    assert not Path(out).exists()
+    assert run("--input", src, "--output", out, "--null-labels", "drop", "--seed", "1") == 0
+    assert label_counts(spark.read.parquet(out)) == {"x": 10, "y": 10}
+    assert json.loads(Path(out, REPORT_NAME).read_text())["null_labels_dropped"] == 2
+
+
+def test_verbose_logs_debug(spark, events, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="spark_upsample")
+    assert run("--input", events, "--output", str(tmp_path / "o"), "--verbose", "--seed", "1") == 0
+    assert any("reading" in r.message for r in caplog.records)
+    assert logging.getLogger("spark_upsample").level == logging.DEBUG
+    logging.getLogger("spark_upsample").setLevel(logging.INFO)
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["--input", "{events}", "--output", "{out}", "--strategy", "majority"], 2,
+         "strategy must be one of auto"),
+        (["--input", "{events}", "--output", "{out}", "--seed", "-1"], 2,
+         "seed must be an integer in [0, 2**63)"),
+        (["--input", "{events}", "--output", "{out}", "--write-mode", "replace"], 2,
+         "write_mode must be one of error, overwrite, append"),
+        (["--input", "{events}", "--output", "{out}", "--bogus"], 2, "unrecognized arguments"),
+        (["--input", "{events}", "--output", "{events}/sub"], 2, "overlaps the input"),
+        (["--input", "{events}", "--output", "{out}", "--strategy", "z=5"], 2,
+         "class(es) 'z' that are not in the data"),
+        (["--input", "{events}", "--output", "{out}", "--label-col", "lable"], 3,
+         "Column 'lable' is not in the input"),
+        (["--input", "{missing}", "--output", "{out}"], 3, "Cannot read input"),
+    ],
+)
+def test_bad_runs_exit_non_zero_with_a_message_and_write_nothing(
+    spark, events, tmp_path, capsys, args, code, message
+):
+    out = tmp_path / "out"
+    values = {"events": events, "out": str(out), "missing": str(tmp_path / "nope")}
+    assert run(*[a.format(**values) for a in args]) == code
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_help_and_version(capsys):
+    assert run("--help") == 0
+    assert "--write-mode" in capsys.readouterr().out
+    assert run("--version") == 0
+    assert "spark-upsample 0.1.0" in capsys.readouterr().out
+
+
+def test_the_active_session_is_reused_not_stopped(spark, events, tmp_path):
+    assert run("--input", events, "--output", str(tmp_path / "o"), "--seed", "1") == 0
+    assert spark.range(3).count() == 3  # still alive
+
+
+def test_failed_verification_publishes_nothing(spark, events, tmp_path, monkeypatch, capsys):
+    import spark_upsample.cli as cli
+
+    real = cli.write_output
+    monkeypatch.setattr(cli, "write_output", lambda df, *a: real(df.where("label != 'c'"), *a))
+    out = tmp_path / "out"
+    assert run("--input", events, "--output", str(out), "--seed", "1") == 4
+    assert "does not match the plan" in capsys.readouterr().err
+    assert not out.exists()
+    assert not (tmp_path / ".spark-upsample").exists()
