@@ -12,6 +12,7 @@ from spark_upsample.errors import (
     InvalidParameterError,
     InvalidStrategyError,
     MissingColumnError,
+    RatioLimitError,
     SingleClassError,
     SparkUpsampleError,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "InvalidParameterError",
     "InvalidStrategyError",
     "MissingColumnError",
+    "RatioLimitError",
     "SingleClassError",
     "SparkUpsampleError",
     "UpsamplePlan",

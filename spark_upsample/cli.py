@@ -34,6 +34,7 @@ from spark_upsample.errors import (
 from spark_upsample.io import first_line, read_input, write_output, written_counts
 from spark_upsample.landing import Landing, check_not_overlapping, local_path
 from spark_upsample.oversampling import Upsampled, upsample_with_plan
+from spark_upsample.strategy import DEFAULT_MAX_RATIO
 from spark_upsample.plan import json_label
 from spark_upsample.report import REPORT_NAME, summary_table, write_report
 
@@ -72,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("--keep-originals", action=argparse.BooleanOptionalAction,
         help="keep original rows and add draws (imbalanced-learn) instead of replacing them")
     add("--null-labels", help="error (default) or drop")
+    add("--max-ratio", type=float, help="largest allowed target/count of a class "
+        f"(default {DEFAULT_MAX_RATIO:,}; 0: no limit)")
+    add("--checkpoint-input", action=argparse.BooleanOptionalAction,
+        help="materialise the input once before counting (for inputs that can change between reads)")
+    add("--remote", help="Spark Connect URL, e.g. sc://host:15002 (default: $SPARK_REMOTE if set)")
     add("--dry-run", action="store_true", help="count and print the plan; write nothing")
     add("--verbose", action="store_true", help="debug logging and Spark INFO logs")
     add("--version", action="version", version=f"spark-upsample {__version__}")
@@ -153,6 +159,8 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
             seed=config.seed,
             keep_originals=config.keep_originals,
             null_labels=config.null_labels,
+            max_ratio=config.max_ratio,
+            checkpoint_input=config.checkpoint_input,
         )
     except SparkUpsampleError:
         raise
@@ -278,14 +286,18 @@ def label_text(label: Any) -> str:
 def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
     """The active SparkSession (spark-submit, Databricks) or a new one; and whether we own it.
 
-    A new session runs in local mode on all cores only when nothing else sets a master
-    (spark-submit, ``MASTER``, ``PYSPARK_SUBMIT_ARGS``); master, memory and shuffle settings are
-    never set here.
+    ``config.remote`` (or ``SPARK_REMOTE``) connects to a Spark Connect server. Otherwise a new
+    session runs in local mode on all cores only when nothing else sets a master (spark-submit,
+    ``MASTER``, ``PYSPARK_SUBMIT_ARGS``); master, memory and shuffle settings are never set here.
     """
+    if config.remote:
+        return SparkSession.builder.remote(config.remote).getOrCreate(), True
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False
     builder = SparkSession.builder.appName("spark-upsample")
+    if os.environ.get("SPARK_REMOTE"):
+        return builder.getOrCreate(), True
     builder = builder.config("spark.log.level", "INFO" if config.verbose else "WARN")
     launched_by_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     master_given = os.environ.get("MASTER") or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_upsample.errors import ConfigError
-from spark_upsample.strategy import OVER_SAMPLING_STRINGS
+from spark_upsample.strategy import DEFAULT_MAX_RATIO, OVER_SAMPLING_STRINGS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -51,6 +51,9 @@ class JobConfig:
     seed: int | None = None
     keep_originals: bool = False
     null_labels: str = "error"
+    max_ratio: float | None = DEFAULT_MAX_RATIO
+    checkpoint_input: bool = False
+    remote: str | None = None
     dry_run: bool = False
     verbose: bool = False
 
@@ -175,6 +178,21 @@ def _positive_int(key: str, value: Any) -> int | None:
     return value
 
 
+def _max_ratio(key: str, value: Any) -> float | None:
+    if value == 0:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 1:
+        raise ConfigError(f"max_ratio must be a number >= 1 (0: no limit). Got {value!r} instead.")
+    return float(value)
+
+
+def _remote(key: str, value: Any) -> str | None:
+    value = _text(key, value)
+    if value is not None and not value.startswith("sc://"):
+        raise ConfigError(f"remote must be a Spark Connect URL like sc://host:15002. Got {value!r}.")
+    return value
+
+
 def _seed(key: str, value: Any) -> int | None:
     if value is None:
         return None
@@ -226,6 +244,9 @@ _CHECKS = {
     "seed": _seed,
     "keep_originals": _flag,
     "null_labels": _choice(NULL_LABEL_POLICIES),
+    "max_ratio": _max_ratio,
+    "checkpoint_input": _flag,
+    "remote": _remote,
     "dry_run": _flag,
     "verbose": _flag,
 }

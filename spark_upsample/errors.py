@@ -16,6 +16,10 @@ class InvalidStrategyError(SparkUpsampleError, ValueError):
     """``sampling_strategy`` has a form or value that cannot be applied to these class counts."""
 
 
+class RatioLimitError(InvalidStrategyError):
+    """A target would multiply a class by more than ``max_ratio`` (a guard against runaway output)."""
+
+
 class SingleClassError(SparkUpsampleError, ValueError):
     """The input holds fewer than two classes, so there is nothing to balance."""
 

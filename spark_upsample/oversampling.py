@@ -20,7 +20,14 @@ from spark_upsample.frames import (
 )
 from spark_upsample.plan import ClassPlan, UpsamplePlan
 from spark_upsample.sampler import ClassAction, draw_exact
-from spark_upsample.strategy import SamplingStrategy, ordered_classes, over_sampling_targets
+from spark_upsample.strategy import (
+    DEFAULT_MAX_RATIO,
+    SamplingStrategy,
+    check_max_ratio,
+    check_ratios,
+    ordered_classes,
+    over_sampling_targets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,8 @@ def upsample(
     seed: int | None = None,
     keep_originals: bool = False,
     null_labels: str = "error",
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
+    checkpoint_input: bool = False,
 ) -> DataFrame:
     """Rebalance classes by random sampling with replacement, to exact target counts.
 
@@ -55,6 +64,8 @@ def upsample(
         seed=seed,
         keep_originals=keep_originals,
         null_labels=null_labels,
+        max_ratio=max_ratio,
+        checkpoint_input=checkpoint_input,
     ).df
 
 
@@ -66,6 +77,8 @@ def upsample_with_plan(
     seed: int | None = None,
     keep_originals: bool = False,
     null_labels: str = "error",
+    max_ratio: float | None = DEFAULT_MAX_RATIO,
+    checkpoint_input: bool = False,
 ) -> Upsampled:
     """Rebalance classes by random sampling with replacement, to exact target counts.
 
@@ -89,6 +102,14 @@ def upsample_with_plan(
         ``target - count`` draws are added. Classes at their target are left as they are.
     null_labels : {"error", "drop"}, default "error"
         What to do with rows whose label is null.
+    max_ratio : float or None, default 10,000
+        A guard against runaway output: a class whose target is more than ``max_ratio`` times
+        its count is an error. None disables it.
+    checkpoint_input : bool, default False
+        Materialise the input once (``localCheckpoint``) before counting, so that counting and
+        sampling see the same rows even when the input is not a deterministic scan (a
+        nondeterministic UDF, a source that changes between reads). Costs one pass and executor
+        storage for the input.
 
     Returns
     -------
@@ -101,7 +122,7 @@ def upsample_with_plan(
     Raises
     ------
     MissingColumnError, InvalidLabelError, EmptyInputError, SingleClassError,
-    InvalidStrategyError, InvalidParameterError
+    InvalidStrategyError, RatioLimitError, InvalidParameterError
         All ``ValueError`` subclasses, raised before any output is produced.
 
     Examples
@@ -119,12 +140,17 @@ def upsample_with_plan(
     check_columns(df, label_col)
     check_label_type(df, label_col)
     check_null_policy(null_labels)
-    if not isinstance(keep_originals, bool):
-        raise InvalidParameterError(f"keep_originals must be True or False. Got {keep_originals!r}.")
+    for name, value in (("keep_originals", keep_originals), ("checkpoint_input", checkpoint_input)):
+        if not isinstance(value, bool):
+            raise InvalidParameterError(f"{name} must be True or False. Got {value!r}.")
+    check_max_ratio(max_ratio)
     seed = resolve_seed(seed)
+    if checkpoint_input:
+        df = df.localCheckpoint(eager=True)
 
     counts, nulls = clean_counts(class_counts(df, label_col), label_col, null_labels)
     targets = over_sampling_targets(counts, sampling_strategy)
+    check_ratios(counts, targets, max_ratio)
     if nulls:
         df = df.where(col(label_col).isNotNull())
 

@@ -12,11 +12,17 @@ import numbers
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Union
 
-from spark_upsample.errors import InvalidStrategyError, SingleClassError
+from spark_upsample.errors import (
+    InvalidParameterError,
+    InvalidStrategyError,
+    RatioLimitError,
+    SingleClassError,
+)
 
 Label = Hashable
 SamplingStrategy = Union[str, float, Mapping[Any, int], Callable[[dict[Any, int]], Mapping[Any, int]]]
 
+DEFAULT_MAX_RATIO = 10_000  # no class may grow more than this many times, unless asked
 OVER_SAMPLING_STRINGS = ("auto", "minority", "not minority", "not majority", "all")
 
 _ALLOWED = (
@@ -175,3 +181,29 @@ def _dict_targets(counts: Mapping[Label, int], wanted: Mapping[Any, Any]) -> dic
             )
         targets[c] = int(value)
     return targets
+
+
+def check_max_ratio(max_ratio: Any) -> None:
+    """Raise :class:`InvalidParameterError` unless ``max_ratio`` is None or a number >= 1."""
+    if max_ratio is None:
+        return
+    if isinstance(max_ratio, bool) or not isinstance(max_ratio, numbers.Real) or not max_ratio >= 1:
+        raise InvalidParameterError(
+            f"max_ratio must be a number >= 1, or None for no limit. Got {max_ratio!r} instead."
+        )
+
+
+def check_ratios(counts: dict[Any, int], targets: dict[Any, int], max_ratio: float | None) -> None:
+    """Raise :class:`RatioLimitError` when a target exceeds ``max_ratio`` times its class count."""
+    if max_ratio is None:
+        return
+    over = [c for c in ordered_classes(counts) if targets[c] > max_ratio * counts[c]]
+    if over:
+        c = over[0]
+        raise RatioLimitError(
+            f"The target of class {c!r} ({targets[c]:,} rows) is {targets[c] / counts[c]:,.0f} "
+            f"times its {counts[c]:,} row(s), above max_ratio {max_ratio:,g}"
+            + (f" ({len(over)} classes are)" if len(over) > 1 else "")
+            + ". Raise max_ratio (--max-ratio) if that much output is intended, or choose "
+            "smaller targets."
+        )

@@ -34,6 +34,9 @@ strategy = { a = 10, b = 20 }
 seed = 7
 keep_originals = true
 null_labels = "drop"
+max_ratio = 50
+checkpoint_input = true
+remote = "sc://127.0.0.1:15002"
 dry_run = true
 verbose = true
 """)
@@ -44,7 +47,8 @@ verbose = true
         output_options={"orc.bloom.filter.columns": "id"}, write_mode="append",
         partition_by=("label",), compression="zstd", output_files=4, report="r.json",
         label_col="y", strategy={"a": 10, "b": 20}, seed=7, keep_originals=True,
-        null_labels="drop", dry_run=True, verbose=True,
+        null_labels="drop", max_ratio=50.0, checkpoint_input=True, remote="sc://127.0.0.1:15002",
+        dry_run=True, verbose=True,
     )
 
 
@@ -61,15 +65,16 @@ def test_every_key_from_the_command_line_overrides_the_file(tmp_path):
         "--output-format", "csv", "--output-option", "sep=|", "--write-mode", "overwrite",
         "--partition-by", "label,day", "--compression", "gzip", "--output-files", "3",
         "--report", "rep.json", "--label-col", "cls", "--strategy", "minority", "--seed", "9",
-        "--no-keep-originals", "--null-labels", "drop", "--dry-run", "--verbose",
+        "--no-keep-originals", "--null-labels", "drop", "--max-ratio", "0",
+        "--checkpoint-input", "--remote", "sc://h:1", "--dry-run", "--verbose",
     ])
     assert config == JobConfig(
         input="in2", input_format="json", input_schema="x INT",
         input_options={"a": "1", "b": "2"}, output="o2", output_format="csv",
         output_options={"sep": "|"}, write_mode="overwrite", partition_by=("label", "day"),
         compression="gzip", output_files=3, report="rep.json", label_col="cls",
-        strategy="minority", seed=9, keep_originals=False, null_labels="drop", dry_run=True,
-        verbose=True,
+        strategy="minority", seed=9, keep_originals=False, null_labels="drop", max_ratio=None,
+        checkpoint_input=True, remote="sc://h:1", dry_run=True, verbose=True,
     )
     assert config_from_args(["--input-table", "db.t", "--output", "o"]).source == "table:db.t"
 
@@ -81,6 +86,7 @@ def test_defaults():
     assert (config.label_col, config.strategy, config.seed, config.keep_originals) == (
         "label", "auto", None, False)
     assert config.output_files is None and config.partition_by == ()
+    assert (config.max_ratio, config.checkpoint_input, config.remote) == (10_000, False, None)
 
 
 @pytest.mark.parametrize(
@@ -125,6 +131,9 @@ def test_dict_strategy_keys_match_labels_by_text():
         ({"partition_by": [1]}, "partition_by must be a list of column names"),
         ({"input_options": "x"}, "input_options must be a table of option = value"),
         ({"label_col": ""}, "label_col must be a non-empty string"),
+        ({"max_ratio": 0.5}, "max_ratio must be a number >= 1 (0: no limit). Got 0.5 instead."),
+        ({"checkpoint_input": 1}, "checkpoint_input must be true or false. Got 1 instead."),
+        ({"remote": "localhost:15002"}, "remote must be a Spark Connect URL like sc://host:15002"),
     ],
 )
 def test_bad_keys_and_values_name_themselves(layer, message):

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from spark_upsample.errors import InvalidStrategyError, SingleClassError
+from spark_upsample.errors import (
+    InvalidParameterError,
+    InvalidStrategyError,
+    RatioLimitError,
+    SingleClassError,
+)
 from spark_upsample.strategy import (
+    DEFAULT_MAX_RATIO,
+    check_max_ratio,
+    check_ratios,
     majority_class,
     minority_class,
     ordered_classes,
@@ -114,3 +122,20 @@ def test_ratio_that_would_shrink_the_minority():
 def test_single_class_has_nothing_to_balance(counts):
     with pytest.raises(SingleClassError, match=r"needs at least 2 classes to balance; got"):
         over_sampling_targets(counts, "auto")
+
+
+def test_max_ratio_guard():
+    counts = {"a": 1, "b": 3, "c": 100_000}
+    check_ratios(counts, {"a": 10_000, "b": 30_000, "c": 100_000}, DEFAULT_MAX_RATIO)  # at the limit
+    with pytest.raises(RatioLimitError) as info:
+        check_ratios(counts, {"a": 10_001, "b": 30_001, "c": 100_000}, DEFAULT_MAX_RATIO)
+    assert str(info.value) == (
+        "The target of class 'a' (10,001 rows) is 10,001 times its 1 row(s), above max_ratio "
+        "10,000 (2 classes are). Raise max_ratio (--max-ratio) if that much output is intended, "
+        "or choose smaller targets."
+    )
+    check_ratios(counts, {"a": 10**9, "b": 3, "c": 100_000}, None)  # None: no limit
+    for bad in (0.5, "10", True):
+        with pytest.raises(InvalidParameterError, match="max_ratio must be a number >= 1, or None"):
+            check_max_ratio(bad)
+
