@@ -28,6 +28,7 @@ from spark_upsample.errors import (
     InputError,
     InvalidParameterError,
     InvalidStrategyError,
+    MissingColumnError,
     OutputError,
     SparkUpsampleError,
 )
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--label-col", help="the class column (default: label)")
     add("--strategy", help="auto, minority, 'not minority', 'not majority', all, a ratio, "
         "or class=count,class=count")
-    add("--seed", type=int, help="non-negative integer seed (default: random, in the report)")
+    add("--seed", type=_int_or_text, help="non-negative integer seed (default: random, in the report)")
     add("--keep-originals", action=argparse.BooleanOptionalAction,
         help="keep original rows and add draws (imbalanced-learn) instead of replacing them")
     add("--null-labels", help="error (default) or drop")
@@ -162,6 +163,13 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
             max_ratio=config.max_ratio,
             checkpoint_input=config.checkpoint_input,
         )
+    except MissingColumnError as error:
+        if config.input_table:
+            raise
+        raise MissingColumnError(
+            f"{error} The input was read as {config.input_format}: if these columns look wrong, "
+            "check --input-format (and --input-schema or --input-option for text formats)."
+        ) from None
     except SparkUpsampleError:
         raise
     except Exception as error:
@@ -311,6 +319,14 @@ def _master(spark: SparkSession) -> str | None:
         return spark.conf.get("spark.master", None)
     except Exception:  # noqa: BLE001 - not every runtime exposes it
         return None
+
+
+def _int_or_text(text: str) -> int | str:
+    """An integer option's value, or its text for the config check to reject with a clear message."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def _key_values(option: str, items: list[str]) -> dict[str, str]:

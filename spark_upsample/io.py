@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_upsample.config import JobConfig
@@ -27,16 +26,19 @@ def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
     """
     try:
         if config.input_table:
-            return spark.read.table(config.input_table)
-        reader = spark.read.format(config.input_format)
-        if config.input_format == "csv":
-            reader = reader.option("header", "true")
-            if not config.input_schema:
-                reader = reader.option("inferSchema", "true")
-        if config.input_schema:
-            reader = reader.schema(config.input_schema)
-        return reader.options(**config.input_options).load(config.input)
-    except AnalysisException as error:
+            df = spark.read.table(config.input_table)
+        else:
+            reader = spark.read.format(config.input_format)
+            if config.input_format == "csv":
+                reader = reader.option("header", "true")
+                if not config.input_schema:
+                    reader = reader.option("inferSchema", "true")
+            if config.input_schema:
+                reader = reader.schema(config.input_schema)
+            df = reader.options(**config.input_options).load(config.input)
+        df.schema  # noqa: B018 - resolve it here: Spark Connect defers this to the first action
+        return df
+    except Exception as error:  # noqa: BLE001 - any failure to open the input is a bad input
         raise InputError(f"Cannot read input {config.source} as {config.input_format}: "
                          f"{first_line(error)}") from None
 
@@ -65,6 +67,9 @@ def written_counts(
 
 
 def first_line(error: BaseException) -> str:
-    """The first line of an exception's message, without Spark's error-class boilerplate."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return text
+    """The first line of an exception's message; for a raw Java error, the Java exception's."""
+    java = getattr(error, "java_exception", None)  # py4j errors Spark did not convert
+    text = str(java) if java is not None else str(error)
+    text = text.strip().splitlines()[0] if text.strip() else type(error).__name__
+    head, _, rest = text.partition(": ")
+    return rest if rest and "." in head and " " not in head else text  # drop "org.x.FooException: "

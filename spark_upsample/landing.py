@@ -103,25 +103,45 @@ class Landing:
             )
 
     def publish(self) -> None:
-        """Put the staged output in place (no-op when written in place)."""
+        """Put the staged output in place (no-op when written in place).
+
+        Raises
+        ------
+        OutputError
+            The output appeared meanwhile (mode "error"), or the file system refused a move; the
+            previous output is then back where it was.
+        """
         if self.final is None:
             return
         staging = Path(self.write_path)
-        if self.mode == "append" and self.final.exists():
-            _merge_into(staging, self.final)
-            shutil.rmtree(staging)
-            self._remove_empty_work_dir()
-            return
-        if self.final.exists():
-            if self.mode == "error":
-                raise OutputError(f"The output {self.output!r} appeared while the job ran.")
-            backup = self._work_dir / f"{self.final.name}{BACKUP_TAG}{self.run_id}"
-            os.rename(self.final, backup)
-            os.rename(staging, self.final)
-            shutil.rmtree(backup)
-        else:
-            os.rename(staging, self.final)
+        try:
+            if self.mode == "append" and self.final.exists():
+                _merge_into(staging, self.final)
+                shutil.rmtree(staging)
+            elif self.final.exists():
+                if self.mode == "error":
+                    raise OutputError(f"The output {self.output!r} appeared while the job ran.")
+                self._swap(staging)
+            else:
+                os.rename(staging, self.final)
+        except OSError as error:
+            raise OutputError(
+                f"Could not move the new output into {self.output!r}: {error}. The previous "
+                "output, if any, is unchanged."
+            ) from None
         self._remove_empty_work_dir()
+
+    def _swap(self, staging: Path) -> None:
+        """Replace the output by ``staging``: old aside, new in, old deleted; undone on failure."""
+        assert self.final is not None
+        backup = self._work_dir / f"{self.final.name}{BACKUP_TAG}{self.run_id}"
+        os.rename(self.final, backup)
+        try:
+            os.rename(staging, self.final)
+        except OSError:
+            os.rename(backup, self.final)
+            raise
+        shutil.rmtree(backup)
 
     def abort(self) -> None:
         """Remove the staging folder after a failure; the output is left as it was."""

@@ -33,6 +33,7 @@ from spark_upsample.draws import (
     design_class,
     poisson_inversion,
 )
+from spark_upsample import faults
 from spark_upsample.frames import col, internal_names
 
 MAX_ATTEMPTS = 8  # each retry doubles the margins; a second attempt is already ~1e-11 rare
@@ -115,7 +116,7 @@ def draw_exact(
     tau = F.col(names["tau"])
     kept = copies.where((tau == F.lit(MAX_KEY)) | (F.col(names["w"]) <= tau))
     return ExactDraws(
-        df=kept.select(*[col(c) for c in df.columns]),
+        df=faults.inject(kept.select(*[col(c) for c in df.columns])),
         poisson_draws=poisson_draws,
         attempts=attempt + 1,
     )

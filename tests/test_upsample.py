@@ -205,13 +205,6 @@ def test_strategies_through_spark(spark):
         "a": 60, "c": 30}
 
 
-def test_one_row_upsampled_many_times(spark):
-    df = frame(spark, {"a": 3, "b": 1})
-    out = upsample(df, "label", sampling_strategy={"b": 20_000}, seed=4)
-    assert label_counts(out) == {"a": 3, "b": 20_000}
-    assert out.where("label = 'b'").select("id").distinct().collect()[0].id == 3
-
-
 def test_counting_reads_only_the_label_column(spark):
     """The planning jobs must not evaluate any other column: here one that fails when read."""
     from pyspark.sql.functions import udf

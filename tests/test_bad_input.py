@@ -1,0 +1,143 @@
+"""Bad input: every case exits non-zero with one clear message, and nothing on disk changes.
+
+The README's table "When the job refuses to run" lists the same cases.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from spark_upsample.cli import main
+from tests.test_reliability import snapshot
+
+GOOD = [("a", 40), ("b", 8), ("c", 2)]
+
+
+def write_parquet(spark: SparkSession, path: Path, rows: list, schema: str) -> None:
+    spark.createDataFrame(rows, schema).coalesce(1).write.parquet(str(path))
+
+
+def labelled(counts: list[tuple[object, int]]) -> list[tuple[int, object, float]]:
+    rows = [value for value, n in counts for _ in range(n)]
+    return [(i, value, i / 3) for i, value in enumerate(rows)]
+
+
+def make_input(spark: SparkSession, kind: str, folder: Path) -> Path:
+    """The input of a case: a good Parquet folder, or one broken in the named way."""
+    path = folder / "input"
+    if kind in ("good", "corrupt"):
+        write_parquet(spark, path, labelled(GOOD), "id long, label string, x double")
+        if kind == "corrupt":
+            (path / "part-99999-corrupt.snappy.parquet").write_bytes(b"PAR1 this is not parquet")
+    elif kind == "nulls":
+        write_parquet(spark, path, labelled([("a", 40), (None, 3), ("b", 8)]),
+                      "id long, label string, x double")
+    elif kind == "empty":
+        write_parquet(spark, path, [], "id long, label string, x double")
+    elif kind == "single":
+        write_parquet(spark, path, labelled([("a", 40)]), "id long, label string, x double")
+    elif kind == "nan":
+        write_parquet(spark, path, labelled([(1.0, 40), (float("nan"), 2), (0.0, 8)]),
+                      "id long, label double, x double")
+    elif kind == "csv":
+        path = folder / "input.csv"
+        path.write_text("id,lab,x\n" + "".join(f"{i},{v},{x}\n" for i, v, x in labelled(GOOD)))
+    elif kind == "missing":
+        pass
+    else:
+        raise AssertionError(kind)
+    return path
+
+
+# (case, input kind, arguments, exit code, the message's key words)
+CASES = [
+    ("missing label column", "good", ["--label-col", "lable"], 3,
+     "Column 'lable' is not in the input; its columns are ['id', 'label', 'x']. "
+     "Did you mean 'label'?"),
+    ("null labels", "nulls", [], 3,
+     "3 row(s) have a null 'label'. Fill or filter them first, or pass null_labels='drop' "
+     "(--null-labels drop)"),
+    ("empty input", "empty", [], 3, "The input has no rows; nothing to resample."),
+    ("single class", "single", [], 3, "The label needs at least 2 classes to balance; got 1 ('a')."),
+    ("NaN float labels", "nan", [], 3, "2 row(s) have a NaN 'label'; NaN is not a class."),
+    ("input path missing", "missing", [], 3, "Cannot read input {input} as parquet: "
+     "[PATH_NOT_FOUND] Path does not exist"),
+    ("corrupt Parquet file among good ones", "corrupt", [], 3,
+     "Spark could not read the input {input}"),
+    ("wrong input format", "good", ["--input-format", "json"], 3,
+     "Column 'label' is not in the input; its columns are ['_corrupt_record']. The input was "
+     "read as json: if these columns look wrong, check --input-format"),
+    ("unknown input format", "good", ["--input-format", "parquett"], 3,
+     "Cannot read input {input} as parquett: [DATA_SOURCE_NOT_FOUND]"),
+    ("CSV header lacks the label", "csv", ["--input-format", "csv"], 3,
+     "Column 'label' is not in the input; its columns are ['id', 'lab', 'x']. "
+     "Did you mean 'lab'?"),
+    ("unknown strategy", "good", ["--strategy", "majority"], 2,
+     "strategy must be one of auto, minority, not minority, not majority, all"),
+    ("float ratio out of range", "good", ["--strategy", "1.5"], 2,
+     "A float strategy must be in (0, 1]. Got 1.5 instead."),
+    ("ratio on multiclass", "good", ["--strategy", "0.5"], 2, "A float sampling_strategy (0.5) only applies to binary labels; the label has 3 classes."),
+    ("dict target below the current count", "good", ["--strategy", "b=5"], 2,
+     "sampling_strategy['b'] = 5 is below the 8 rows class 'b' already has"),
+    ("dict with an unknown class", "good", ["--strategy", "z=5"], 2,
+     "class(es) 'z' that are not in the data"),
+    ("negative seed", "good", ["--seed", "-1"], 2,
+     "seed must be an integer in [0, 2**63). Got -1 instead."),
+    ("non-integer seed", "good", ["--seed", "1.5"], 2,
+     "seed must be an integer in [0, 2**63). Got '1.5' instead."),
+    ("target above --max-ratio", "good", ["--strategy", "c=30000"], 2,
+     "The target of class 'c' (30,000 rows) is 15,000 times its 2 row(s), above max_ratio "
+     "10,000. Raise max_ratio (--max-ratio)"),
+    ("bad --max-ratio", "good", ["--max-ratio", "0.5"], 2,
+     "max_ratio must be a number >= 1 (0: no limit). Got 0.5 instead."),
+    ("unknown config key", "good", ["--config", "{typo_config}"], 2,
+     "Unknown config key 'lable_col'. Did you mean 'label_col'?"),
+    ("output exists with --write-mode error", "good", ["--write-mode", "error"], 4,
+     "The output {output} already exists. Pass --write-mode overwrite"),
+    ("output inside the input", "good", ["--output", "{input}/balanced"], 2,
+     "overlaps the input"),
+    ("output containing the input", "good", ["--output", "{folder}"], 2, "overlaps the input"),
+    ("unwritable output location", "good", ["--output", "{a_file}/balanced"], 4,
+     "Writing '{a_file}/balanced' failed"),
+]
+
+
+@pytest.mark.parametrize(("kind", "args", "code", "message"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_clearly_and_nothing_changes(
+    spark, tmp_path, capsys, kind, args, code, message
+):
+    folder = tmp_path / "work"
+    folder.mkdir()
+    output = folder / "previous"
+    write_parquet(spark, output, [(1, "old")], "id long, label string")  # a previous output
+    a_file = folder / "notes.txt"
+    a_file.write_text("a file, not a folder")
+    typo_config = folder / "typo.toml"
+    typo_config.write_text('lable_col = "label"\n')
+    values = {"input": make_input(spark, kind, folder), "output": output, "folder": folder,
+              "a_file": a_file, "typo_config": typo_config}
+    argv = ["--input", "{input}", "--output", "{output}", "--write-mode", "overwrite",
+            "--seed", "1", *args]
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+
+    assert main([a.format(**values) for a in argv]) == code
+
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("spark-upsample: error: ")]
+    assert len(errors) == 1, err
+    assert message.format(**{k: repr(str(v)) if k == "output" else v for k, v in values.items()}) \
+        in errors[0]
+    assert "Traceback" not in err
+    assert snapshot(tmp_path) == before  # the previous output, the input: byte for byte
+
+
+def test_the_table_has_at_least_twenty_cases_and_the_readme_lists_them():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert len(CASES) >= 20
+    missing = [case for case, *_ in CASES if f"| {case} |" not in readme]
+    assert not missing, f"README table lacks: {missing}"

@@ -1,0 +1,163 @@
+"""Reliability: retried tasks give the same rows, killed or failed runs never damage the output,
+inputs that change between reads are made consistent."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from spark_upsample import upsample_with_plan
+from spark_upsample.cli import main
+from spark_upsample.faults import ENV as FAULT_ENV
+from spark_upsample.landing import WORK_DIR
+from tests.helpers import label_counts
+from tests.test_entry_points import BIN, ROOT, job_env
+
+SIZES = {"a": 3000, "b": 200, "c": 30}
+
+
+@pytest.fixture
+def events(spark, tmp_path):
+    """A Parquet input in 4 files: ids, a string label a/b/c (3000/200/30) and a feature."""
+    labels = [c for c, n in SIZES.items() for _ in range(n)]
+    df = spark.createDataFrame([(i, c, i / 7) for i, c in enumerate(labels)],
+                               "id long, label string, x double")
+    path = str(tmp_path / "events")
+    df.repartition(4, "id").write.parquet(path)
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file below ``folder`` (hidden ones too) with the SHA-256 of its bytes."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def submit(args: list[str], master: str, fault: str | None = None) -> subprocess.Popen:
+    env = job_env()
+    env.pop(FAULT_ENV, None)
+    if fault:
+        env[FAULT_ENV] = fault
+    command = [str(BIN / "spark-submit"), "--master", master, "--conf", "spark.ui.enabled=false",
+               "--conf", "spark.sql.shuffle.partitions=2", "jobs/upsample.py", *args]
+    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def finish(process: subprocess.Popen, timeout: int = 300) -> str:
+    try:
+        output, _ = process.communicate(timeout=timeout)
+        return output
+    finally:
+        kill_group(process)
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """Kill what is left of a job (its Python driver, Spark's Python workers), then reap it."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=60)
+
+
+@pytest.mark.slow
+def test_a_failed_and_retried_task_gives_the_same_rows(spark, events, tmp_path):
+    clean, retried, marker = tmp_path / "clean", tmp_path / "retried", tmp_path / "fault-fired"
+    args = ["--input", events, "--seed", "11", "--strategy", "all"]
+    # local[2,4]: two cores, and a task may fail up to 4 times before the job fails.
+    plain = submit([*args, "--output", str(clean)], "local[2,4]")
+    assert plain.wait(timeout=300) == 0, finish(plain)
+    faulty = submit([*args, "--output", str(retried)], "local[2,4]", fault=f"fail:{marker}")
+    output = finish(faulty)
+    assert faulty.returncode == 0, output[-3000:]
+    assert marker.exists(), "the injected fault did not fire"
+    assert "injected failure in the first attempt of partition 0" in output
+    expected = spark.read.parquet(str(clean))
+    assert label_counts(expected) == {"a": 3000, "b": 3000, "c": 3000}
+    assert_df_equality(spark.read.parquet(str(retried)), expected, ignore_row_order=True)
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_writing_leaves_the_previous_output_whole(spark, events, tmp_path):
+    out, marker = tmp_path / "out", tmp_path / "writing"
+    assert main(["--input", events, "--output", str(out), "--seed", "1"]) == 0
+    before = snapshot(out)
+
+    job = submit(["--input", events, "--output", str(out), "--seed", "2", "--write-mode",
+                  "overwrite"], "local[2]", fault=f"hang:{marker}")
+    try:
+        deadline = time.monotonic() + 240
+        while not marker.exists():
+            assert job.poll() is None, job.communicate()[0][-3000:]
+            assert time.monotonic() < deadline, "the job never started writing"
+            time.sleep(0.2)
+        staging = list((tmp_path / WORK_DIR).glob("out.staging-*"))
+        assert staging and (staging[0] / "_temporary").exists()  # killed in the middle of writing
+        # kill -9 the spark-submit process and its children at once, as a lost machine would (the
+        # Python driver, left alive, would notice the dead JVM and clean up after itself).
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(timeout=60)
+    finally:
+        kill_group(job)
+
+    assert snapshot(out) == before
+    assert (tmp_path / WORK_DIR).exists()  # the killed run's leftovers ...
+    assert main(["--input", events, "--output", str(out), "--seed", "3", "--write-mode",
+                 "overwrite"]) == 0
+    assert not (tmp_path / WORK_DIR).exists()  # ... are cleaned up by the next run
+    assert label_counts(spark.read.parquet(str(out))) == {"a": 3000, "b": 3000, "c": 3000}
+
+
+@pytest.mark.parametrize("failing_move", [1, 2], ids=["old-output-aside", "new-output-in"])
+def test_a_failure_before_the_swap_leaves_the_previous_output_whole(
+    spark, events, tmp_path, monkeypatch, capsys, failing_move
+):
+    import spark_upsample.landing as landing
+
+    out = tmp_path / "out"
+    assert main(["--input", events, "--output", str(out), "--seed", "1"]) == 0
+    before = snapshot(out)
+    moves, real_rename = [], os.rename
+
+    def rename(src, dst):
+        moves.append((src, dst))
+        if len(moves) == failing_move:
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(landing.os, "rename", rename)
+    assert main(["--input", events, "--output", str(out), "--seed", "2", "--write-mode",
+                 "overwrite"]) == 4
+    monkeypatch.undo()
+    assert len(moves) == failing_move + (failing_move == 2)  # the second failure is undone
+    assert "Could not move the new output into" in capsys.readouterr().err
+    assert snapshot(out) == before
+    assert not (tmp_path / WORK_DIR).exists()
+
+
+def test_an_input_that_changes_between_reads_is_checkpointed(spark, tmp_path):
+    """Labels from a nondeterministic UDF differ on every read; checkpoint_input reads them once."""
+    import random
+
+    coin = F.udf(lambda i: "rare" if random.random() < 0.1 else "common", "string")
+    df = spark.range(0, 2000, numPartitions=2).withColumn("label", coin.asNondeterministic()("id"))
+    result = upsample_with_plan(df, "label", seed=5, checkpoint_input=True)
+    counts = result.plan.counts_before
+    assert counts["rare"] < counts["common"] and sum(counts.values()) == 2000
+    output = result.df.persist()
+    assert label_counts(output) == result.plan.counts_after == {
+        "rare": counts["common"], "common": counts["common"]}
+    assert_df_equality(output.where("label = 'common'"), output.where("label = 'common'").distinct(),
+                       ignore_row_order=True)  # the common rows come through once each
+    output.unpersist()
