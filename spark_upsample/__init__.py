@@ -1,7 +1,7 @@
 """spark-upsample: exact, reproducible class rebalancing on Apache Spark.
 
-The public API is :func:`upsample` (a DataFrame -> DataFrame transform) and
-:func:`upsample_with_plan` (the same, returning the plan of what it did too).
+The public API: :func:`upsample`, :func:`downsample` and :func:`resample` (DataFrame -> DataFrame
+transforms), and their ``*_with_plan`` forms, which return the plan of what they did too.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from spark_upsample.errors import (
     SingleClassError,
     SparkUpsampleError,
 )
-from spark_upsample.plan import ClassPlan, UpsamplePlan
-from spark_upsample.strategy import over_sampling_targets
-from spark_upsample.oversampling import Upsampled, upsample, upsample_with_plan
+from spark_upsample.plan import ClassPlan, ResamplePlan
+from spark_upsample.strategy import common_targets, over_sampling_targets, under_sampling_targets
+from spark_upsample.oversampling import upsample, upsample_with_plan
+from spark_upsample.resampling import Resampled, resample, resample_with_plan
+from spark_upsample.undersampling import downsample, downsample_with_plan
 
 __version__ = "0.1.0"
 
@@ -32,9 +34,15 @@ __all__ = [
     "RatioLimitError",
     "SingleClassError",
     "SparkUpsampleError",
-    "UpsamplePlan",
-    "Upsampled",
+    "ResamplePlan",
+    "Resampled",
+    "common_targets",
+    "downsample",
+    "downsample_with_plan",
     "over_sampling_targets",
+    "resample",
+    "resample_with_plan",
+    "under_sampling_targets",
     "upsample",
     "upsample_with_plan",
 ]

@@ -34,7 +34,8 @@ from spark_upsample.errors import (
 )
 from spark_upsample.io import first_line, read_input, write_output, written_counts
 from spark_upsample.landing import Landing, check_not_overlapping, local_path
-from spark_upsample.oversampling import Upsampled, upsample_with_plan
+from spark_upsample.oversampling import upsample_with_plan
+from spark_upsample.resampling import Resampled
 from spark_upsample.strategy import DEFAULT_MAX_RATIO
 from spark_upsample.plan import json_label
 from spark_upsample.report import REPORT_NAME, summary_table, write_report
@@ -204,7 +205,7 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
 
 
 def _write_and_verify(
-    spark: SparkSession, config: JobConfig, landing: Landing, result: Upsampled, timings: dict
+    spark: SparkSession, config: JobConfig, landing: Landing, result: Resampled, timings: dict
 ) -> None:
     clock = time.perf_counter()
     log.info("writing %s rows to %s", f"{result.plan.rows_after:,}", config.output)
@@ -237,7 +238,7 @@ def _published_report_path(config: JobConfig) -> str:
 
 
 def _report(
-    spark: SparkSession, config: JobConfig, result: Upsampled, started: datetime, timings: dict
+    spark: SparkSession, config: JobConfig, result: Resampled, started: datetime, timings: dict
 ) -> dict[str, Any]:
     plan = result.plan
     strategy = config.strategy

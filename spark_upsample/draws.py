@@ -43,7 +43,8 @@ class ClassDesign:
     Attributes
     ----------
     count : rows of the class in the input (>= 1)
-    draws : exact number of draws with replacement wanted (>= 1)
+    draws : exact number of draws with replacement wanted (>= 1), or of rows kept without
+        replacement (:func:`design_subset`)
     rate : ``draws / count``, the Poisson fraction of the classic ``sample()``
     rate_plus : ``(draws + margin) / count``, the rate of candidate copies per row
     primary_key : copies whose key is below it form the Poisson(``rate``) sample
@@ -80,6 +81,31 @@ def design_class(count: int, draws: int, sigmas: float = TAIL_SIGMAS) -> ClassDe
         rate_plus=total / count,
         primary_key=math.floor(share * KEY_SPACE),
         window=(lo, hi),
+    )
+
+
+def design_subset(count: int, keep: int, sigmas: float = TAIL_SIGMAS) -> ClassDesign:
+    """The design for keeping ``keep`` of ``count`` rows without replacement (0 < keep < count).
+
+    Every row has one uniform key; the ``keep`` rows with the smallest keys are kept, a uniformly
+    random subset. The rows with a key below ``primary_key`` are a Bernoulli sample at the fraction
+    ``keep / count`` (the classic ``sample(withReplacement=False, fraction)``); the window covers
+    the ``keep``-th smallest key within ``sigmas`` standard deviations.
+    """
+    if not 0 < keep < count:
+        raise ValueError(f"design_subset needs 0 < keep < count; got keep={keep}, count={count}")
+    share = keep / count
+    half_width = sigmas * (math.sqrt(keep * (1 - share)) + 1) / count
+    return ClassDesign(
+        count=count,
+        draws=keep,
+        rate=share,
+        rate_plus=share,
+        primary_key=math.floor(share * KEY_SPACE),
+        window=(
+            max(0, math.floor((share - half_width) * KEY_SPACE)),
+            min(MAX_KEY, math.ceil((share + half_width) * KEY_SPACE)),
+        ),
     )
 
 

@@ -2,71 +2,23 @@
 
 from __future__ import annotations
 
-import logging
-import numbers
-import secrets
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from pyspark.sql import DataFrame
 
-from spark_upsample.errors import InvalidParameterError
-from spark_upsample.frames import (
-    check_columns,
-    check_label_type,
-    check_null_policy,
-    class_counts,
-    clean_counts,
-    col,
-)
-from spark_upsample.plan import ClassPlan, UpsamplePlan
-from spark_upsample.sampler import ClassAction, draw_exact
-from spark_upsample.strategy import (
-    DEFAULT_MAX_RATIO,
-    SamplingStrategy,
-    check_max_ratio,
-    check_ratios,
-    ordered_classes,
-    over_sampling_targets,
-)
-
-log = logging.getLogger(__name__)
-
-MAX_SEED = 2**63 - 1
+from spark_upsample.resampling import Options, Resampled, run
+from spark_upsample.strategy import DEFAULT_MAX_RATIO, SamplingStrategy
 
 
-class Upsampled(NamedTuple):
-    """The upsampled DataFrame and the plan that made it."""
-
-    df: DataFrame
-    plan: UpsamplePlan
-
-
-def upsample(
-    df: DataFrame,
-    label_col: str,
-    *,
-    sampling_strategy: SamplingStrategy = "auto",
-    seed: int | None = None,
-    keep_originals: bool = False,
-    null_labels: str = "error",
-    max_ratio: float | None = DEFAULT_MAX_RATIO,
-    checkpoint_input: bool = False,
-) -> DataFrame:
+def upsample(df: DataFrame, label_col: str, **options: Any) -> DataFrame:
     """Rebalance classes by random sampling with replacement, to exact target counts.
 
-    A pure transform (``df.transform(upsample, "label")``); see :func:`upsample_with_plan` for
-    the parameters, and to get the plan (with the seed picked when ``seed`` is None).
+    A pure transform (``df.transform(upsample, "label", seed=1)``); the keyword arguments are
+    those of :func:`upsample_with_plan`, which also returns the plan (with the seed it picked
+    when ``seed`` is None).
     """
-    return upsample_with_plan(
-        df,
-        label_col,
-        sampling_strategy=sampling_strategy,
-        seed=seed,
-        keep_originals=keep_originals,
-        null_labels=null_labels,
-        max_ratio=max_ratio,
-        checkpoint_input=checkpoint_input,
-    ).df
+    return upsample_with_plan(df, label_col, **options).df
 
 
 def upsample_with_plan(
@@ -79,15 +31,20 @@ def upsample_with_plan(
     null_labels: str = "error",
     max_ratio: float | None = DEFAULT_MAX_RATIO,
     checkpoint_input: bool = False,
-) -> Upsampled:
+    group_by: Sequence[str] = (),
+    weight_col: str | None = None,
+    lineage_col: str | None = None,
+    shrinkage: float | Mapping[Any, float] | None = None,
+    shrinkage_cols: Sequence[str] = (),
+    shuffle: bool | int = False,
+) -> Resampled:
     """Rebalance classes by random sampling with replacement, to exact target counts.
 
     Parameters
     ----------
     df : DataFrame
         The input. It must give the same rows in the same partitions each time it is read (a
-        file scan, a table or an in-memory frame does); persist a frame that is computed with
-        randomness or from a changing source first.
+        file scan, a table or an in-memory frame does); see ``checkpoint_input`` otherwise.
     label_col : str
         The class column: integer, string, boolean, float, decimal, date or timestamp.
     sampling_strategy : str, float, dict or callable, default "auto"
@@ -110,14 +67,32 @@ def upsample_with_plan(
         sampling see the same rows even when the input is not a deterministic scan (a
         nondeterministic UDF, a source that changes between reads). Costs one pass and executor
         storage for the input.
+    group_by : list of str, default ()
+        Balance the classes within each group of these columns (a day, a tenant): targets and
+        exact counts per (group, class), in the same single pass. A group with one class is
+        left as it is and listed in ``plan.single_class_groups``.
+    weight_col : str, optional
+        Weights instead of copies: every input row once, with this column holding
+        ``target / count`` of its class, so each class's weights add up to its target.
+    lineage_col : str, optional
+        Add this string column: ``"original"`` for a row kept as it was, ``"copy"`` for a
+        drawn copy.
+    shrinkage : float or dict {class: float}, optional
+        A smoothed bootstrap as imbalanced-learn's: Gaussian noise on ``shrinkage_cols`` of the
+        drawn copies (see :mod:`spark_upsample.smoothing`).
+    shrinkage_cols : list of str
+        The float or double columns to smooth; required with ``shrinkage``.
+    shuffle : bool or int, default False
+        Spread the rows randomly over ``shuffle`` partitions (True: Spark's default number),
+        in a random order within each, the same on every run with the seed. Adds a shuffle.
 
     Returns
     -------
-    Upsampled
-        ``df``: the rebalanced DataFrame, with exactly the schema of the input and exactly
-        ``target`` rows per class; every drawn row is a copy of an input row of its class, drawn
-        uniformly with replacement. ``plan``: per class, count before, target, count after and
-        the Poisson sample size, plus the seed.
+    Resampled
+        ``df``: the rebalanced DataFrame, with exactly the schema of the input (plus the weight
+        or lineage column when asked) and exactly ``target`` rows per class; every drawn row is
+        a copy of an input row of its class, drawn uniformly with replacement. ``plan``: per
+        class, count before, target, count after and the classic sample size, plus the seed.
 
     Raises
     ------
@@ -133,75 +108,14 @@ def upsample_with_plan(
 
     Notes
     -----
-    Spark runs two jobs here, both reading only the label column: the class counts, and the
-    cuts that make the counts exact. The returned frame reads the input once, with no shuffle
-    and no sort.
+    Spark runs two jobs here, both reading only the label (and group) columns: the class
+    counts, and the cuts that make the counts exact. The returned frame reads the input once,
+    with no shuffle and no sort (unless ``shuffle``).
     """
-    check_columns(df, label_col)
-    check_label_type(df, label_col)
-    check_null_policy(null_labels)
-    for name, value in (("keep_originals", keep_originals), ("checkpoint_input", checkpoint_input)):
-        if not isinstance(value, bool):
-            raise InvalidParameterError(f"{name} must be True or False. Got {value!r}.")
-    check_max_ratio(max_ratio)
-    seed = resolve_seed(seed)
-    if checkpoint_input:
-        df = df.localCheckpoint(eager=True)
-
-    counts, nulls = clean_counts(class_counts(df, label_col), label_col, null_labels)
-    targets = over_sampling_targets(counts, sampling_strategy)
-    check_ratios(counts, targets, max_ratio)
-    if nulls:
-        df = df.where(col(label_col).isNotNull())
-
-    actions = {}
-    for c, n in counts.items():
-        if targets[c] == n:
-            actions[c] = ClassAction(keep_originals=True)
-        else:
-            actions[c] = ClassAction(keep_originals, targets[c] - n if keep_originals else targets[c])
-    result = draw_exact(df, label_col, counts, actions, seed)
-
-    plan = UpsamplePlan(
-        label_col=label_col,
-        seed=seed,
-        sampling_strategy=describe_strategy(sampling_strategy),
-        keep_originals=keep_originals,
-        null_labels_dropped=nulls,
-        classes=tuple(
-            ClassPlan(
-                label=c,
-                count_before=counts[c],
-                target=targets[c],
-                draws=actions[c].draws,
-                poisson_draws=result.poisson_draws.get(c),
-            )
-            for c in ordered_classes(counts)
-        ),
-    )
-    log.info("upsample plan: seed=%d, counts %s -> %s", seed, plan.counts_before, plan.counts_after)
-    return Upsampled(result.df, plan)
-
-
-def resolve_seed(seed: Any) -> int:
-    """The seed to use: ``seed`` itself if valid, a fresh random one if None.
-
-    Raises
-    ------
-    InvalidParameterError
-        A seed that is not an integer in [0, 2**63).
-    """
-    if seed is None:
-        return secrets.randbelow(2**31)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
-        raise InvalidParameterError(
-            f"seed must be an integer in [0, 2**63) or None. Got {seed!r} instead."
-        )
-    return int(seed)
-
-
-def describe_strategy(sampling_strategy: SamplingStrategy) -> str:
-    """A short text for the plan and report: the string, number or dict, or the callable's name."""
-    if callable(sampling_strategy) and not isinstance(sampling_strategy, dict):
-        return f"callable {getattr(sampling_strategy, '__qualname__', repr(sampling_strategy))}"
-    return sampling_strategy if isinstance(sampling_strategy, str) else repr(sampling_strategy)
+    return run(df, label_col, Options(
+        method="upsample", sampling_strategy=sampling_strategy, seed=seed,
+        keep_originals=keep_originals, null_labels=null_labels, max_ratio=max_ratio,
+        checkpoint_input=checkpoint_input, group_by=group_by, weight_col=weight_col,
+        lineage_col=lineage_col, shrinkage=shrinkage, shrinkage_cols=shrinkage_cols,
+        shuffle=shuffle,
+    ))

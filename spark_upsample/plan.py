@@ -10,68 +10,99 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ClassPlan:
-    """One class before and after.
+    """One class (of one group, with ``group_by``) before and after.
 
     Attributes
     ----------
     label : the class value, as Spark returns it (int, str, bool, float, ...)
     count_before : rows of the class in the input
-    target : rows of the class in the output
-    draws : rows drawn with replacement (0 when the class is left as it is)
-    poisson_draws : size of the Poisson sample at fraction ``draws / count_before`` before the
-        exact correction, or None when the class was not sampled
+    target : rows of the class in the output (its total weight in weights mode)
+    kept : original rows kept once each (all, none, or a uniform subset)
+    draws : rows drawn with replacement
+    sample_size : size of the classic sample before the exact correction (Poisson at fraction
+        ``draws / count_before``, or Bernoulli at ``kept / count_before`` for a subset), or None
+        when the class was not sampled
+    group : the values of the ``group_by`` columns, or None without ``group_by``
     """
 
     label: Any
     count_before: int
     target: int
+    kept: int
     draws: int = 0
-    poisson_draws: int | None = None
+    sample_size: int | None = None
+    group: tuple[Any, ...] | None = None
+
+    @property
+    def key(self) -> Any:
+        """The label, or ``(*group, label)`` with ``group_by``: the key of the plan's counts."""
+        return self.label if self.group is None else (*self.group, self.label)
 
     @property
     def count_after(self) -> int:
-        """Rows of the class in the output; always equal to ``target``."""
-        return self.target
+        """Rows of the class in the output: ``kept + draws``, always equal to ``target``."""
+        return self.kept + self.draws
 
     @property
     def correction(self) -> str:
-        """How the Poisson sample was made exact: ``"trim"``, ``"top-up"``, ``"none"`` (it hit
+        """How the classic sample was made exact: ``"trim"``, ``"top-up"``, ``"none"`` (it hit
         the target), or ``"unsampled"`` for a class left as it is."""
-        if self.poisson_draws is None:
+        if self.sample_size is None:
             return "unsampled"
-        if self.poisson_draws > self.draws:
+        wanted = self.draws or self.kept
+        if self.sample_size > wanted:
             return "trim"
-        if self.poisson_draws < self.draws:
+        if self.sample_size < wanted:
             return "top-up"
         return "none"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: label as JSON scalar (str for dates and decimals), counts, path."""
+        """JSON-ready dict: label (and group) as JSON scalars, counts, the correction."""
+        group = {} if self.group is None else {"group": [json_label(g) for g in self.group]}
         return {
+            **group,
             "label": json_label(self.label),
             "count_before": self.count_before,
             "target": self.target,
             "count_after": self.count_after,
+            "kept": self.kept,
             "draws": self.draws,
-            "poisson_draws": self.poisson_draws,
+            "sample_size": self.sample_size,
             "correction": self.correction,
         }
 
 
 @dataclass(frozen=True)
-class UpsamplePlan:
+class ResamplePlan:
     """What a resampling run does, per class, and everything needed to reproduce it.
 
-    ``classes`` are in label order. Running the same input with the same parameters and ``seed``
-    gives the same output, row for row.
+    ``classes`` are in (group and) label order. Running the same input with the same parameters
+    and ``seed`` gives the same output, row for row.
+
+    Attributes
+    ----------
+    method : "upsample", "downsample" or "resample"
+    label_col, group_by : the label and grouping columns
+    seed : the seed used (picked at random when none was given)
+    sampling_strategy : the strategy or target, as text
+    keep_originals, replacement : how classes grow and shrink
+    weight_col : the weight column in weights mode, else None
+    null_labels_dropped : rows left out for a null label
+    classes : one :class:`ClassPlan` per class (per group and class with ``group_by``)
+    single_class_groups : groups with one class only, left as they are
     """
 
+    method: str
     label_col: str
     seed: int
     sampling_strategy: str
     keep_originals: bool
+    replacement: bool
     null_labels_dropped: int
     classes: tuple[ClassPlan, ...]
+    group_by: tuple[str, ...] = ()
+    weight_col: str | None = None
+    single_class_groups: tuple[tuple[Any, ...], ...] = ()
 
     @property
     def rows_before(self) -> int:
@@ -80,28 +111,40 @@ class UpsamplePlan:
 
     @property
     def rows_after(self) -> int:
-        """Rows in the output."""
+        """Rows in the output (each input row once in weights mode)."""
+        if self.weight_col:
+            return self.rows_before
         return sum(c.count_after for c in self.classes)
 
     @property
     def counts_before(self) -> dict[Any, int]:
-        return {c.label: c.count_before for c in self.classes}
+        """Rows per class key (the label, or ``(*group, label)``) in the input."""
+        return {c.key: c.count_before for c in self.classes}
 
     @property
     def counts_after(self) -> dict[Any, int]:
-        return {c.label: c.count_after for c in self.classes}
+        """Rows per class key in the output."""
+        if self.weight_col:
+            return self.counts_before
+        return {c.key: c.count_after for c in self.classes}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the whole plan."""
         return {
+            "method": self.method,
             "label_col": self.label_col,
+            "group_by": list(self.group_by),
             "seed": self.seed,
             "sampling_strategy": self.sampling_strategy,
             "keep_originals": self.keep_originals,
+            "replacement": self.replacement,
+            "weight_col": self.weight_col,
             "null_labels_dropped": self.null_labels_dropped,
             "rows_before": self.rows_before,
             "rows_after": self.rows_after,
             "classes": [c.to_dict() for c in self.classes],
+            "single_class_groups": [[json_label(g) for g in group]
+                                    for group in self.single_class_groups],
         }
 
 

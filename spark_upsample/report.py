@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from spark_upsample.plan import UpsamplePlan
+from spark_upsample.plan import ResamplePlan
 
 REPORT_NAME = "_upsample_report.json"  # a leading underscore: Spark's readers skip the file
 
 
-def summary_table(plan: UpsamplePlan) -> str:
+def summary_table(plan: ResamplePlan) -> str:
     """A small text table of the class counts before and after."""
     header = ("class", "before", "target", "after")
     rows = [

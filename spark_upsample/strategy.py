@@ -24,10 +24,12 @@ SamplingStrategy = Union[str, float, Mapping[Any, int], Callable[[dict[Any, int]
 
 DEFAULT_MAX_RATIO = 10_000  # no class may grow more than this many times, unless asked
 OVER_SAMPLING_STRINGS = ("auto", "minority", "not minority", "not majority", "all")
+UNDER_SAMPLING_STRINGS = ("auto", "majority", "not minority", "not majority", "all")
+COMMON_TARGETS = ("majority", "mean", "median", "minority")
 
 _ALLOWED = (
-    "one of 'auto', 'minority', 'not minority', 'not majority', 'all'; a float in (0, 1] "
-    "(binary labels only); a dict {class: final_count}; or a callable counts -> dict"
+    "one of {strings}; a float in (0, 1] (binary labels only); a dict {{class: final_count}}; "
+    "or a callable counts -> dict"
 )
 
 
@@ -99,7 +101,7 @@ def over_sampling_targets(
     if isinstance(sampling_strategy, str):
         if sampling_strategy not in OVER_SAMPLING_STRINGS:
             raise InvalidStrategyError(
-                f"sampling_strategy must be {_ALLOWED}. Got {sampling_strategy!r} instead."
+                f"sampling_strategy must be {_allowed(OVER_SAMPLING_STRINGS)}. Got {sampling_strategy!r} instead."
             )
         excluded = {
             "auto": {majority_class(counts)},
@@ -113,9 +115,106 @@ def over_sampling_targets(
     if isinstance(sampling_strategy, numbers.Real) and not isinstance(sampling_strategy, bool):
         return _ratio_targets(counts, float(sampling_strategy), n_majority)
 
-    if isinstance(sampling_strategy, Mapping):
-        return _dict_targets(counts, sampling_strategy)
+    return _mapping_targets(counts, sampling_strategy, OVER)
 
+
+def under_sampling_targets(
+    counts: Mapping[Label, int], sampling_strategy: SamplingStrategy = "auto"
+) -> dict[Label, int]:
+    """Final row count of every class after under-sampling (imbalanced-learn's
+    ``RandomUnderSampler``).
+
+    Parameters
+    ----------
+    counts : mapping of class label to its number of rows (each >= 1)
+    sampling_strategy : str, float, dict or callable
+        - ``"auto"`` / ``"not minority"``: every class but the minority to the minority count;
+        - ``"majority"``: only the majority class; ``"not majority"``: all but the majority;
+        - ``"all"``: every class (the minority keeps its count);
+        - float r in (0, 1], binary labels only: the majority to ``int(n_minority / r)``;
+        - dict ``{class: final_count}``: those classes to those counts, others unchanged;
+        - callable ``counts -> dict``: its result is used as a dict.
+
+    Returns
+    -------
+    dict mapping every class in ``counts`` to its final count (<= its current count).
+
+    Raises
+    ------
+    SingleClassError, InvalidStrategyError
+        As :func:`over_sampling_targets`, with "above the current count" for a dict or ratio
+        that would add rows.
+    """
+    check_counts(counts)
+    minority = minority_class(counts)
+    n_minority = counts[minority]
+    if isinstance(sampling_strategy, str):
+        if sampling_strategy not in UNDER_SAMPLING_STRINGS:
+            raise InvalidStrategyError(
+                f"sampling_strategy must be {_allowed(UNDER_SAMPLING_STRINGS)}. "
+                f"Got {sampling_strategy!r} instead."
+            )
+        excluded = {
+            "auto": {minority},
+            "not minority": {minority},
+            "not majority": {majority_class(counts)},
+            "majority": set(counts) - {majority_class(counts)},
+            "all": set(),
+        }[sampling_strategy]
+        return {c: (n if c in excluded else min(n, n_minority)) for c, n in counts.items()}
+
+    if isinstance(sampling_strategy, numbers.Real) and not isinstance(sampling_strategy, bool):
+        ratio = float(sampling_strategy)
+        _check_ratio(counts, ratio)
+        # Same arithmetic as imbalanced-learn: the other class to int(n_minority / ratio).
+        wanted = {c: int(n_minority / ratio) for c in counts if c != minority}
+        return _dict_targets(counts, wanted, UNDER, ratio=ratio)
+
+    return _mapping_targets(counts, sampling_strategy, UNDER)
+
+
+def common_targets(counts: Mapping[Label, int], target: int | str) -> dict[Label, int]:
+    """Every class to one count: an integer, or the ``"majority"``, ``"mean"``, ``"median"``
+    or ``"minority"`` class count (mean and median rounded down).
+
+    Raises
+    ------
+    SingleClassError, InvalidStrategyError
+        Fewer than two classes; a target that is not a positive integer or one of those names.
+    """
+    check_counts(counts)
+    if isinstance(target, str) and target in COMMON_TARGETS:
+        sizes = sorted(counts.values())
+        middle = len(sizes) // 2
+        value = {
+            "majority": sizes[-1],
+            "minority": sizes[0],
+            "mean": sum(sizes) // len(sizes),
+            "median": sizes[middle] if len(sizes) % 2 else (sizes[middle - 1] + sizes[middle]) // 2,
+        }[target]
+    elif isinstance(target, numbers.Integral) and not isinstance(target, bool) and target >= 1:
+        value = int(target)
+    else:
+        raise InvalidStrategyError(
+            f"target must be a positive integer or one of {', '.join(COMMON_TARGETS)}. "
+            f"Got {target!r} instead."
+        )
+    return {c: value for c in counts}
+
+
+OVER, UNDER = "over-sampling", "under-sampling"
+
+
+def _allowed(strings: tuple[str, ...]) -> str:
+    return _ALLOWED.format(strings=", ".join(repr(s) for s in strings))
+
+
+def _mapping_targets(
+    counts: Mapping[Label, int], sampling_strategy: Any, kind: str
+) -> dict[Label, int]:
+    """Targets from a dict or a callable returning one."""
+    if isinstance(sampling_strategy, Mapping):
+        return _dict_targets(counts, sampling_strategy, kind)
     if callable(sampling_strategy):
         result = sampling_strategy(dict(counts))
         if not isinstance(result, Mapping):
@@ -123,15 +222,15 @@ def over_sampling_targets(
                 "A callable sampling_strategy must return a dict {class: final_count}. "
                 f"Got {type(result).__name__} {result!r} instead."
             )
-        return _dict_targets(counts, result)
-
+        return _dict_targets(counts, result, kind)
+    strings = OVER_SAMPLING_STRINGS if kind == OVER else UNDER_SAMPLING_STRINGS
     raise InvalidStrategyError(
-        f"sampling_strategy must be {_ALLOWED}. Got {sampling_strategy!r} "
+        f"sampling_strategy must be {_allowed(strings)}. Got {sampling_strategy!r} "
         f"({type(sampling_strategy).__name__}) instead."
     )
 
 
-def _ratio_targets(counts: Mapping[Label, int], ratio: float, n_majority: int) -> dict[Label, int]:
+def _check_ratio(counts: Mapping[Label, int], ratio: float) -> None:
     if not (0.0 < ratio <= 1.0) or math.isnan(ratio):
         raise InvalidStrategyError(
             f"A float sampling_strategy is the wanted minority/majority ratio and must be in "
@@ -142,6 +241,10 @@ def _ratio_targets(counts: Mapping[Label, int], ratio: float, n_majority: int) -
             f"A float sampling_strategy ({ratio!r}) only applies to binary labels; the label has "
             f"{len(counts)} classes. Use a dict {{class: final_count}}, a string or a callable."
         )
+
+
+def _ratio_targets(counts: Mapping[Label, int], ratio: float, n_majority: int) -> dict[Label, int]:
+    _check_ratio(counts, ratio)
     majority = majority_class(counts)
     targets = dict(counts)
     for c, n in counts.items():
@@ -159,7 +262,9 @@ def _ratio_targets(counts: Mapping[Label, int], ratio: float, n_majority: int) -
     return targets
 
 
-def _dict_targets(counts: Mapping[Label, int], wanted: Mapping[Any, Any]) -> dict[Label, int]:
+def _dict_targets(
+    counts: Mapping[Label, int], wanted: Mapping[Any, Any], kind: str, ratio: float | None = None
+) -> dict[Label, int]:
     unknown = [c for c in wanted if c not in counts]
     if unknown:
         raise InvalidStrategyError(
@@ -173,11 +278,18 @@ def _dict_targets(counts: Mapping[Label, int], wanted: Mapping[Any, Any]) -> dic
                 f"sampling_strategy[{c!r}] must be a non-negative integer row count. "
                 f"Got {value!r} instead."
             )
-        if value < counts[c]:
+        if kind == OVER and value < counts[c]:
             raise InvalidStrategyError(
                 f"sampling_strategy[{c!r}] = {value} is below the {counts[c]} rows class {c!r} "
                 "already has; over-sampling only adds rows. Ask for at least "
                 f"{counts[c]} (or use undersampling)."
+            )
+        if kind == UNDER and value > counts[c]:
+            asked = f"sampling_strategy={ratio!r} asks" if ratio else f"sampling_strategy[{c!r}] ="
+            raise InvalidStrategyError(
+                f"{asked} {value} rows of class {c!r}, above the {counts[c]} it has; "
+                "under-sampling only removes rows. "
+                + ("Increase the ratio." if ratio else f"Ask for at most {counts[c]} (or use upsampling).")
             )
         targets[c] = int(value)
     return targets

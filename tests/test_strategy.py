@@ -14,10 +14,12 @@ from spark_upsample.strategy import (
     DEFAULT_MAX_RATIO,
     check_max_ratio,
     check_ratios,
+    common_targets,
     majority_class,
     minority_class,
     ordered_classes,
     over_sampling_targets,
+    under_sampling_targets,
 )
 
 COUNTS = {"a": 100, "b": 30, "c": 10}
@@ -139,3 +141,54 @@ def test_max_ratio_guard():
         with pytest.raises(InvalidParameterError, match="max_ratio must be a number >= 1, or None"):
             check_max_ratio(bad)
 
+
+
+UNDER = {"a": 100, "b": 30, "c": 10}
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [
+        ("auto", {"a": 10, "b": 10, "c": 10}),
+        ("not minority", {"a": 10, "b": 10, "c": 10}),
+        ("majority", {"a": 10, "b": 30, "c": 10}),
+        ("not majority", {"a": 100, "b": 10, "c": 10}),
+        ("all", {"a": 10, "b": 10, "c": 10}),
+        ({"a": 50}, {"a": 50, "b": 30, "c": 10}),
+        (lambda n: {"b": n["b"] // 3}, {"a": 100, "b": 10, "c": 10}),
+    ],
+)
+def test_under_sampling_targets_follow_random_under_sampler(strategy, expected):
+    assert under_sampling_targets(UNDER, strategy) == expected
+
+
+def test_under_sampling_ratio_is_binary_only_and_never_adds_rows():
+    assert under_sampling_targets({"a": 100, "c": 10}, 0.5) == {"a": 20, "c": 10}
+    assert under_sampling_targets({"a": 100, "c": 10}, 0.1) == {"a": 100, "c": 10}
+    with pytest.raises(InvalidStrategyError, match=r"sampling_strategy=0.05 asks 200 rows of class "
+                       r"'a', above the 100 it has; under-sampling only removes rows. Increase"):
+        under_sampling_targets({"a": 100, "c": 10}, 0.05)
+    with pytest.raises(InvalidStrategyError, match="only applies to binary labels"):
+        under_sampling_targets(UNDER, 0.5)
+    with pytest.raises(InvalidStrategyError, match=r"sampling_strategy\['b'\] = 31 rows of class "
+                       r"'b', above the 30 it has.*Ask for at most 30 \(or use upsampling\)"):
+        under_sampling_targets(UNDER, {"b": 31})
+    with pytest.raises(InvalidStrategyError, match="must be one of 'auto', 'majority', 'not "
+                       "minority', 'not majority', 'all'.*Got 'minority' instead"):
+        under_sampling_targets(UNDER, "minority")
+
+
+@pytest.mark.parametrize(
+    ("target", "value"),
+    [(25, 25), ("majority", 100), ("minority", 10), ("mean", 46), ("median", 30)],
+)
+def test_common_targets(target, value):
+    assert common_targets(UNDER, target) == {"a": value, "b": value, "c": value}
+    assert common_targets({"a": 3, "b": 8}, "median") == {"a": 5, "b": 5}  # (3 + 8) // 2
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, "average", True])
+def test_common_target_errors(bad):
+    with pytest.raises(InvalidStrategyError, match="target must be a positive integer or one of "
+                       "majority, mean, median, minority"):
+        common_targets(UNDER, bad)

@@ -67,9 +67,9 @@ def test_exact_counts_over_seeds_sizes_and_targets_through_both_corrections(
         for c in result.plan.classes:
             corrections[c.correction] += 1
             if c.correction == "trim":
-                assert c.poisson_draws > c.draws
+                assert c.sample_size > c.draws
             if c.correction == "top-up":
-                assert c.poisson_draws < c.draws
+                assert c.sample_size < c.draws
     assert corrections["trim"] >= 5 and corrections["top-up"] >= 5, corrections
 
 
@@ -233,7 +233,7 @@ def test_a_too_narrow_margin_is_detected_and_retried_exactly(spark, monkeypatch)
         calls.append(result.attempts)
         return result
 
-    monkeypatch.setattr("spark_upsample.oversampling.draw_exact", spy)
+    monkeypatch.setattr("spark_upsample.resampling.draw_exact", spy)
     out = upsample(df, "label", seed=8)
     assert calls[0] > 1
     assert label_counts(out) == {"a": 300, "b": 300, "c": 300}

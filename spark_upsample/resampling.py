@@ -1,0 +1,361 @@
+"""The resampling pipeline behind :func:`upsample`, :func:`downsample` and :func:`resample`.
+
+One run: validate, count rows per class (per group and class with ``group_by``) reading only
+those columns, compute every class's target in plain Python, then either draw exactly that many
+rows (:func:`spark_upsample.sampler.draw_exact`: one pass, no shuffle, no sort) or, in weights
+mode, give each input row the weight ``target / count`` of its class. Optional finishing steps:
+a smoothed bootstrap of numeric columns, a lineage column, a deterministic shuffle.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+import secrets
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_upsample.errors import InvalidParameterError, InvalidStrategyError, SingleClassError
+from spark_upsample.frames import (
+    check_columns,
+    check_label_type,
+    check_null_policy,
+    clean_counts,
+    col,
+    internal_names,
+)
+from spark_upsample.plan import ClassPlan, ResamplePlan
+from spark_upsample.sampler import KEEP_ENTRY, ClassAction, draw_exact
+from spark_upsample.smoothing import check_shrinkage, smoothed
+from spark_upsample.strategy import (
+    DEFAULT_MAX_RATIO,
+    check_max_ratio,
+    check_ratios,
+    common_targets,
+    ordered_classes,
+    over_sampling_targets,
+    under_sampling_targets,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_SEED = 2**63 - 1
+METHODS = ("upsample", "downsample", "resample")
+ORIGINAL, COPY = "original", "copy"
+_SHUFFLE_STREAM = 3
+
+
+class Resampled(NamedTuple):
+    """The resampled DataFrame and the plan that made it."""
+
+    df: DataFrame
+    plan: ResamplePlan
+
+
+@dataclass(frozen=True)
+class Options:
+    """Everything a run needs besides the frame and its label; see :func:`resample_with_plan`."""
+
+    method: str
+    sampling_strategy: Any = "auto"
+    seed: int | None = None
+    keep_originals: bool = False
+    replacement: bool = False
+    null_labels: str = "error"
+    max_ratio: float | None = DEFAULT_MAX_RATIO
+    checkpoint_input: bool = False
+    group_by: Sequence[str] = ()
+    weight_col: str | None = None
+    lineage_col: str | None = None
+    shrinkage: float | Mapping[Any, float] | None = None
+    shrinkage_cols: Sequence[str] = ()
+    shuffle: bool | int = False
+    group_by_names: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "group_by_names", _names("group_by", self.group_by))
+
+
+def resample(
+    df: DataFrame,
+    label_col: str,
+    *,
+    target: int | str,
+    seed: int | None = None,
+    keep_originals: bool = False,
+    replacement: bool = False,
+    **options: Any,
+) -> DataFrame:
+    """Every class to one count; see :func:`resample_with_plan`."""
+    return resample_with_plan(df, label_col, target=target, seed=seed,
+                              keep_originals=keep_originals, replacement=replacement,
+                              **options).df
+
+
+def resample_with_plan(
+    df: DataFrame,
+    label_col: str,
+    *,
+    target: int | str,
+    seed: int | None = None,
+    keep_originals: bool = False,
+    replacement: bool = False,
+    **options: Any,
+) -> Resampled:
+    """Bring every class to one count: up by draws with replacement, down by a uniform subset.
+
+    Parameters
+    ----------
+    df, label_col, seed, keep_originals
+        As :func:`spark_upsample.upsample_with_plan`.
+    target : int or {"majority", "mean", "median", "minority"}
+        The count every class ends with (mean and median of the class counts rounded down).
+    replacement : bool, default False
+        Shrink classes above the target by draws with replacement instead of a subset.
+    **options
+        The common options of :func:`spark_upsample.upsample_with_plan` (``null_labels``,
+        ``max_ratio``, ``checkpoint_input``, ``group_by``, ``weight_col``, ``lineage_col``,
+        ``shrinkage``, ``shrinkage_cols``, ``shuffle``).
+
+    Returns and raises as :func:`spark_upsample.upsample_with_plan`.
+    """
+    return run(df, label_col, Options(method="resample", sampling_strategy=target, seed=seed,
+                                      keep_originals=keep_originals, replacement=replacement,
+                                      **options))
+
+
+def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
+    """Validate, count, plan and build the resampled frame (see the module docstring)."""
+    group_by = options.group_by_names
+    _validate(df, label_col, options)
+    seed = resolve_seed(options.seed)
+    if options.checkpoint_input:
+        df = df.localCheckpoint(eager=True)
+
+    names = internal_names(df, "key")
+    columns = list(df.columns)
+    key_col = label_col
+    if group_by:
+        key_col = names["key"]
+        df = df.select("*", F.struct(*[col(c) for c in (*group_by, label_col)]).alias(key_col))
+    raw = {_key(row[0], group_by): int(row[1])
+           for row in df.groupBy(col(key_col)).count().collect()}
+    counts, nulls = _clean(raw, label_col, options.null_labels, group_by)
+    if nulls:
+        df = df.where(col(label_col).isNotNull())
+    targets, single = _targets(counts, options, group_by)
+
+    if options.weight_col:
+        out, sizes = _weighted(df, key_col, counts, targets, options.weight_col), {}
+        actions = {k: ClassAction(keep=n) for k, n in counts.items()}
+    else:
+        actions = {k: _action(counts[k], targets[k], options) for k in counts}
+        need_detail = bool(options.lineage_col or options.shrinkage or options.shuffle)
+        drawn = draw_exact(df, key_col, counts, actions, seed, detail=need_detail)
+        out, sizes = drawn.df, drawn.sample_sizes
+        if options.shrinkage:
+            drawn_keys = {k for k, a in actions.items() if a.draws}
+            out = smoothed(out, df, key_col, counts, drawn_keys, options.shrinkage,
+                           _names("shrinkage_cols", options.shrinkage_cols), drawn.detail, seed,
+                           grouped=bool(group_by))
+        if options.lineage_col:
+            entry = F.col(drawn.detail["entry"])
+            out = out.withColumn(options.lineage_col, F.when(entry == KEEP_ENTRY, ORIGINAL)
+                                 .otherwise(COPY))
+        if options.shuffle:
+            out = _shuffled(out, drawn.detail, seed, options.shuffle)
+    extra = [c for c in (options.weight_col, options.lineage_col) if c]
+    out = out.select(*[col(c) for c in columns + extra])
+
+    plan = ResamplePlan(
+        method=options.method,
+        label_col=label_col,
+        seed=seed,
+        sampling_strategy=describe_strategy(options.sampling_strategy),
+        keep_originals=options.keep_originals,
+        replacement=options.replacement,
+        null_labels_dropped=nulls,
+        classes=tuple(
+            ClassPlan(
+                label=k[-1] if group_by else k,
+                count_before=counts[k],
+                target=targets[k],
+                kept=actions[k].keep,
+                draws=actions[k].draws,
+                sample_size=sizes.get(k),
+                group=tuple(k[:-1]) if group_by else None,
+            )
+            for k in ordered_classes(counts)
+        ),
+        group_by=group_by,
+        weight_col=options.weight_col,
+        single_class_groups=tuple(single),
+    )
+    log.info("%s plan: seed=%d, %d class(es), %s -> %s rows", options.method, seed,
+             len(counts), f"{plan.rows_before:,}", f"{plan.rows_after:,}")
+    return Resampled(out, plan)
+
+
+def resolve_seed(seed: Any) -> int:
+    """The seed to use: ``seed`` itself if valid, a fresh random one if None.
+
+    Raises
+    ------
+    InvalidParameterError
+        A seed that is not an integer in [0, 2**63).
+    """
+    if seed is None:
+        return secrets.randbelow(2**31)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+        raise InvalidParameterError(
+            f"seed must be an integer in [0, 2**63) or None. Got {seed!r} instead."
+        )
+    return int(seed)
+
+
+def describe_strategy(sampling_strategy: Any) -> str:
+    """A short text for the plan and report: the string, number or dict, or the callable's name."""
+    if callable(sampling_strategy) and not isinstance(sampling_strategy, dict):
+        return f"callable {getattr(sampling_strategy, '__qualname__', repr(sampling_strategy))}"
+    return sampling_strategy if isinstance(sampling_strategy, str) else repr(sampling_strategy)
+
+
+def _names(what: str, names: Any) -> tuple[str, ...]:
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, Sequence) or not all(isinstance(n, str) and n for n in names):
+        raise InvalidParameterError(f"{what} must be a list of column names. Got {names!r} instead.")
+    return tuple(names)
+
+
+def _validate(df: DataFrame, label_col: str, options: Options) -> None:
+    if options.method not in METHODS:
+        raise InvalidParameterError(f"method must be one of {METHODS}. Got {options.method!r}.")
+    shrinkage_cols = _names("shrinkage_cols", options.shrinkage_cols)
+    check_columns(df, label_col, *options.group_by_names, *shrinkage_cols)
+    if label_col in options.group_by_names:
+        raise InvalidParameterError(f"group_by must not include the label column {label_col!r}.")
+    check_label_type(df, label_col)
+    check_null_policy(options.null_labels)
+    for name in ("keep_originals", "replacement", "checkpoint_input"):
+        if not isinstance(getattr(options, name), bool):
+            raise InvalidParameterError(f"{name} must be True or False. Got {getattr(options, name)!r}.")
+    check_max_ratio(options.max_ratio)
+    for name in ("weight_col", "lineage_col"):
+        value = getattr(options, name)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise InvalidParameterError(f"{name} must be a column name or None. Got {value!r}.")
+        if value and value.lower() in {c.lower() for c in df.columns}:
+            raise InvalidParameterError(
+                f"{name}={value!r} is already a column of the input; choose another name.")
+    if options.weight_col and (options.shrinkage or options.shuffle or options.lineage_col):
+        raise InvalidParameterError(
+            "weight_col writes each row once: it does not combine with shrinkage, shuffle or "
+            "lineage_col.")
+    shuffle = options.shuffle
+    if isinstance(shuffle, bool) is False and (not isinstance(shuffle, int) or shuffle < 1):
+        raise InvalidParameterError(
+            f"shuffle must be True, False or a number of partitions >= 1. Got {shuffle!r}.")
+    check_shrinkage(df, options.shrinkage, shrinkage_cols)
+
+
+def _key(value: Any, group_by: tuple[str, ...]) -> Any:
+    return tuple(value) if group_by else value
+
+
+def _clean(
+    raw: dict[Any, int], label_col: str, null_labels: str, group_by: tuple[str, ...]
+) -> tuple[dict[Any, int], int]:
+    """The non-null class counts (by class, or by (group, class)) and the null-label rows."""
+    if not group_by:
+        return clean_counts(raw, label_col, null_labels)
+    by_label: Counter = Counter()
+    for key, n in raw.items():
+        by_label[key[-1]] += n
+    _, nulls = clean_counts(dict(by_label), label_col, null_labels)  # raises on bad labels
+    return {k: n for k, n in raw.items() if k[-1] is not None}, nulls
+
+
+def _targets(
+    counts: dict[Any, int], options: Options, group_by: tuple[str, ...]
+) -> tuple[dict[Any, int], list[tuple[Any, ...]]]:
+    """Targets per class key, and the groups left as they are because they hold one class."""
+    if not group_by:
+        targets = _class_targets(counts, options)
+        check_ratios(counts, targets, options.max_ratio)
+        return targets, []
+    groups: dict[tuple[Any, ...], dict[Any, int]] = {}
+    for key, n in counts.items():
+        groups.setdefault(key[:-1], {})[key[-1]] = n
+    _check_dict_classes(options.sampling_strategy, {c for g in groups.values() for c in g})
+    targets: dict[Any, int] = {}
+    single = []
+    for group in ordered_classes(groups):
+        group_counts = groups[group]
+        try:
+            wanted = _class_targets(group_counts, options, within_group=True)
+        except SingleClassError:
+            single.append(group)
+            wanted = dict(group_counts)
+        check_ratios(group_counts, wanted, options.max_ratio)
+        targets.update({(*group, c): t for c, t in wanted.items()})
+    return targets, single
+
+
+def _class_targets(counts: dict[Any, int], options: Options, within_group: bool = False) -> dict:
+    strategy = options.sampling_strategy
+    if within_group and isinstance(strategy, Mapping):
+        strategy = {c: v for c, v in strategy.items() if c in counts}
+    compute: Callable = {
+        "upsample": over_sampling_targets,
+        "downsample": under_sampling_targets,
+        "resample": common_targets,
+    }[options.method]
+    return compute(counts, strategy)
+
+
+def _check_dict_classes(strategy: Any, classes: set[Any]) -> None:
+    if isinstance(strategy, Mapping):
+        unknown = [c for c in strategy if c not in classes]
+        if unknown:
+            raise InvalidStrategyError(
+                f"sampling_strategy names class(es) {', '.join(repr(c) for c in unknown)} that "
+                f"are in no group; the classes are {', '.join(repr(c) for c in ordered_classes(classes))}."
+            )
+
+
+def _action(count: int, target: int, options: Options) -> ClassAction:
+    """How a class of ``count`` rows reaches ``target``."""
+    if target == count:
+        return ClassAction(keep=count)
+    if target > count:
+        return ClassAction(keep=count, draws=target - count) if options.keep_originals \
+            else ClassAction(keep=0, draws=target)
+    return ClassAction(keep=0, draws=target) if options.replacement else ClassAction(keep=target)
+
+
+def _weighted(
+    df: DataFrame, key_col: str, counts: dict[Any, int], targets: dict[Any, int], weight_col: str
+) -> DataFrame:
+    """Every row once, with the weight ``target / count`` of its class (a broadcast join)."""
+    names = internal_names(df, "wkey")
+    schema = T.StructType([T.StructField(names["wkey"], df.schema[key_col].dataType, False),
+                           T.StructField(weight_col, T.DoubleType(), False)])
+    table = df.sparkSession.createDataFrame(
+        [(k, targets[k] / counts[k]) for k in counts], schema)
+    return df.join(F.broadcast(table), on=col(key_col) == F.col(names["wkey"]), how="inner")
+
+
+def _shuffled(df: DataFrame, detail: dict[str, str], seed: int, shuffle: bool | int) -> DataFrame:
+    """Rows spread over partitions by a hash of the seed and each copy's identity, then ordered
+    by it within each partition: a random order, the same on every run with the seed."""
+    key: Column = F.xxhash64(F.lit(seed).cast("long"), F.lit(_SHUFFLE_STREAM),
+                             *[F.col(detail[r]) for r in ("row", "entry", "copy")])
+    parts = [] if shuffle is True else [int(shuffle)]
+    return df.repartition(*parts, key).sortWithinPartitions(key)

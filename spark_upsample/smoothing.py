@@ -1,0 +1,128 @@
+"""Smoothed bootstrap: imbalanced-learn's ``shrinkage`` for drawn copies, on Spark.
+
+A drawn copy of a row gets Gaussian noise on each chosen numeric column ``j``:
+``x_j + z * shrinkage[class] * h * std_j(class)``, where ``std_j(class)`` is the population
+standard deviation of column ``j`` over the class's rows, ``h = (4 / ((d + 2) * n)) ** (1 / (d + 4))``
+is the bandwidth factor of imbalanced-learn's ``RandomOverSampler`` with ``d`` the number of chosen
+columns and ``n`` the number of input rows (of the group, with ``group_by``), and ``z`` a standard
+normal. Kept original rows are not changed. The standard deviations come from one aggregation
+that reads only the key and the chosen columns; ``z`` is a Box-Muller transform of two hashes of
+the seed and the copy's identity, so the noise is the same on every run with the seed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from spark_upsample.draws import KEY_SPACE
+from spark_upsample.errors import InvalidParameterError
+from spark_upsample.frames import col, internal_names
+from spark_upsample.sampler import KEEP_ENTRY
+
+NUMERIC_TYPES = (T.FloatType, T.DoubleType)
+_NOISE_STREAM = 64  # streams 64, 65, ...: two per chosen column
+
+
+def check_shrinkage(df: DataFrame, shrinkage: Any, columns: Sequence[str]) -> None:
+    """Raise :class:`InvalidParameterError` for a bad ``shrinkage`` / ``shrinkage_cols`` pair."""
+    if shrinkage is None:
+        if columns:
+            raise InvalidParameterError("shrinkage_cols is set but shrinkage is not; give both.")
+        return
+    factors = shrinkage.values() if isinstance(shrinkage, Mapping) else [shrinkage]
+    for factor in factors:
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not factor >= 0:
+            raise InvalidParameterError(
+                "shrinkage must be a number >= 0 or a dict {class: number >= 0}. "
+                f"Got {shrinkage!r} instead.")
+    if not columns:
+        raise InvalidParameterError("shrinkage needs shrinkage_cols: the numeric columns to smooth.")
+    for name in columns:
+        data_type = df.schema[name].dataType
+        if not isinstance(data_type, NUMERIC_TYPES):
+            raise InvalidParameterError(
+                f"shrinkage_cols: column {name!r} has type {data_type.simpleString()}; only float "
+                "and double columns can be smoothed.")
+
+
+def bandwidth(n_features: int, n_samples: int) -> float:
+    """imbalanced-learn's smoothing constant ``(4 / ((d + 2) * n)) ** (1 / (d + 4))``."""
+    return (4 / ((n_features + 2) * n_samples)) ** (1 / (n_features + 4))
+
+
+def smoothed(
+    out: DataFrame,
+    df: DataFrame,
+    key_col: str,
+    counts: dict[Any, int],
+    drawn_keys: set[Any],
+    shrinkage: float | Mapping[Any, float],
+    columns: Sequence[str],
+    detail: dict[str, str],
+    seed: int,
+    grouped: bool,
+) -> DataFrame:
+    """``out`` with noise on ``columns`` of its drawn copies (see the module docstring).
+
+    ``df`` is the resampler's input (to measure the standard deviations), ``key_col`` its class
+    key (the label, or a struct of group and label), ``detail`` the sampler's detail columns.
+
+    Raises
+    ------
+    InvalidParameterError
+        A dict ``shrinkage`` without a factor for a class that gets drawn copies.
+    """
+    label_of = (lambda k: k[-1]) if grouped else (lambda k: k)
+    if isinstance(shrinkage, Mapping):
+        missing = sorted({repr(label_of(k)) for k in drawn_keys if label_of(k) not in shrinkage})
+        if missing:
+            raise InvalidParameterError(
+                f"shrinkage has no factor for the resampled class(es) {', '.join(missing)}.")
+    rows_in = {}
+    for k, n in counts.items():
+        group = tuple(k[:-1]) if grouped else ()
+        rows_in[group] = rows_in.get(group, 0) + n
+    stds = {
+        (tuple(r[0]) if grouped else r[0]): list(r[1:])
+        for r in df.groupBy(col(key_col)).agg(*[F.stddev_pop(col(c)) for c in columns]).collect()
+    }
+    names = internal_names(out, "skey", *[f"scale{j}" for j in range(len(columns))])
+    table_rows = []
+    for k in drawn_keys:
+        factor = shrinkage[label_of(k)] if isinstance(shrinkage, Mapping) else shrinkage
+        h = bandwidth(len(columns), rows_in[tuple(k[:-1]) if grouped else ()])
+        table_rows.append((k, *[float(factor * h * (s or 0.0)) for s in stds[k]]))
+    schema = T.StructType(
+        [T.StructField(names["skey"], df.schema[key_col].dataType, False)]
+        + [T.StructField(names[f"scale{j}"], T.DoubleType(), False) for j in range(len(columns))]
+    )
+    table = df.sparkSession.createDataFrame(table_rows, schema)
+    joined = out.join(F.broadcast(table), on=col(key_col) == F.col(names["skey"]), how="left")
+    is_copy = F.col(detail["entry"]) != KEEP_ENTRY
+    for j, name in enumerate(columns):
+        noise = _standard_normal(seed, j, detail) * F.col(names[f"scale{j}"])
+        value = F.when(is_copy & F.col(names["skey"]).isNotNull(), col(name) + noise) \
+            .otherwise(col(name))
+        joined = joined.withColumn(name, value.cast(df.schema[name].dataType))
+    return joined.select(*[col(c) for c in out.columns])
+
+
+def _standard_normal(seed: int, column: int, detail: dict[str, str]) -> Column:
+    """A standard normal per copy and column: Box-Muller of two hash uniforms in (0, 1)."""
+    identity = [F.col(detail[r]) for r in ("row", "entry", "copy")]
+
+    def uniform(stream: int) -> Column:
+        bits = F.shiftrightunsigned(
+            F.xxhash64(F.lit(seed).cast("long"), F.lit(stream), *identity), 1)
+        return (bits.cast("double") + 0.5) / float(KEY_SPACE)
+
+    u1 = uniform(_NOISE_STREAM + 2 * column)
+    u2 = uniform(_NOISE_STREAM + 2 * column + 1)
+    return F.sqrt(-2.0 * F.log(u1)) * F.cos(2.0 * math.pi * u2)
