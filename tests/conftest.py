@@ -1,10 +1,25 @@
-"""One local SparkSession for the whole test run, small and quiet."""
+"""One SparkSession for the whole test run, small and quiet: classic local Spark, or Spark Connect.
+
+``SPARK_UPSAMPLE_TEST_CONNECT=1`` runs the suite against Spark Connect instead: a Spark Connect
+server (``SparkConnectServer`` from the installed PySpark, master ``local[2]``) is started on a free
+port bound to 127.0.0.1 and stopped at the end; ``SPARK_UPSAMPLE_TEST_CONNECT=sc://host:port`` uses
+a server that is already running. Tests marked ``classic_only`` (they inspect the JVM or use the
+SparkContext, which Spark Connect does not have) are skipped then; tests marked ``connect_only``
+(they reuse that server) run only then.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -12,22 +27,175 @@ os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
 os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 
+CONNECT = os.environ.get("SPARK_UPSAMPLE_TEST_CONNECT", "").strip()
+CONNECT_MODE = CONNECT not in ("", "0", "false", "no")
+CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+
+def pytest_report_header(config) -> str:
+    return f"spark-upsample tests against: {'Spark Connect' if CONNECT_MODE else 'classic Spark'}"
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if CONNECT_MODE:
+        marker, reason = "classic_only", "classic Spark only (JVM or SparkContext access)"
+    else:
+        marker, reason = "connect_only", "runs in the Spark Connect pass (SPARK_UPSAMPLE_TEST_CONNECT=1)"
+    for item in items:
+        if marker in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def spark_home() -> str:
+    import pyspark
+
+    return os.path.dirname(pyspark.__file__)
+
+
+def spark_env(**extra: str) -> dict[str, str]:
+    """The environment for Spark processes started by tests: this venv's Python, loopback only."""
+    env = dict(os.environ)
+    for name in ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", "SPARK_REMOTE",
+                 "SPARK_CONNECT_MODE_ENABLED", "SPARK_LOCAL_REMOTE", "MASTER", "PYSPARK_SUBMIT_ARGS",
+                 "SPARK_UPSAMPLE_TEST_CONNECT"):
+        env.pop(name, None)
+    env.update(
+        SPARK_HOME=spark_home(),
+        PYSPARK_PYTHON=sys.executable,
+        PYSPARK_DRIVER_PYTHON=sys.executable,
+        SPARK_LOCAL_IP="127.0.0.1",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    )
+    env.update(extra)
+    return env
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Stop a process this test run started, by its id: SIGTERM, then SIGKILL; always reap it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
+def wait_for_log(process: subprocess.Popen, log: Path, pattern: str, timeout: float) -> re.Match:
+    """Wait until regex ``pattern`` matches in ``log``; fail with the log's tail if the process
+    exits first or the time runs out."""
+    deadline = time.monotonic() + timeout
+    content = ""
+    while time.monotonic() < deadline:
+        content = log.read_text(errors="replace") if log.exists() else ""
+        match = re.search(pattern, content)
+        if match:
+            return match
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited ({process.returncode}) before {pattern!r}:\n"
+                               f"{content[-4000:]}")
+        time.sleep(0.2)
+    raise RuntimeError(f"no {pattern!r} after {timeout}s in {log}:\n{content[-4000:]}")
+
+
+def start_connect_server(workdir: Path) -> tuple[subprocess.Popen, str]:
+    """Start a Spark Connect server (master local[2]) on a free port of 127.0.0.1.
+
+    Returns the process (stop it with :func:`stop_process`) and its ``sc://`` URL. The server is
+    the ``SparkConnectServer`` class that ships in PySpark's jars, launched by spark-submit the
+    way ``sbin/start-connect-server.sh`` does, without daemonising.
+    """
+    port = free_port()
+    log = workdir / "connect-server.log"
+    confs = {
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.ui.enabled": "false",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.default.parallelism": "2",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.warehouse.dir": str(workdir / "warehouse"),
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={workdir}",
+    }
+    args = [os.path.join(spark_home(), "bin", "spark-submit"), "--class", CONNECT_SERVER_CLASS,
+            "--name", "spark-upsample-tests-connect", "--master", "local[2]"]
+    for key, value in confs.items():
+        args += ["--conf", f"{key}={value}"]
+    with open(log, "wb") as out:
+        # spark-submit execs the JVM, so this pid is the server's.
+        process = subprocess.Popen(args, cwd=workdir, env=spark_env(SPARK_CONNECT_MODE="0"),
+                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        # The server moves to the next port if this one was taken meanwhile: read the real one.
+        started = wait_for_log(process, log, r"Spark Connect server started at: 127\.0\.0\.1:(\d+)",
+                               180)
+    except BaseException:
+        stop_process(process)
+        raise
+    return process, f"sc://127.0.0.1:{started.group(1)}"
+
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator["SparkSession"]:  # noqa: F821
-    from pyspark.sql import SparkSession
+def connect_url() -> Iterator[str]:
+    """A Spark Connect server for this test run: the one named in SPARK_UPSAMPLE_TEST_CONNECT,
+    or one started here on 127.0.0.1 and stopped, by its process id, when the run ends."""
+    if CONNECT.startswith("sc://"):
+        yield CONNECT
+        return
+    workdir = Path(tempfile.mkdtemp(prefix="spark-upsample-connect-"))
+    process, url = start_connect_server(workdir)
+    try:
+        yield url
+    finally:
+        stop_process(process)
+        shutil.rmtree(workdir, ignore_errors=True)
 
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("spark-upsample-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.default.parallelism", "2")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
+
+if CONNECT_MODE:
+
+    @pytest.fixture(scope="session")
+    def spark(connect_url: str) -> Iterator["SparkSession"]:  # noqa: F821
+        from pyspark.sql import SparkSession
+
+        session = (
+            SparkSession.builder.remote(connect_url)
+            .appName("spark-upsample-tests")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.sql.session.timeZone", "UTC")
+            .getOrCreate()
+        )
+        from pyspark.sql.connect.session import SparkSession as RemoteSparkSession
+
+        assert isinstance(session, RemoteSparkSession), type(session)
+        yield session
+        session.stop()
+
+else:
+
+    @pytest.fixture(scope="session")
+    def spark() -> Iterator["SparkSession"]:  # noqa: F821
+        from pyspark.sql import SparkSession
+
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("spark-upsample-tests")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.default.parallelism", "2")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.sql.session.timeZone", "UTC")
+            .getOrCreate()
+        )
+        session.sparkContext.setLogLevel("ERROR")
+        yield session
+        session.stop()
