@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlparse
 
 from pyspark.sql import SparkSession
 
@@ -32,18 +33,18 @@ from spark_upsample.errors import (
     OutputError,
     SparkUpsampleError,
 )
-from spark_upsample.io import first_line, read_input, write_output, written_counts
-from spark_upsample.landing import Landing, check_not_overlapping, local_path
-from spark_upsample.oversampling import upsample_with_plan
+from spark_upsample.io import SPARK_ERRORS, first_line, read_input, write_output, written_counts
+from spark_upsample.landing import Landing, check_not_overlapping
+from spark_upsample.methods import resample_for_config
 from spark_upsample.resampling import Resampled
 from spark_upsample.strategy import DEFAULT_MAX_RATIO
-from spark_upsample.plan import json_label
 from spark_upsample.report import REPORT_NAME, summary_table, write_report
 
 log = logging.getLogger("spark_upsample")
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT = 0, 1, 2, 3, 4
 CONFIG_ERRORS = (ConfigError, InvalidStrategyError, InvalidParameterError)
+
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,11 +70,22 @@ def build_parser() -> argparse.ArgumentParser:
     add("--output-files", type=int, help="number of output files (adds a shuffle); 0: Spark's")
     add("--report", help="report JSON path (default: _upsample_report.json in the output)")
     add("--label-col", help="the class column (default: label)")
-    add("--strategy", help="auto, minority, 'not minority', 'not majority', all, a ratio, "
-        "or class=count,class=count")
+    add("--method", help="upsample (default), downsample, or resample (every class to --target)")
+    add("--strategy", help="auto, minority, 'not minority', 'not majority', all (downsample: "
+        "majority instead of minority), a ratio, or class=count,class=count")
+    add("--target", help="with --method resample: an integer, majority, mean, median or minority")
     add("--seed", type=_int_or_text, help="non-negative integer seed (default: random, in the report)")
     add("--keep-originals", action=argparse.BooleanOptionalAction,
         help="keep original rows and add draws (imbalanced-learn) instead of replacing them")
+    add("--replacement", action=argparse.BooleanOptionalAction,
+        help="shrink classes by draws with replacement instead of a subset")
+    add("--group-by", help="comma-separated columns: balance classes within each group")
+    add("--weight-col", help="write each row once with this weight column instead of copies")
+    add("--lineage-col", help="add this column: 'original' or 'copy'")
+    add("--shrinkage", help="smoothed bootstrap factor, or class=factor,class=factor")
+    add("--shrinkage-cols", help="comma-separated float/double columns to smooth")
+    add("--shuffle-output", action=argparse.BooleanOptionalAction,
+        help="spread rows randomly over the output files (deterministic with the seed)")
     add("--null-labels", help="error (default) or drop")
     add("--max-ratio", type=float, help="largest allowed target/count of a class "
         f"(default {DEFAULT_MAX_RATIO:,}; 0: no limit)")
@@ -117,14 +129,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if config.output:
             check_not_overlapping(config.input, config.output)
-        landing = Landing(config.output, config.write_mode) if config.output else None
-        if landing and not config.dry_run:
-            landing.prepare()
-    except (ConfigError, OutputError) as error:
-        return _fail(EXIT_CONFIG if isinstance(error, ConfigError) else EXIT_OUTPUT, error)
+    except ConfigError as error:
+        return _fail(EXIT_CONFIG, error)
 
     spark, owned = get_session(config)
     try:
+        landing = None
+        if config.output:
+            landing = Landing(config.output, config.write_mode, local_disk=_same_disk(spark))
+            if not config.dry_run:
+                landing.prepare()
         run(spark, config, landing)
         return EXIT_OK
     except CONFIG_ERRORS as error:
@@ -154,16 +168,7 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
     log.info("reading %s (%s)", config.source, config.input_format)
     df = read_input(spark, config)
     try:
-        result = upsample_with_plan(
-            df,
-            config.label_col,
-            sampling_strategy=strategy_for_labels(config.strategy),
-            seed=config.seed,
-            keep_originals=config.keep_originals,
-            null_labels=config.null_labels,
-            max_ratio=config.max_ratio,
-            checkpoint_input=config.checkpoint_input,
-        )
+        result = resample_for_config(df, config)
     except MissingColumnError as error:
         if config.input_table:
             raise
@@ -173,7 +178,7 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
         ) from None
     except SparkUpsampleError:
         raise
-    except Exception as error:
+    except SPARK_ERRORS as error:
         raise InputError(f"Spark could not read the input {config.source}: {first_line(error)}") from None
     timings["count_and_plan"] = time.perf_counter() - clock
     report = _report(spark, config, result, started, timings)
@@ -256,40 +261,25 @@ def _report(
             "output_files": config.output_files,
         },
         "label_col": plan.label_col,
-        "strategy": strategy,
+        "method": plan.method,
+        "strategy": strategy if plan.method != "resample" else None,
+        "target": config.target,
         "seed": plan.seed,
         "keep_originals": plan.keep_originals,
+        "replacement": plan.replacement,
+        "group_by": list(plan.group_by),
+        "weight_col": plan.weight_col,
+        "lineage_col": config.lineage_col,
+        "shrinkage": config.shrinkage,
+        "shuffle_output": config.shuffle_output,
         "rows_read": plan.rows_before + plan.null_labels_dropped,
         "null_labels_dropped": plan.null_labels_dropped,
         "rows_written": plan.rows_after,
         "classes": [c.to_dict() for c in plan.classes],
+        "single_class_groups": plan.to_dict()["single_class_groups"],
         "timings_seconds": dict(timings),
         "spark": {"version": spark.version, "master": _master(spark)},
     }
-
-
-def strategy_for_labels(strategy: Any) -> Any:
-    """The library strategy for a config strategy: a dict's text keys matched to the labels.
-
-    Config files and command lines name classes as text ("0", "true", "fraud"); the labels may be
-    integers or booleans. A key that matches no label is passed through, so the library's error
-    names it.
-    """
-    if not isinstance(strategy, dict):
-        return strategy
-
-    def by_text(counts: dict[Any, int]) -> dict[Any, int]:
-        texts = {label_text(c): c for c in counts}
-        return {texts.get(k, k): v for k, v in strategy.items()}
-
-    by_text.__qualname__ = f"dict {strategy!r}"
-    return by_text
-
-
-def label_text(label: Any) -> str:
-    """A label as text the way config files write it: ``true``/``false`` for booleans."""
-    value = json_label(label)
-    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
@@ -313,6 +303,19 @@ def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
     if not launched_by_submit and not master_given:
         builder = builder.master("local[*]")
     return builder.getOrCreate(), True
+
+
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def _same_disk(spark: SparkSession) -> bool:
+    """True when Spark resolves a path without a scheme on this machine's disk: local mode, or a
+    master or Spark Connect server on this machine (a cluster's paths are its default file
+    system's, a remote server's are its own)."""
+    if type(spark).__module__.startswith("pyspark.sql.connect"):
+        return spark.client.host in LOOPBACK
+    master = _master(spark) or ""
+    return master.startswith("local") or urlparse(master).hostname in LOOPBACK
 
 
 def _master(spark: SparkSession) -> str | None:

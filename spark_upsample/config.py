@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from spark_upsample.errors import ConfigError
-from spark_upsample.strategy import DEFAULT_MAX_RATIO, OVER_SAMPLING_STRINGS
+from spark_upsample.strategy import (
+    COMMON_TARGETS,
+    DEFAULT_MAX_RATIO,
+    OVER_SAMPLING_STRINGS,
+    UNDER_SAMPLING_STRINGS,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,6 +31,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 WRITE_MODES = ("error", "overwrite", "append")
+METHODS = ("upsample", "downsample", "resample")
 NULL_LABEL_POLICIES = ("error", "drop")
 
 
@@ -47,9 +53,18 @@ class JobConfig:
     output_files: int | None = None
     report: str | None = None
     label_col: str = "label"
+    method: str = "upsample"
     strategy: str | float | dict[str, int] = "auto"
+    target: int | str | None = None
     seed: int | None = None
     keep_originals: bool = False
+    replacement: bool = False
+    group_by: tuple[str, ...] = ()
+    weight_col: str | None = None
+    lineage_col: str | None = None
+    shrinkage: float | dict[str, float] | None = None
+    shrinkage_cols: tuple[str, ...] = ()
+    shuffle_output: bool = False
     null_labels: str = "error"
     max_ratio: float | None = DEFAULT_MAX_RATIO
     checkpoint_input: bool = False
@@ -105,21 +120,25 @@ def build_config(*layers: Mapping[str, Any]) -> JobConfig:
     return config
 
 
-def parse_strategy(text: str) -> str | float | dict[str, int]:
-    """A strategy from its command-line text: a name, a float, ``{"a": 10}`` JSON or ``a=10,b=20``."""
+def parse_strategy(
+    text: str, key: str = "strategy", number: type = int
+) -> str | float | dict[str, Any]:
+    """A strategy (or shrinkage) from its command-line text: a name, a float, ``{"a": 10}`` JSON
+    or ``a=10,b=20`` (whose values are parsed with ``number``)."""
     text = text.strip()
     if text.startswith("{"):
         try:
             return json.loads(text)
         except json.JSONDecodeError as error:
-            raise ConfigError(f"strategy {text!r} is not a valid JSON object: {error}.") from None
+            raise ConfigError(f"{key} {text!r} is not a valid JSON object: {error}.") from None
     if "=" in text:
         pairs = [part.split("=", 1) for part in text.split(",") if part.strip()]
         try:
-            return {k.strip(): int(v) for k, v in pairs}
+            return {k.strip(): number(v) for k, v in pairs}
         except ValueError:
+            kind = "an integer" if number is int else "a number"
             raise ConfigError(
-                f"strategy {text!r}: every class=count pair needs an integer count."
+                f"{key} {text!r}: every class=value pair needs {kind} value."
             ) from None
     try:
         return float(text)
@@ -193,6 +212,33 @@ def _remote(key: str, value: Any) -> str | None:
     return value
 
 
+def _target(key: str, value: Any) -> int | str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if value in COMMON_TARGETS or (isinstance(value, int) and not isinstance(value, bool)
+                                   and value >= 1):
+        return value
+    raise ConfigError(
+        f"target must be a positive integer or one of {', '.join(COMMON_TARGETS)}. "
+        f"Got {value!r} instead.")
+
+
+def _shrinkage(key: str, value: Any) -> float | dict[str, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_strategy(value, "shrinkage", float)
+    values = value.values() if isinstance(value, Mapping) else [value]
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v >= 0 for v in values):
+        raise ConfigError(
+            f"shrinkage must be a number >= 0 or a table of class = number. Got {value!r} instead.")
+    if isinstance(value, Mapping):
+        return {str(k): float(v) for k, v in value.items()}
+    return float(value)
+
+
 def _seed(key: str, value: Any) -> int | None:
     if value is None:
         return None
@@ -205,12 +251,7 @@ def _strategy(key: str, value: Any) -> str | float | dict[str, int]:
     if isinstance(value, str):
         value = parse_strategy(value)
     if isinstance(value, str):
-        if value not in OVER_SAMPLING_STRINGS:
-            raise ConfigError(
-                f"strategy must be one of {', '.join(OVER_SAMPLING_STRINGS)}, a float ratio in "
-                f"(0, 1] or a table of class = count. Got {value!r} instead."
-            )
-        return value
+        return value  # checked against the method's strategies in _check_consistency
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         if not 0 < value <= 1:
             raise ConfigError(f"A float strategy must be in (0, 1]. Got {value!r} instead.")
@@ -240,9 +281,18 @@ _CHECKS = {
     "output_files": _positive_int,
     "report": _text,
     "label_col": _text,
+    "method": _choice(METHODS),
     "strategy": _strategy,
+    "target": _target,
     "seed": _seed,
     "keep_originals": _flag,
+    "replacement": _flag,
+    "group_by": _columns,
+    "weight_col": _text,
+    "lineage_col": _text,
+    "shrinkage": _shrinkage,
+    "shrinkage_cols": _columns,
+    "shuffle_output": _flag,
     "null_labels": _choice(NULL_LABEL_POLICIES),
     "max_ratio": _max_ratio,
     "checkpoint_input": _flag,
@@ -257,3 +307,14 @@ def _check_consistency(config: JobConfig) -> None:
         raise ConfigError("Give exactly one of input (a path) and input_table (a catalog table).")
     if not config.output and not config.dry_run:
         raise ConfigError("output is required (or pass --dry-run to only print the plan).")
+    if (config.method == "resample") != (config.target is not None):
+        raise ConfigError("target goes with method = resample, and method = resample needs a "
+                          "target (an integer, majority, mean, median or minority).")
+    strings = {"upsample": OVER_SAMPLING_STRINGS, "downsample": UNDER_SAMPLING_STRINGS}
+    allowed = strings.get(config.method, ("auto",))
+    if isinstance(config.strategy, str) and config.strategy not in allowed:
+        raise ConfigError(
+            f"strategy must be one of {', '.join(allowed)}, a float ratio in (0, 1] or a table "
+            f"of class = count (method {config.method}). Got {config.strategy!r} instead.")
+    if config.method == "downsample" and (config.keep_originals or config.shrinkage is not None):
+        raise ConfigError("keep_originals and shrinkage apply to upsample and resample only.")

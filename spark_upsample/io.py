@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_upsample.config import JobConfig
@@ -11,6 +12,12 @@ from spark_upsample.errors import InputError
 from spark_upsample.frames import col
 
 TEXT_FORMATS = ("csv", "json")
+try:  # classic Spark raises unconverted Java errors as Py4JJavaError; Spark Connect never does
+    from py4j.protocol import Py4JJavaError
+
+    SPARK_ERRORS: tuple[type[BaseException], ...] = (PySparkException, Py4JJavaError)
+except ImportError:  # pragma: no cover - a Spark Connect client without py4j
+    SPARK_ERRORS = (PySparkException,)
 
 
 def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
@@ -38,14 +45,15 @@ def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
             df = reader.options(**config.input_options).load(config.input)
         df.schema  # noqa: B018 - resolve it here: Spark Connect defers this to the first action
         return df
-    except Exception as error:  # noqa: BLE001 - any failure to open the input is a bad input
+    except SPARK_ERRORS as error:  # Spark failing to open the input: a bad input
         raise InputError(f"Cannot read input {config.source} as {config.input_format}: "
                          f"{first_line(error)}") from None
 
 
 def write_output(df: DataFrame, config: JobConfig, path: str, mode: str) -> None:
-    """Write ``df`` to ``path`` with the configured format, partitioning, compression and files."""
-    if config.output_files:
+    """Write ``df`` to ``path`` with the configured format, partitioning, compression and files
+    (a shuffled output already has ``output_files`` partitions)."""
+    if config.output_files and not config.shuffle_output:
         df = df.repartition(config.output_files)
     writer = df.write.format(config.output_format).mode(mode)
     if config.partition_by:
@@ -58,12 +66,17 @@ def write_output(df: DataFrame, config: JobConfig, path: str, mode: str) -> None
 def written_counts(
     spark: SparkSession, config: JobConfig, path: str, written: DataFrame
 ) -> dict[Any, int]:
-    """Rows per label in the files at ``path``, reading only the label column."""
+    """Rows per label (per group and label with ``group_by``, as tuples) in the files at ``path``,
+    reading only those columns."""
     reader = spark.read.format(config.output_format).options(**config.output_options)
     if config.output_format in TEXT_FORMATS:
         reader = reader.schema(written.schema).option("header", "true")
     df = reader.load(path)
-    return {r[0]: int(r[1]) for r in df.groupBy(col(config.label_col)).count().collect()}
+    keys = [*config.group_by, config.label_col]
+    rows = df.groupBy(*[col(k) for k in keys]).count().collect()
+    if config.group_by:
+        return {tuple(r[: len(keys)]): int(r[-1]) for r in rows}
+    return {r[0]: int(r[1]) for r in rows}
 
 
 def first_line(error: BaseException) -> str:

@@ -1,12 +1,12 @@
 """Landing the output whole or not at all.
 
-On a local file system the job writes into a staging folder under a hidden ``.spark-upsample``
-folder beside the output, checks it, and only then renames it into place (a rename within one
-file system is atomic). The previous
-output of an ``overwrite`` run is moved aside first and deleted after the swap; should the process
-die between the two renames, the next run puts it back. Leftovers of killed runs are removed by the
-next run. Other file systems (HDFS, object stores, DBFS) are written in place by Spark's output
-committer; use a table format such as Delta there for atomic replacement.
+When the output is on this machine's disk (Spark on this machine, or a ``file:`` path) the job
+writes into a staging folder under a hidden ``.spark-upsample`` folder beside the output, checks
+it, and only then renames it into place (a rename within one file system is atomic). The
+previous output of an ``overwrite`` run is moved aside first and deleted after the swap; should
+the process die between the two renames, the next run puts it back. Leftovers of killed runs are
+removed by the next run. Other file systems (HDFS, object stores, DBFS) are written in place by
+Spark's output committer; use a table format such as Delta there for atomic replacement.
 """
 
 from __future__ import annotations
@@ -59,13 +59,18 @@ class Landing:
     ----------
     output : the final output path, as given
     mode : "error", "overwrite" or "append"
+    local_disk : whether a path without a scheme is on this machine's disk for Spark too (local
+        mode, or a master or Connect server on this machine). Otherwise such a path is Spark's
+        (HDFS, a remote server's disk), so only ``file:`` paths are staged.
     """
 
     output: str
     mode: str
+    local_disk: bool = True
 
     def __post_init__(self) -> None:
-        self.final = local_path(self.output)
+        on_this_disk = self.local_disk or self.output.startswith("file:")
+        self.final = local_path(self.output) if on_this_disk else None
         self.run_id = uuid.uuid4().hex[:12]
 
     @property

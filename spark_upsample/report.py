@@ -11,13 +11,20 @@ from spark_upsample.plan import ResamplePlan
 REPORT_NAME = "_upsample_report.json"  # a leading underscore: Spark's readers skip the file
 
 
+MAX_TABLE_ROWS = 40
+
+
 def summary_table(plan: ResamplePlan) -> str:
-    """A small text table of the class counts before and after."""
-    header = ("class", "before", "target", "after")
+    """A small text table of the class counts before and after (per group with ``group_by``,
+    the first :data:`MAX_TABLE_ROWS` rows; the report has them all)."""
+    header = ("group/class" if plan.group_by else "class", "before", "target", "after")
     rows = [
-        (str(c.label), f"{c.count_before:,}", f"{c.target:,}", f"{c.count_after:,}")
+        (_name(c.group, c.label), f"{c.count_before:,}", f"{c.target:,}",
+         f"{c.count_after:,}" if not plan.weight_col else f"{c.count_before:,}")
         for c in plan.classes
     ]
+    if len(rows) > MAX_TABLE_ROWS:
+        rows = rows[:MAX_TABLE_ROWS] + [(f"... {len(rows) - MAX_TABLE_ROWS:,} more", "", "", "")]
     rows.append(("total", f"{plan.rows_before:,}", "", f"{plan.rows_after:,}"))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     lines = []
@@ -25,6 +32,10 @@ def summary_table(plan: ResamplePlan) -> str:
         cells = [row[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(row[1:], widths[1:])]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+def _name(group: tuple | None, label: object) -> str:
+    return "/".join(str(v) for v in (*(group or ()), label))
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:

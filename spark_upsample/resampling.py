@@ -82,20 +82,9 @@ class Options:
         object.__setattr__(self, "group_by_names", _names("group_by", self.group_by))
 
 
-def resample(
-    df: DataFrame,
-    label_col: str,
-    *,
-    target: int | str,
-    seed: int | None = None,
-    keep_originals: bool = False,
-    replacement: bool = False,
-    **options: Any,
-) -> DataFrame:
-    """Every class to one count; see :func:`resample_with_plan`."""
-    return resample_with_plan(df, label_col, target=target, seed=seed,
-                              keep_originals=keep_originals, replacement=replacement,
-                              **options).df
+def resample(df: DataFrame, label_col: str, **options: Any) -> DataFrame:
+    """Every class to one count; the keyword arguments are those of :func:`resample_with_plan`."""
+    return resample_with_plan(df, label_col, **options).df
 
 
 def resample_with_plan(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from spark_upsample.cli import config_from_args, label_text, strategy_for_labels
+from spark_upsample.cli import config_from_args
+from spark_upsample.methods import label_text, strategy_for_labels
 from spark_upsample.config import KEYS, JobConfig, build_config
 from spark_upsample.errors import ConfigError
 
@@ -30,9 +31,17 @@ compression = "zstd"
 output_files = 4
 report = "r.json"
 label_col = "y"
+method = "upsample"
 strategy = { a = 10, b = 20 }
 seed = 7
 keep_originals = true
+replacement = true
+group_by = ["day", "region"]
+weight_col = "w"
+lineage_col = "origin"
+shrinkage = { a = 0.5 }
+shrinkage_cols = ["x"]
+shuffle_output = true
 null_labels = "drop"
 max_ratio = 50
 checkpoint_input = true
@@ -47,6 +56,8 @@ verbose = true
         output_options={"orc.bloom.filter.columns": "id"}, write_mode="append",
         partition_by=("label",), compression="zstd", output_files=4, report="r.json",
         label_col="y", strategy={"a": 10, "b": 20}, seed=7, keep_originals=True,
+        replacement=True, group_by=("day", "region"), weight_col="w", lineage_col="origin",
+        shrinkage={"a": 0.5}, shrinkage_cols=("x",), shuffle_output=True,
         null_labels="drop", max_ratio=50.0, checkpoint_input=True, remote="sc://127.0.0.1:15002",
         dry_run=True, verbose=True,
     )
@@ -64,8 +75,10 @@ def test_every_key_from_the_command_line_overrides_the_file(tmp_path):
         "--input-schema", "x INT", "--input-option", "b=2", "--output", "o2",
         "--output-format", "csv", "--output-option", "sep=|", "--write-mode", "overwrite",
         "--partition-by", "label,day", "--compression", "gzip", "--output-files", "3",
-        "--report", "rep.json", "--label-col", "cls", "--strategy", "minority", "--seed", "9",
-        "--no-keep-originals", "--null-labels", "drop", "--max-ratio", "0",
+        "--report", "rep.json", "--label-col", "cls", "--method", "resample", "--target", "median",
+        "--seed", "9", "--replacement", "--group-by", "g1,g2", "--weight-col", "wt",
+        "--lineage-col", "lin", "--shrinkage", "a=0.5,b=1", "--shrinkage-cols", "x,y",
+        "--no-shuffle-output", "--no-keep-originals", "--null-labels", "drop", "--max-ratio", "0",
         "--checkpoint-input", "--remote", "sc://h:1", "--dry-run", "--verbose",
     ])
     assert config == JobConfig(
@@ -73,7 +86,9 @@ def test_every_key_from_the_command_line_overrides_the_file(tmp_path):
         input_options={"a": "1", "b": "2"}, output="o2", output_format="csv",
         output_options={"sep": "|"}, write_mode="overwrite", partition_by=("label", "day"),
         compression="gzip", output_files=3, report="rep.json", label_col="cls",
-        strategy="minority", seed=9, keep_originals=False, null_labels="drop", max_ratio=None,
+        method="resample", target="median", replacement=True, group_by=("g1", "g2"),
+        weight_col="wt", lineage_col="lin", shrinkage={"a": 0.5, "b": 1.0},
+        shrinkage_cols=("x", "y"), shuffle_output=False, seed=9, keep_originals=False, null_labels="drop", max_ratio=None,
         checkpoint_input=True, remote="sc://h:1", dry_run=True, verbose=True,
     )
     assert config_from_args(["--input-table", "db.t", "--output", "o"]).source == "table:db.t"
@@ -120,12 +135,27 @@ def test_dict_strategy_keys_match_labels_by_text():
         ({"seed": 1.5}, "seed must be an integer in [0, 2**63). Got 1.5 instead."),
         ({"seed": "42"}, "Got '42' instead."),
         ({"strategy": "majority"}, "strategy must be one of auto, minority, not minority, "
-         "not majority, all, a float ratio in (0, 1] or a table of class = count. "
-         "Got 'majority' instead."),
+         "not majority, all, a float ratio in (0, 1] or a table of class = count "
+         "(method upsample). Got 'majority' instead."),
+        ({"method": "downsample", "strategy": "minority"}, "strategy must be one of auto, "
+         "majority, not minority, not majority, all, a float ratio in (0, 1] or a table of "
+         "class = count (method downsample). Got 'minority' instead."),
+        ({"method": "resample"}, "method = resample needs a target"),
+        ({"target": 5}, "target goes with method = resample"),
+        ({"method": "resample", "target": "average"}, "target must be a positive integer or "
+         "one of majority, mean, median, minority. Got 'average' instead."),
+        ({"method": "shrink"}, "method must be one of upsample, downsample, resample"),
+        ({"method": "downsample", "keep_originals": True}, "keep_originals and shrinkage apply "
+         "to upsample and resample only"),
+        ({"shrinkage": -1}, "shrinkage must be a number >= 0 or a table of class = number"),
+        ({"shrinkage": "a=x"}, "shrinkage 'a=x': every class=value pair needs a number value"),
+        ({"group_by": [2]}, "group_by must be a list of column names"),
+        ({"weight_col": ""}, "weight_col must be a non-empty string"),
+        ({"shuffle_output": "yes"}, "shuffle_output must be true or false"),
         ({"strategy": 1.5}, "A float strategy must be in (0, 1]. Got 1.5 instead."),
         ({"strategy": {"a": -1}}, "strategy['a'] must be a non-negative integer count. Got -1."),
         ({"strategy": "{bad"}, "is not a valid JSON object"),
-        ({"strategy": "a=x"}, "every class=count pair needs an integer count"),
+        ({"strategy": "a=x"}, "every class=value pair needs an integer value"),
         ({"keep_originals": "yes"}, "keep_originals must be true or false. Got 'yes' instead."),
         ({"output_files": -2}, "output_files must be a positive integer"),
         ({"partition_by": [1]}, "partition_by must be a list of column names"),

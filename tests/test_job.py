@@ -245,3 +245,72 @@ def test_failed_verification_publishes_nothing(spark, events, tmp_path, monkeypa
     assert "does not match the plan" in capsys.readouterr().err
     assert not out.exists()
     assert not (tmp_path / ".spark-upsample").exists()
+
+
+def report_of(out) -> dict:
+    return json.loads(Path(out, REPORT_NAME).read_text())
+
+
+def test_method_downsample_and_resample(spark, events, tmp_path):
+    down, down_r, to = tmp_path / "down", tmp_path / "down_r", tmp_path / "to"
+    assert run("--input", events, "--output", str(down), "--method", "downsample", "--seed", "1") == 0
+    assert label_counts(spark.read.parquet(str(down))) == {"a": 2, "b": 2, "c": 2}
+    assert report_of(down)["method"] == "downsample"
+    assert run("--input", events, "--output", str(down_r), "--method", "downsample",
+               "--strategy", "a=20", "--replacement", "--seed", "1") == 0
+    assert label_counts(spark.read.parquet(str(down_r))) == {"a": 20, "b": 8, "c": 2}
+    assert report_of(down_r)["replacement"] is True
+    assert run("--input", events, "--output", str(to), "--method", "resample", "--target",
+               "median", "--seed", "1") == 0
+    assert label_counts(spark.read.parquet(str(to))) == {"a": 8, "b": 8, "c": 8}
+    assert report_of(to)["target"] == "median"
+
+
+def test_group_by_weights_lineage_shrinkage_and_shuffle(spark, tmp_path, capsys):
+    src = str(tmp_path / "days")
+    rows = [(i, f"d{i % 2}", "a" if i % 5 else "b", float(i)) for i in range(60)]
+    spark.createDataFrame(rows, "id long, day string, label string, x double").write.parquet(src)
+
+    grouped = tmp_path / "grouped"
+    assert run("--input", src, "--output", str(grouped), "--group-by", "day", "--seed", "2") == 0
+    counts = {(r.day, r.label): r["count"] for r in
+              spark.read.parquet(str(grouped)).groupBy("day", "label").count().collect()}
+    assert counts == {("d0", "a"): 24, ("d0", "b"): 24, ("d1", "a"): 24, ("d1", "b"): 24}
+    report = report_of(grouped)
+    assert report["group_by"] == ["day"] and report["classes"][0]["group"] == ["d0"]
+    assert "group/class" in capsys.readouterr().err
+
+    weighted = tmp_path / "weighted"
+    assert run("--input", src, "--output", str(weighted), "--weight-col", "w", "--seed", "2") == 0
+    out = spark.read.parquet(str(weighted))
+    assert out.count() == 60 and out.columns == ["id", "day", "label", "x", "w"]
+    totals = {r.label: r[1] for r in out.groupBy("label").agg(F.sum("w")).collect()}
+    assert totals == pytest.approx({"a": 48.0, "b": 48.0})
+
+    marked = tmp_path / "marked"
+    assert run("--input", src, "--output", str(marked), "--lineage-col", "origin",
+               "--keep-originals", "--shrinkage", "b=1.0", "--shrinkage-cols", "x",
+               "--shuffle-output", "--output-files", "3", "--seed", "2") == 0
+    out = spark.read.parquet(str(marked))
+    assert {(r.label, r.origin): r["count"] for r in out.groupBy("label", "origin").count().collect()} \
+        == {("a", "original"): 48, ("b", "original"): 12, ("b", "copy"): 36}
+    copies = out.where("origin = 'copy'").join(spark.read.parquet(src).select("id", F.col("x").alias("x0")), "id")
+    assert copies.where("x != x0").count() == 36  # smoothed
+    assert len(list(Path(marked).glob("part-*"))) == 3
+    assert report_of(marked)["shuffle_output"] is True
+
+
+def test_checkpoint_input_and_no_ratio_limit(spark, events, tmp_path):
+    out = tmp_path / "out"
+    assert run("--input", events, "--output", str(out), "--strategy", "c=40000", "--max-ratio",
+               "0", "--checkpoint-input", "--seed", "4") == 0
+    assert label_counts(spark.read.parquet(str(out))) == {"a": 40, "b": 8, "c": 40_000}
+
+
+def test_only_paths_on_this_machines_disk_are_staged(tmp_path):
+    from spark_upsample.landing import Landing
+
+    assert Landing(str(tmp_path / "o"), "error", local_disk=True).staged
+    assert not Landing(str(tmp_path / "o"), "error", local_disk=False).staged  # cluster, Connect
+    assert Landing(f"file://{tmp_path}/o", "error", local_disk=False).staged
+    assert not Landing("hdfs://namenode/o", "error").staged
