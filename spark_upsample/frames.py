@@ -72,13 +72,18 @@ def check_columns(df: DataFrame, *names: str) -> None:
         )
 
 
-def check_label_type(df: DataFrame, label_col: str) -> None:
-    """Raise :class:`InvalidLabelError` unless the label is an atomic, comparable type."""
+def check_label_type(df: DataFrame, label_col: str, role: str = "label") -> None:
+    """Raise :class:`InvalidLabelError` unless the column is an atomic, comparable type.
+
+    ``role`` names the column in the message: the label, or a ``group_by`` column (groups are
+    keyed by value just like classes).
+    """
     data_type = df.schema[label_col].dataType
     if not isinstance(data_type, LABEL_TYPES):
         raise InvalidLabelError(
-            f"Label column {label_col!r} has type {data_type.simpleString()}; a label must be an "
-            "integer, string, boolean, float, decimal, date or timestamp column."
+            f"{role[0].upper() + role[1:]} column {label_col!r} has type "
+            f"{data_type.simpleString()}; a {role} must be an integer, string, boolean, float, "
+            "decimal, date or timestamp column."
         )
 
 

@@ -67,10 +67,15 @@ def written_counts(
     spark: SparkSession, config: JobConfig, path: str, written: DataFrame
 ) -> dict[Any, int]:
     """Rows per label (per group and label with ``group_by``, as tuples) in the files at ``path``,
-    reading only those columns."""
+    reading only those columns.
+
+    The files are read with the schema they were written with, so that text formats and the
+    values of ``partition_by`` directories ("01") keep their types instead of being inferred (1).
+    """
     reader = spark.read.format(config.output_format).options(**config.output_options)
+    reader = reader.schema(written.schema)
     if config.output_format in TEXT_FORMATS:
-        reader = reader.schema(written.schema).option("header", "true")
+        reader = reader.option("header", "true")
     df = reader.load(path)
     keys = [*config.group_by, config.label_col]
     rows = df.groupBy(*[col(k) for k in keys]).count().collect()

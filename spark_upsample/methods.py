@@ -1,25 +1,30 @@
 """The job's choice of library call: its config turned into an upsample, downsample or resample.
 
 Config files and command lines name classes as text ("0", "true", "fraud"), while labels may be
-integers or booleans; the helpers here match such text to the labels once they are counted.
+integers, booleans, dates...; :func:`keyed_by_label` parses such text as the label column's type.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from pyspark.sql import DataFrame
+from pyspark.sql import types as T
 
 from spark_upsample.config import JobConfig
+from spark_upsample.errors import InvalidStrategyError
 from spark_upsample.oversampling import upsample_with_plan
-from spark_upsample.plan import json_label
 from spark_upsample.resampling import Resampled, resample_with_plan
 from spark_upsample.undersampling import downsample_with_plan
 
 
 def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
     """Run the library call that ``config.method`` names, with every option the config sets."""
+    label_type = df.schema[config.label_col].dataType if config.label_col in df.columns else None
+    strategy = keyed_by_label(config.strategy, label_type, "strategy")
     common: dict[str, Any] = dict(
         seed=config.seed,
         null_labels=config.null_labels,
@@ -31,62 +36,68 @@ def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
     )
     if config.method == "downsample":
         return downsample_with_plan(df, config.label_col, replacement=config.replacement,
-                                    sampling_strategy=strategy_for_labels(config.strategy),
+                                    sampling_strategy=strategy,
                                     **common)
     growing: dict[str, Any] = dict(
         keep_originals=config.keep_originals,
         max_ratio=config.max_ratio,
-        shrinkage=TextKeyed(config.shrinkage) if isinstance(config.shrinkage, dict)
-        else config.shrinkage,
+        shrinkage=keyed_by_label(config.shrinkage, label_type, "shrinkage"),
         shrinkage_cols=config.shrinkage_cols,
     )
     if config.method == "resample":
         return resample_with_plan(df, config.label_col, target=config.target,
                                   replacement=config.replacement, **growing, **common)
     return upsample_with_plan(df, config.label_col,
-                              sampling_strategy=strategy_for_labels(config.strategy),
+                              sampling_strategy=strategy,
                               **growing, **common)
 
 
-def strategy_for_labels(strategy: Any) -> Any:
-    """The library strategy for a config strategy: a dict's text keys matched to the labels.
+def keyed_by_label(by_text: Any, data_type: T.DataType, what: str) -> Any:
+    """A config table ``{class text: value}`` with its keys parsed as labels of ``data_type``.
 
-    A key that matches no label is passed through, so the library's error names it.
+    Config files and command lines name classes as text (TOML keys are always strings); the
+    library matches dict keys to labels by value, so ``"0"`` must become ``0`` for an integer
+    label, ``"true"`` must become ``True`` for a boolean one, and so on. Anything that is not a
+    dict is returned as it is. A key that parses but names no class is left to the library,
+    whose error names it with the classes there are.
+
+    Raises
+    ------
+    InvalidStrategyError
+        A key that is not a value of the label's type (``"x"`` for an integer label).
     """
-    if not isinstance(strategy, dict):
-        return strategy
-
-    def by_text(counts: dict[Any, int]) -> dict[Any, int]:
-        texts = {label_text(c): c for c in counts}
-        return {texts.get(k, k): v for k, v in strategy.items()}
-
-    by_text.__qualname__ = f"dict {strategy!r}"
-    return by_text
-
-
-def label_text(label: Any) -> str:
-    """A label as text the way config files write it: ``true``/``false`` for booleans."""
-    value = json_label(label)
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    if not isinstance(by_text, dict):
+        return by_text
+    parse = _parser(data_type)
+    labels = {}
+    for text, value in by_text.items():
+        try:
+            labels[parse(text.strip())] = value
+        except (ValueError, ArithmeticError):
+            raise InvalidStrategyError(
+                f"{what} names class {text!r}, which is not a {data_type.simpleString()} value "
+                f"like the label column's.") from None
+    return labels
 
 
-class TextKeyed(Mapping):
-    """A read-only mapping keyed by label text that also answers for the labels themselves."""
+def _parser(data_type: T.DataType) -> Callable[[str], Any]:
+    """Text to a Python value the way PySpark returns values of ``data_type``."""
+    if isinstance(data_type, T.BooleanType):
+        return _boolean
+    if isinstance(data_type, T.IntegralType):
+        return int
+    if isinstance(data_type, T.FractionalType) and not isinstance(data_type, T.DecimalType):
+        return float
+    if isinstance(data_type, T.DecimalType):
+        return Decimal
+    if isinstance(data_type, T.DateType):
+        return date.fromisoformat
+    if isinstance(data_type, (T.TimestampType, T.TimestampNTZType)):
+        return datetime.fromisoformat
+    return str
 
-    def __init__(self, by_text: Mapping[str, Any]) -> None:
-        self._by_text = dict(by_text)
 
-    def __getitem__(self, label: Any) -> Any:
-        return self._by_text[label_text(label)]
-
-    def __contains__(self, label: object) -> bool:
-        return label_text(label) in self._by_text
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._by_text)
-
-    def __len__(self) -> int:
-        return len(self._by_text)
-
-    def __repr__(self) -> str:
-        return repr(self._by_text)
+def _boolean(text: str) -> bool:
+    if text.lower() not in ("true", "false"):
+        raise ValueError(text)
+    return text.lower() == "true"

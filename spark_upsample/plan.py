@@ -123,10 +123,10 @@ class ResamplePlan:
 
     @property
     def counts_after(self) -> dict[Any, int]:
-        """Rows per class key in the output."""
+        """Rows per class key in the output: the classes it holds (a target of 0 drops a class)."""
         if self.weight_col:
             return self.counts_before
-        return {c.key: c.count_after for c in self.classes}
+        return {c.key: c.count_after for c in self.classes if c.count_after}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the whole plan."""

@@ -10,6 +10,7 @@ a smoothed bootstrap of numeric columns, a lineage column, a deterministic shuff
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 import secrets
 from collections import Counter
@@ -21,7 +22,12 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_upsample.errors import InvalidParameterError, InvalidStrategyError, SingleClassError
+from spark_upsample.errors import (
+    InvalidLabelError,
+    InvalidParameterError,
+    InvalidStrategyError,
+    SingleClassError,
+)
 from spark_upsample.frames import (
     check_columns,
     check_label_type,
@@ -145,10 +151,11 @@ def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
         actions = {k: ClassAction(keep=n) for k, n in counts.items()}
     else:
         actions = {k: _action(counts[k], targets[k], options) for k in counts}
-        need_detail = bool(options.lineage_col or options.shrinkage or options.shuffle)
+        smoothing = options.shrinkage is not None
+        need_detail = bool(options.lineage_col or smoothing or options.shuffle)
         drawn = draw_exact(df, key_col, counts, actions, seed, detail=need_detail)
         out, sizes = drawn.df, drawn.sample_sizes
-        if options.shrinkage:
+        if smoothing:
             drawn_keys = {k for k, a in actions.items() if a.draws}
             out = smoothed(out, df, key_col, counts, drawn_keys, options.shrinkage,
                            _names("shrinkage_cols", options.shrinkage_cols), drawn.detail, seed,
@@ -231,6 +238,12 @@ def _validate(df: DataFrame, label_col: str, options: Options) -> None:
     if label_col in options.group_by_names:
         raise InvalidParameterError(f"group_by must not include the label column {label_col!r}.")
     check_label_type(df, label_col)
+    for name in options.group_by_names:
+        check_label_type(df, name, role="group_by")
+    overlap = set(shrinkage_cols) & {label_col, *options.group_by_names}
+    if overlap:
+        raise InvalidParameterError(
+            f"shrinkage_cols must not include the label or group_by columns; got {sorted(overlap)}.")
     check_null_policy(options.null_labels)
     for name in ("keep_originals", "replacement", "checkpoint_input"):
         if not isinstance(getattr(options, name), bool):
@@ -243,7 +256,8 @@ def _validate(df: DataFrame, label_col: str, options: Options) -> None:
         if value and value.lower() in {c.lower() for c in df.columns}:
             raise InvalidParameterError(
                 f"{name}={value!r} is already a column of the input; choose another name.")
-    if options.weight_col and (options.shrinkage or options.shuffle or options.lineage_col):
+    if options.weight_col and (options.shrinkage is not None or options.shuffle
+                               or options.lineage_col):
         raise InvalidParameterError(
             "weight_col writes each row once: it does not combine with shrinkage, shuffle or "
             "lineage_col.")
@@ -268,7 +282,16 @@ def _clean(
     for key, n in raw.items():
         by_label[key[-1]] += n
     _, nulls = clean_counts(dict(by_label), label_col, null_labels)  # raises on bad labels
+    nans = sum(n for key, n in raw.items() if any(_is_nan(g) for g in key[:-1]))
+    if nans:
+        raise InvalidLabelError(
+            f"{nans} row(s) have NaN in a group_by column {list(group_by)}; NaN is not a group. "
+            "Replace or filter them.")
     return {k: n for k, n in raw.items() if k[-1] is not None}, nulls
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 def _targets(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from decimal import Decimal
+
 import pytest
+from pyspark.sql import types as T
 
 from spark_upsample.cli import config_from_args
-from spark_upsample.methods import label_text, strategy_for_labels
 from spark_upsample.config import KEYS, JobConfig, build_config
-from spark_upsample.errors import ConfigError
+from spark_upsample.errors import ConfigError, InvalidStrategyError
+from spark_upsample.methods import keyed_by_label
 
 
 def write(tmp_path, text: str) -> str:
@@ -114,11 +118,32 @@ def test_strategy_on_the_command_line(text, expected):
     assert config.strategy == expected
 
 
-def test_dict_strategy_keys_match_labels_by_text():
-    strategy = strategy_for_labels({"0": 50, "true": 9, "x": 3})
-    assert strategy({0: 5, True: 2, "x": 1}) == {0: 50, True: 9, "x": 3}
-    assert strategy({1: 5}) == {"0": 50, "true": 9, "x": 3}  # unmatched: the library names them
-    assert label_text(False) == "false" and label_text(2.5) == "2.5"
+@pytest.mark.parametrize(
+    ("data_type", "by_text", "expected"),
+    [
+        (T.IntegerType(), {"0": 50, " 7": 9}, {0: 50, 7: 9}),
+        (T.BooleanType(), {"true": 9, "False": 3}, {True: 9, False: 3}),
+        (T.DoubleType(), {"1": 4, "2.5": 5}, {1.0: 4, 2.5: 5}),
+        (T.DecimalType(5, 2), {"1.50": 4}, {Decimal("1.5"): 4}),
+        (T.StringType(), {"fraud": 4, "0": 5}, {"fraud": 4, "0": 5}),
+        (T.DateType(), {"2024-02-29": 4}, {date(2024, 2, 29): 4}),
+        (T.TimestampType(), {"2024-02-29 10:00:00": 4}, {datetime(2024, 2, 29, 10): 4}),
+    ],
+)
+def test_config_class_names_are_parsed_as_the_label_type(data_type, by_text, expected):
+    labels = keyed_by_label(by_text, data_type, "strategy")
+    assert labels == expected
+    assert [type(k) for k in labels] == [type(k) for k in expected]
+
+
+def test_non_dict_strategies_pass_through_and_bad_class_text_is_named():
+    assert keyed_by_label("auto", T.IntegerType(), "strategy") == "auto"
+    assert keyed_by_label(0.5, T.IntegerType(), "strategy") == 0.5
+    with pytest.raises(InvalidStrategyError, match=r"strategy names class 'x', which is not a int"):
+        keyed_by_label({"0": 5, "x": 3}, T.IntegerType(), "strategy")
+    with pytest.raises(InvalidStrategyError, match=r"shrinkage names class 'yes', which is not a "
+                                                   r"boolean"):
+        keyed_by_label({"yes": 0.5}, T.BooleanType(), "shrinkage")
 
 
 @pytest.mark.parametrize(

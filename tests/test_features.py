@@ -10,6 +10,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from spark_upsample import (
+    InvalidLabelError,
     InvalidParameterError,
     InvalidStrategyError,
     downsample,
@@ -152,6 +153,17 @@ def test_group_by_dict_strategy_names_known_classes(spark):
         upsample(df, "label", group_by=["label"])
 
 
+def test_group_by_columns_must_be_atomic_and_not_nan(spark):
+    df = spark.createDataFrame([([1], 0.5, "a", 1), ([2], float("nan"), "b", 2)],
+                               "tags array<int>, score double, label string, id long")
+    with pytest.raises(InvalidLabelError, match=r"Group_by column 'tags' has type array<int>; a "
+                                                r"group_by must be an integer, string"):
+        upsample(df, "label", group_by=["tags"])
+    with pytest.raises(InvalidLabelError, match=r"1 row\(s\) have NaN in a group_by column "
+                                                r"\['score'\]; NaN is not a group"):
+        upsample(df, "label", group_by=["score"])
+
+
 # --- weights -------------------------------------------------------------------------------
 
 
@@ -199,8 +211,12 @@ def test_shrinkage_noise_has_the_scale_of_imbalanced_learns_formula(spark):
 
 def test_shrinkage_errors(spark):
     df = frame(spark, SIZES)
-    with pytest.raises(InvalidParameterError, match="column 'label' has type string"):
-        upsample(df, "label", shrinkage=1.0, shrinkage_cols=["label"])
+    with pytest.raises(InvalidParameterError, match="column 'id' has type bigint"):
+        upsample(df, "label", shrinkage=1.0, shrinkage_cols=["id"])
+    with pytest.raises(InvalidParameterError, match=r"shrinkage_cols must not include the label "
+                                                    r"or group_by columns; got \['g', 'label'\]"):
+        upsample(df.withColumn("g", F.lit(1.0)), "label", group_by=["g"], shrinkage=1.0,
+                 shrinkage_cols=["label", "g"])
     with pytest.raises(InvalidParameterError, match="shrinkage needs shrinkage_cols"):
         upsample(df, "label", shrinkage=1.0)
     with pytest.raises(InvalidParameterError, match="number >= 0"):

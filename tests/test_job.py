@@ -140,6 +140,15 @@ def test_partition_by_compression_and_output_files(spark, events, tmp_path):
     assert len(list(out3.glob("part-*.parquet"))) == 3
 
 
+def test_partition_values_that_look_like_numbers_verify_as_written(spark, tmp_path):
+    src, out = str(tmp_path / "codes"), tmp_path / "out"
+    spark.createDataFrame([(i, "01" if i < 6 else "02") for i in range(8)],
+                          "id long, label string").write.parquet(src)
+    assert run("--input", src, "--output", str(out), "--partition-by", "label", "--seed", "1") == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["label=01", "label=02"]
+    assert report_of(out)["classes"][1]["label"] == "02"
+
+
 def test_write_modes(spark, events, tmp_path, capsys):
     out = str(tmp_path / "out")
     assert run("--input", events, "--output", out, "--seed", "1") == 0
@@ -298,6 +307,29 @@ def test_group_by_weights_lineage_shrinkage_and_shuffle(spark, tmp_path, capsys)
     assert copies.where("x != x0").count() == 36  # smoothed
     assert len(list(Path(marked).glob("part-*"))) == 3
     assert report_of(marked)["shuffle_output"] is True
+
+
+def test_config_class_names_match_typed_labels_per_group(spark, tmp_path, capsys):
+    src = str(tmp_path / "typed")
+    rows = ([("d0", 0)] * 20 + [("d0", 1)] * 4 + [("d0", 2)] * 2 + [("d1", 0)] * 10
+            + [("d1", 1)] * 3)
+    spark.createDataFrame(rows, "day string, label int").write.parquet(src)
+
+    out = tmp_path / "out"
+    assert run("--input", src, "--output", str(out), "--group-by", "day", "--strategy",
+               "2=6, 1=5", "--seed", "3") == 0  # day d1 has no class 2
+    counts = {(r.day, r.label): r["count"] for r in
+              spark.read.parquet(str(out)).groupBy("day", "label").count().collect()}
+    assert counts == {("d0", 0): 20, ("d0", 1): 5, ("d0", 2): 6, ("d1", 0): 10, ("d1", 1): 5}
+
+    dropped = tmp_path / "dropped"
+    assert run("--input", src, "--output", str(dropped), "--method", "downsample",
+               "--strategy", "2=0", "--seed", "3") == 0
+    assert label_counts(spark.read.parquet(str(dropped))) == {0: 30, 1: 7}
+
+    assert run("--input", src, "--output", str(tmp_path / "bad"), "--strategy", "two=6") == 2
+    assert "strategy names class 'two', which is not a int value" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
 
 
 def test_checkpoint_input_and_no_ratio_limit(spark, events, tmp_path):
