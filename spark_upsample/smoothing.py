@@ -6,7 +6,7 @@ standard deviation of column ``j`` over the class's rows, ``h = (4 / ((d + 2) * 
 is the bandwidth factor of imbalanced-learn's ``RandomOverSampler`` with ``d`` the number of chosen
 columns and ``n`` the number of input rows (of the group, with ``group_by``), and ``z`` a standard
 normal. Kept original rows are not changed. The standard deviations come from one aggregation
-that reads only the key and the chosen columns; ``z`` is a Box-Muller transform of two hashes of
+that reads only the key and the chosen columns, merged in a fixed order (:func:`class_stds`); ``z`` is a Box-Muller transform of two hashes of
 the seed and the copy's identity, so the noise is the same on every run with the seed.
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -89,10 +89,8 @@ def smoothed(
     for k, n in counts.items():
         group = tuple(k[:-1]) if grouped else ()
         rows_in[group] = rows_in.get(group, 0) + n
-    stds = {
-        (tuple(r[0]) if grouped else r[0]): list(r[1:])
-        for r in df.groupBy(col(key_col)).agg(*[F.stddev_pop(col(c)) for c in columns]).collect()
-    }
+    stds = {(tuple(r[0]) if grouped else r[0]): list(r[1:])
+            for r in class_stds(df, key_col, columns).collect()}
     names = internal_names(out, "skey", *[f"scale{j}" for j in range(len(columns))])
     table_rows = []
     for k in drawn_keys:
@@ -112,6 +110,50 @@ def smoothed(
             .otherwise(col(name))
         joined = joined.withColumn(name, value.cast(df.schema[name].dataType))
     return joined.select(*[col(c) for c in out.columns])
+
+
+def class_stds(df: DataFrame, key_col: str, columns: Sequence[str]) -> DataFrame:
+    """One row per class key: the key, then the population standard deviation of each column
+    (null where the class has no non-null value), bit for bit the same on every run.
+
+    A plain ``stddev_pop`` merges the partial results of the input partitions in the order the
+    shuffle delivers them, which varies between runs on a cluster, and floating-point sums
+    depend on their order. Here each input partition's count, mean and sum of squared
+    deviations are computed within its own task, then merged per class in partition order
+    (Chan et al.'s pairwise update) by a higher-order function on the sorted list.
+    """
+    names = internal_names(df, "pid", "parts")
+    pid = F.col(names["pid"])
+    per_partition = df.groupBy(col(key_col), F.spark_partition_id().alias(names["pid"])).agg(
+        *[F.struct(F.count(col(c)).alias("n"), F.avg(col(c)).alias("mean"),
+                   (F.var_pop(col(c)) * F.count(col(c))).alias("m2")).alias(f"s{j}")
+          for j, c in enumerate(columns)])
+    merged = per_partition.groupBy(col(key_col)).agg(
+        F.array_sort(F.collect_list(F.struct(pid, *[F.col(f"s{j}") for j in range(len(columns))])))
+        .alias(names["parts"]))
+    start = F.struct(F.lit(0).cast("long").alias("n"), F.lit(0.0).alias("mean"),
+                     F.lit(0.0).alias("m2"))
+    return merged.select(col(key_col), *[
+        F.aggregate(F.col(names["parts"]), start, _merge_column(f"s{j}"),
+                    lambda acc: F.when(acc["n"] > 0, F.sqrt(acc["m2"] / acc["n"])))
+        for j in range(len(columns))])
+
+
+def _merge_column(field: str) -> Callable[[Column, Column], Column]:
+    """The merge step of :func:`class_stds` for one column's moments, at ``field`` of a part."""
+    return lambda acc, part: _merge_moments(acc, part[field])
+
+
+def _merge_moments(acc: Column, part: Column) -> Column:
+    """Count, mean and sum of squared deviations of two sets of values, from each set's."""
+    n = acc["n"] + part["n"]
+    delta = part["mean"] - acc["mean"]
+    merged = F.struct(
+        n.alias("n"),
+        (acc["mean"] + delta * part["n"] / n).alias("mean"),
+        (acc["m2"] + part["m2"] + delta * delta * acc["n"] * part["n"] / n).alias("m2"),
+    )
+    return F.when(part["n"] == 0, acc).otherwise(merged)
 
 
 def _standard_normal(seed: int, column: int, detail: dict[str, str]) -> Column:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
@@ -19,7 +20,7 @@ from spark_upsample import (
     upsample,
     upsample_with_plan,
 )
-from spark_upsample.smoothing import bandwidth
+from spark_upsample.smoothing import bandwidth, class_stds
 from tests.helpers import CHI2_CRITICAL_9DF_P001, chi_square, label_counts
 from tests.test_upsample import frame
 
@@ -207,6 +208,20 @@ def test_shrinkage_noise_has_the_scale_of_imbalanced_learns_formula(spark):
     again = upsample(df, "label", sampling_strategy={"minor": 20_050}, keep_originals=True,
                      shrinkage={"minor": 2.0}, shrinkage_cols=["x", "y"], seed=7)
     assert_df_equality(again, out, ignore_row_order=True)
+
+
+def test_class_stds_match_numpy_and_skip_nulls(spark):
+    rng = np.random.default_rng(1)
+    rows = [(int(rng.integers(0, 3)), float(rng.normal(5, 2)),
+             None if i % 7 == 0 else float(rng.normal(0, 1e6))) for i in range(3000)]
+    rows.append((9, None, None))
+    df = spark.createDataFrame(rows, "k int, x double, y double").repartition(5, "x")
+    got = {r[0]: (r[1], r[2]) for r in class_stds(df, "k", ["x", "y"]).collect()}
+    for k in range(3):
+        xs = np.array([r[1] for r in rows if r[0] == k])
+        ys = np.array([r[2] for r in rows if r[0] == k and r[2] is not None])
+        assert got[k] == pytest.approx((xs.std(), ys.std()), rel=1e-12)
+    assert got[9] == (None, None)
 
 
 def test_shrinkage_errors(spark):
