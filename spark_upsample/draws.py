@@ -155,7 +155,8 @@ def poisson_inversion(rate: float) -> PoissonInversion:
 
 
 def choose_threshold(
-    draws: int, total: int, below: int, candidates: list[int]
+    draws: int, total: int, below: int, in_window: int, at_cut: int | None,
+    after_cut: int | None,
 ) -> int | None:
     """The key ``tau`` such that exactly ``draws`` copies have a key <= ``tau``, or None.
 
@@ -164,19 +165,17 @@ def choose_threshold(
     draws : copies to keep
     total : all candidate copies of the class
     below : copies whose key is below the window
-    candidates : every key inside the window (any order)
+    in_window : copies whose key is inside the window
+    at_cut : the ``(draws - below)``-th smallest key inside the window (None if there is none)
+    after_cut : the key after it in sorted order (None if there is none); an equal key is a tie
 
     Returns None when the metadata cannot give an exact cut: too few copies in all, the cut
     outside the window, or two copies sharing the key at the cut. The caller then retries with
     wider margins and fresh keys; a None is never silently turned into an inexact count.
     """
-    if total < draws:
-        return None
     need = draws - below
-    keys = sorted(candidates)
-    if need < 1 or need > len(keys):
+    if total < draws or need < 1 or need > in_window or at_cut is None:
         return None
-    tau = keys[need - 1]
-    if need < len(keys) and keys[need] == tau:
+    if after_cut is not None and after_cut == at_cut:
         return None
-    return tau
+    return at_cut

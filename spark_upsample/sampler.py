@@ -41,7 +41,7 @@ from spark_upsample.frames import col, internal_names
 
 MAX_ATTEMPTS = 8  # each retry doubles the margins; a second attempt is already ~1e-11 rare
 
-_TABLE_ROLES = ("label", "cut", "repeat", "entry", "primary", "lo", "hi", "tau")
+_TABLE_ROLES = ("label", "cut", "repeat", "entry", "primary", "lo", "hi", "want", "tau")
 _ROLES = ("row", "u", "copy", "w") + _TABLE_ROLES
 DETAIL_ROLES = ("row", "entry", "copy", "w")
 _U_STREAM, _W_STREAM = 1, 2
@@ -133,10 +133,11 @@ def draw_exact(
         if designs:
             table = _table(df, label_type, names, designs, set(subsets), {}, set())
             copies = _copies(base, table, label_col, names, seed, attempt)
-            for row in _cut_stats(copies, names).collect():
-                tau = choose_threshold(wanted[row[0]], row[1], row[3], list(row[4]))
+            for label, total, primary, below, in_window, at_cut, after_cut in \
+                    _cut_stats(copies, names).collect():
+                tau = choose_threshold(wanted[label], total, below, in_window, at_cut, after_cut)
                 if tau is not None:
-                    cuts[row[0]], sizes[row[0]] = tau, row[2]
+                    cuts[label], sizes[label] = tau, primary
         if len(cuts) == len(designs):
             break
     else:
@@ -174,15 +175,17 @@ def _table(
 
     A row joins the entries of its class whose ``cut`` is below its key U: a kept original
     (cut -1) always, the certain copies (cut 0, ``repeat`` of them) unless U is 0, and copy j
-    (cut F(j-1) * 2**63) when U is above it. ``tau`` is the class's key cut (MAX_KEY keeps all);
-    a subset class has only its kept-original entry, cut by ``tau``.
+    (cut F(j-1) * 2**63) when U is above it. ``want`` is the number of copies the class keeps
+    (``design.draws``: the draws, or the subset's size) and ``tau`` its key cut (MAX_KEY keeps all); a subset class
+    has only its kept-original entry, cut by ``tau``. Built without per-row schema checks: with
+    many classes it has hundreds of thousands of rows, all made here.
     """
     rows: list[tuple[Any, ...]] = []
     for c in keeps:
-        rows.append((c, -1, 1, KEEP_ENTRY, 0, 0, 0, MAX_KEY))
+        rows.append((c, -1, 1, KEEP_ENTRY, 0, 0, 0, 0, MAX_KEY))
     for c, design in designs.items():
         tau = cuts.get(c, MAX_KEY)
-        meta = (design.primary_key, design.window[0], design.window[1], tau)
+        meta = (design.primary_key, design.window[0], design.window[1], design.draws, tau)
         if c in subsets:
             rows.append((c, -1, 1, KEEP_ENTRY, *meta))
             continue
@@ -194,7 +197,7 @@ def _table(
         [T.StructField(names["label"], label_type, False)]
         + [T.StructField(names[r], T.LongType(), False) for r in _TABLE_ROLES[1:]]
     )
-    return df.sparkSession.createDataFrame(rows, schema)
+    return df.sparkSession.createDataFrame(rows, schema, verifySchema=False)
 
 
 def _copies(
@@ -222,13 +225,25 @@ def _copies(
 
 
 def _cut_stats(copies: DataFrame, names: dict[str, str]) -> DataFrame:
-    """Per sampled or subset class: all copies, the copies of the classic sample (key below
-    ``primary``), copies below the window, and the keys inside the window (O(sqrt(draws)))."""
+    """Per sampled or subset class: the label, all copies, the copies of the classic sample (key
+    below ``primary``), the copies below the window and inside it, and the window's
+    ``(want - below)``-th smallest key with the one after it (see :func:`choose_threshold`).
+
+    The O(sqrt(draws)) keys inside the window are sorted where they are aggregated, so a handful
+    of numbers per class reach the driver whatever the number of classes and rows.
+    """
     w = F.col(names["w"])
     lo, hi = F.col(names["lo"]), F.col(names["hi"])
-    return copies.groupBy(F.col(names["label"])).agg(
-        F.count(F.lit(1)),
-        F.count(F.when(w < F.col(names["primary"]), 1)),
-        F.count(F.when(w < lo, 1)),
-        F.collect_list(F.when((w >= lo) & (w <= hi), w)),
+    stats = copies.groupBy(F.col(names["label"])).agg(
+        F.count(F.lit(1)).alias("total"),
+        F.count(F.when(w < F.col(names["primary"]), 1)).alias("primary"),
+        F.count(F.when(w < lo, 1)).alias("below"),
+        F.max(F.col(names["want"])).alias("want"),
+        F.array_sort(F.collect_list(F.when((w >= lo) & (w <= hi), w))).alias("window"),
+    )
+    window, need = F.col("window"), (F.col("want") - F.col("below")).cast("int")
+    return stats.select(
+        F.col(names["label"]), "total", "primary", "below", F.size(window),
+        F.when((need >= 1) & (need <= F.size(window)), F.element_at(window, need)),
+        F.when((need >= 1) & (need < F.size(window)), F.element_at(window, need + 1)),
     )

@@ -15,6 +15,14 @@ from spark_upsample.draws import (
 )
 
 
+def threshold(draws: int, total: int, below: int, candidates: list[int]) -> int | None:
+    """choose_threshold on the window statistics the engine's aggregation computes."""
+    keys, need = sorted(candidates), draws - below
+    at_cut = keys[need - 1] if 1 <= need <= len(keys) else None
+    after_cut = keys[need] if 1 <= need < len(keys) else None
+    return choose_threshold(draws, total, below, len(keys), at_cut, after_cut)
+
+
 def copies_for(inversion, keys: np.ndarray) -> np.ndarray:
     """The copy count the Spark join gives each key U (the same rule, in numpy)."""
     thresholds = np.array(inversion.thresholds, dtype=np.float64)
@@ -80,7 +88,7 @@ def test_design_cut_is_found_in_simulation():
         keys = rng.integers(0, KEY_SPACE, size=total, dtype=np.int64)
         lo, hi = design.window
         window = [int(k) for k in keys if lo <= k <= hi]
-        tau = choose_threshold(draws, total, int((keys < lo).sum()), window)
+        tau = threshold(draws, total, int((keys < lo).sum()), window)
         assert tau is not None
         assert int((keys <= tau).sum()) == draws
 
@@ -99,4 +107,4 @@ def test_design_cut_is_found_in_simulation():
     ],
 )
 def test_choose_threshold(draws, total, below, candidates, expected):
-    assert choose_threshold(draws, total, below, candidates) == expected
+    assert threshold(draws, total, below, candidates) == expected
