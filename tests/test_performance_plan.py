@@ -1,0 +1,94 @@
+"""The cost shape of the upsampled frame, checked on its physical plan (not timed).
+
+The performance contract (README, "Performance"): the returned frame reads the input once, with no
+sort and no exchange of data rows (only the broadcast of the small threshold table), and the
+library runs a small, constant number of Spark jobs before the write, whatever the number of
+classes. jobs/benchmark.py measures the time; these tests pin the plan that makes it cheap.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_upsample import upsample_with_plan
+
+pytestmark = pytest.mark.classic_only  # reads the JVM plan and the SparkContext's job tracker
+
+# Spark jobs that upsample_with_plan runs, with adaptive query execution on (the default):
+# the class count (a label-only aggregation: its shuffle-map stage, then its result) = 2, and the
+# cut statistics (broadcast of the threshold table, then the label-only aggregation's shuffle-map
+# stage and result) = 3. Two actions in all; none of them depends on the number of classes.
+JOBS_BEFORE_WRITE = 5
+
+_NODE = re.compile(r"^[\s:|+-]*([A-Za-z]+)")
+
+
+def plan_nodes(df: DataFrame) -> list[str]:
+    """The operator names of ``df``'s physical plan, top down."""
+    text = df._jdf.queryExecution().executedPlan().toString()
+    return [m.group(1) for line in text.splitlines() if (m := _NODE.match(line))]
+
+
+def imbalanced(spark: SparkSession, path: str, classes: int) -> DataFrame:
+    """A small Parquet input: 12,000 rows, 90 % in class 0, the rest spread over the others."""
+    frame = spark.range(12_000, numPartitions=4).select(
+        "id",
+        F.rand(7).alias("x"),
+        F.when(F.col("id") % 10 != 0, 0)
+        .otherwise(1 + F.floor(F.col("id") / 10) % (classes - 1))
+        .alias("label"),
+    )
+    frame.write.parquet(path)
+    return spark.read.parquet(path)
+
+
+def jobs_of(spark: SparkSession, group: str, action) -> tuple[int, object]:
+    """The number of Spark jobs ``action()`` runs, and its result."""
+    sc = spark.sparkContext
+    sc.setJobGroup(group, group)
+    try:
+        result = action()
+        return len(sc.statusTracker().getJobIdsForGroup(group)), result
+    finally:
+        sc.setLocalProperty("spark.jobGroup.id", None)
+
+
+@pytest.mark.parametrize("classes", [3, 300])
+def test_upsampled_frame_reads_once_without_sort_or_shuffle(spark, tmp_path, classes):
+    df = imbalanced(spark, str(tmp_path / "in"), classes)
+
+    result = upsample_with_plan(df, "label", seed=3)
+
+    nodes = plan_nodes(result.df)
+    assert [n for n in nodes if n.startswith("Sort")] == []
+    assert [n for n in nodes if n.endswith("Exchange")] == ["BroadcastExchange"]
+    assert nodes.count("FileScan") == 1  # the input, read once; the broadcast table is local
+    assert "BroadcastHashJoin" in nodes
+
+
+def test_jobs_before_the_write_are_few_and_constant(spark, tmp_path):
+    jobs = {}
+    for classes in (3, 300):
+        df = imbalanced(spark, str(tmp_path / f"in{classes}"), classes)
+        jobs[classes], result = jobs_of(
+            spark, f"plan-{classes}", lambda df=df: upsample_with_plan(df, "label", seed=3)
+        )
+        assert len(result.plan.counts_after) == classes
+
+    assert jobs == {3: JOBS_BEFORE_WRITE, 300: JOBS_BEFORE_WRITE}
+
+
+def test_the_write_is_one_pass(spark, tmp_path):
+    df = imbalanced(spark, str(tmp_path / "in"), 3)
+    result = upsample_with_plan(df, "label", seed=3)
+
+    # One job scans the input and writes; at most one more broadcasts the threshold table.
+    writes, _ = jobs_of(spark, "write", lambda: result.df.write.parquet(str(tmp_path / "out")))
+
+    assert 1 <= writes <= 2
+    written = spark.read.parquet(str(tmp_path / "out")).groupBy("label").count().collect()
+    assert {r[0]: r[1] for r in written} == result.plan.counts_after
