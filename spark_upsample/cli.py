@@ -33,7 +33,14 @@ from spark_upsample.errors import (
     OutputError,
     SparkUpsampleError,
 )
-from spark_upsample.io import SPARK_ERRORS, first_line, read_input, write_output, written_counts
+from spark_upsample.io import (
+    SPARK_ERRORS,
+    check_partition_columns,
+    first_line,
+    read_input,
+    write_output,
+    written_counts,
+)
 from spark_upsample.landing import Landing, check_not_overlapping
 from spark_upsample.methods import resample_for_config
 from spark_upsample.resampling import Resampled
@@ -167,6 +174,7 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
     timings: dict[str, float] = {}
     log.info("reading %s (%s)", config.source, config.input_format)
     df = read_input(spark, config)
+    check_partition_columns(df, config)
     try:
         result = resample_for_config(df, config)
     except MissingColumnError as error:

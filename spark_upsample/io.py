@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 
 from spark_upsample.config import JobConfig
-from spark_upsample.errors import InputError
+from spark_upsample.errors import ConfigError, InputError
 from spark_upsample.frames import col
 
 TEXT_FORMATS = ("csv", "json")
@@ -48,6 +49,26 @@ def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
     except SPARK_ERRORS as error:  # Spark failing to open the input: a bad input
         raise InputError(f"Cannot read input {config.source} as {config.input_format}: "
                          f"{first_line(error)}") from None
+
+
+def check_partition_columns(df: DataFrame, config: JobConfig) -> None:
+    """Raise :class:`ConfigError` before any work when ``partition_by`` cannot be written: a
+    column the output will not have, or every column of the output (Spark needs one in the files).
+    """
+    if not config.partition_by:
+        return
+    columns = [*df.columns, *(c for c in (config.weight_col, config.lineage_col) if c)]
+    for name in config.partition_by:
+        if name not in columns:
+            near = difflib.get_close_matches(name, columns, n=3)
+            hint = f" Did you mean {', '.join(repr(c) for c in near)}?" if near else ""
+            raise ConfigError(
+                f"partition_by names {name!r}, which is not a column of the output; its columns "
+                f"are {columns}.{hint}")
+    if set(columns) <= set(config.partition_by):
+        raise ConfigError(
+            f"partition_by {list(config.partition_by)} covers every column of the output; leave at "
+            "least one column out, for the files to hold.")
 
 
 def write_output(df: DataFrame, config: JobConfig, path: str, mode: str) -> None:

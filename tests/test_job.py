@@ -140,6 +140,20 @@ def test_partition_by_compression_and_output_files(spark, events, tmp_path):
     assert len(list(out3.glob("part-*.parquet"))) == 3
 
 
+def test_partition_columns_that_cannot_be_written_are_refused_before_any_work(
+        spark, events, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run("--input", events, "--output", str(out), "--partition-by", "lable") == 2
+    assert ("partition_by names 'lable', which is not a column of the output; its columns are "
+            "['id', 'label', 'x']. Did you mean 'label'?") in capsys.readouterr().err
+    assert run("--input", events, "--output", str(out), "--partition-by", "id,label,x") == 2
+    assert "covers every column of the output" in capsys.readouterr().err
+    assert run("--input", events, "--output", str(out), "--partition-by", "id,label,x",
+               "--lineage-col", "origin", "--seed", "1") == 0
+    assert not list(out.glob("*.parquet")) and label_counts(spark.read.parquet(str(out))) == {
+        "a": 40, "b": 40, "c": 40}
+
+
 def test_partition_values_that_look_like_numbers_verify_as_written(spark, tmp_path):
     src, out = str(tmp_path / "codes"), tmp_path / "out"
     spark.createDataFrame([(i, "01" if i < 6 else "02") for i in range(8)],
