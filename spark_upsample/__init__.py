@@ -7,6 +7,7 @@ transforms), and their ``*_with_plan`` forms, which return the plan of what they
 from __future__ import annotations
 
 from spark_upsample.errors import (
+    DuplicateKeyError,
     EmptyInputError,
     InvalidLabelError,
     InvalidParameterError,
@@ -26,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClassPlan",
+    "DuplicateKeyError",
     "EmptyInputError",
     "InvalidLabelError",
     "InvalidParameterError",

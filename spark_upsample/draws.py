@@ -1,10 +1,12 @@
-"""The arithmetic of exact sampling with replacement: plain Python and numpy, no Spark.
+"""The arithmetic of exact sampling with replacement: plain Python, no Spark.
 
 How one class of ``count`` rows gets exactly ``draws`` draws with replacement, in one pass:
 
-1. Every row gets Poisson(``rate_plus``) candidate copies, ``rate_plus = (draws + margin) / count``,
-   by inversion of the Poisson CDF (:func:`poisson_inversion`): a uniform key ``U`` per row is
-   compared with the CDF thresholds, so the copy count is JVM-native arithmetic.
+1. Every row gets Poisson(``rate_plus``) candidate copies, ``rate_plus = (draws + margin) / count``:
+   ``rate_plus`` is split into ``slots`` of rate at most 1 (:func:`slots`), and each slot's
+   Poisson count is an inversion of a uniform ``U`` of the row and slot against a few CDF values
+   computed from the slot's rate on the executors (:func:`slot_cdf`). The per-class metadata is
+   a fixed handful of numbers, whatever the sampling ratio.
 2. Every copy gets an independent uniform 63-bit key ``W``. By Poisson thinning, the copies with
    ``W < primary_key`` are a Poisson sample at the fraction ``draws / count`` (the classic
    ``sample(withReplacement=True, fraction)``); the others are a reserve of further independent
@@ -25,8 +27,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 KEY_BITS = 63
 KEY_SPACE = 1 << KEY_BITS  # keys are uniform integers in [0, KEY_SPACE)
 MAX_KEY = KEY_SPACE - 1
@@ -34,6 +34,11 @@ MAX_KEY = KEY_SPACE - 1
 # Margins and windows cover this many standard deviations; a miss (probability ~1e-11 per class)
 # is detected, never silent, and retried with wider margins (see choose_threshold).
 TAIL_SIGMAS = 7.0
+
+# A row's Poisson copies come from slots of rate <= SLOT_RATE each (see slots); a slot's count is
+# found among 0 .. MAX_SLOT_COPIES, which covers Poisson(1) but for a 1e-25 tail.
+SLOT_RATE = 1.0
+MAX_SLOT_COPIES = 24
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class ClassDesign:
         replacement (:func:`design_subset`)
     rate : ``draws / count``, the Poisson fraction of the classic ``sample()``
     rate_plus : ``(draws + margin) / count``, the rate of candidate copies per row
+    slots, slot_rate : ``rate_plus`` as ``slots`` Poisson(``slot_rate``) counts per row
     primary_key : copies whose key is below it form the Poisson(``rate``) sample
     window : ``(lo, hi)``, inclusive; the ``draws``-th smallest key lies inside w.h.p.
     """
@@ -57,6 +63,8 @@ class ClassDesign:
     rate_plus: float
     primary_key: int
     window: tuple[int, int]
+    slots: int = 0
+    slot_rate: float = 0.0
 
 
 def design_class(count: int, draws: int, sigmas: float = TAIL_SIGMAS) -> ClassDesign:
@@ -74,6 +82,7 @@ def design_class(count: int, draws: int, sigmas: float = TAIL_SIGMAS) -> ClassDe
     half_width = sigmas * (math.sqrt(total) + 1) / total
     lo = max(0, math.floor((share - half_width) * KEY_SPACE))
     hi = min(MAX_KEY, math.ceil((share + half_width) * KEY_SPACE))
+    n, mu = slots(total / count)
     return ClassDesign(
         count=count,
         draws=draws,
@@ -81,6 +90,8 @@ def design_class(count: int, draws: int, sigmas: float = TAIL_SIGMAS) -> ClassDe
         rate_plus=total / count,
         primary_key=math.floor(share * KEY_SPACE),
         window=(lo, hi),
+        slots=n,
+        slot_rate=mu,
     )
 
 
@@ -109,49 +120,31 @@ def design_subset(count: int, keep: int, sigmas: float = TAIL_SIGMAS) -> ClassDe
     )
 
 
-@dataclass(frozen=True)
-class PoissonInversion:
-    """A Poisson(rate) copy count as comparisons of a uniform key ``U`` in [0, KEY_SPACE).
+def slots(rate_plus: float) -> tuple[int, float]:
+    """Split a per-row Poisson rate into ``n`` slots of rate ``mu <= 1`` each (``n * mu`` is
+    the rate): a sum of independent Poisson(mu) counts is Poisson(rate), and a Poisson(mu <= 1)
+    count is a short inversion that Spark evaluates per slot (:func:`slot_cdf`)."""
+    if not rate_plus > 0 or math.isinf(rate_plus):
+        raise ValueError(f"slots needs a finite rate > 0; got {rate_plus!r}")
+    n = max(1, math.ceil(rate_plus / SLOT_RATE))
+    return n, rate_plus / n
 
-    A row gets ``certain`` copies if ``U > 0`` (all but one key in 2**63), plus one more copy for
-    each threshold ``t`` in ``thresholds`` with ``U > t``. That is exact inversion of the Poisson
-    CDF, ``k = min{k : F(k) >= U / 2**63}``, to double precision: the thresholds are
-    ``floor(F(j - 1) * 2**63)`` for copy j, and the ``certain`` copies are those whose threshold
-    rounds to 0.
+
+def slot_cdf(mu: float) -> list[float]:
+    """``F(0), ..., F(MAX_SLOT_COPIES - 1)`` of Poisson(``mu``), computed as the Spark expression
+    computes them (``exp(-mu)`` times the Horner form of the partial sums), for tests.
+
+    A slot gets ``k`` copies for a uniform ``u`` in [0, 1) when ``F(k - 1) <= u < F(k)``, and
+    :data:`MAX_SLOT_COPIES` when ``u`` is above every listed value (probability below 1e-25).
     """
-
-    certain: int
-    thresholds: tuple[int, ...]
-
-
-def poisson_inversion(rate: float) -> PoissonInversion:
-    """The inversion table of Poisson(``rate``), ``rate > 0``: O(sqrt(rate)) thresholds."""
-    if not rate > 0 or math.isinf(rate):
-        raise ValueError(f"poisson_inversion needs a finite rate > 0; got {rate!r}")
-    spread = 12.0 * math.sqrt(rate)
-    k_min = max(0, math.floor(rate - spread - 12))
-    k_max = math.ceil(rate + spread + 40)
-    ks = np.arange(k_min, k_max + 1, dtype=np.float64)
-    # log pmf by recurrence from k_min: log p(k) = log p(k-1) + log(rate / k).
-    log_first = -rate + k_min * math.log(rate) - math.lgamma(k_min + 1)
-    steps = np.log(rate) - np.log(ks[1:])
-    log_pmf = log_first + np.concatenate(([0.0], np.cumsum(steps)))
-    pmf = np.exp(log_pmf)
-    lower = np.cumsum(pmf)  # F(k), accurate where small
-    upper_tail = np.concatenate((np.cumsum(pmf[::-1])[::-1][1:], [0.0]))  # P(X > k)
-    cdf = np.where(lower < 0.5, lower, 1.0 - upper_tail)
-    # Copy j (j >= 1) exists iff U > floor(F(j-1) * 2**63); F(j-1) for j-1 < k_min is ~0.
-    scaled = [min(MAX_KEY, math.floor(float(f) * KEY_SPACE)) for f in cdf]
-    certain = k_min
-    thresholds: list[int] = []
-    for t in scaled:
-        if t >= MAX_KEY:
-            break
-        if t == 0 and not thresholds:
-            certain += 1
-        else:
-            thresholds.append(t)
-    return PoissonInversion(certain=certain, thresholds=tuple(thresholds))
+    p0 = math.exp(-mu)
+    values = []
+    for i in range(MAX_SLOT_COPIES):
+        h = 1.0
+        for j in range(i, 0, -1):
+            h = 1.0 + mu / j * h
+        values.append(p0 * h)
+    return values
 
 
 def choose_threshold(

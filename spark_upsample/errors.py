@@ -40,6 +40,10 @@ class EmptyInputError(SparkUpsampleError, ValueError):
     """The input has no rows."""
 
 
+class DuplicateKeyError(SparkUpsampleError, ValueError):
+    """``key_cols`` do not identify the rows: a key value repeats within a class."""
+
+
 class ConfigError(SparkUpsampleError, ValueError):
     """A configuration file or command-line value is missing, unknown or invalid."""
 

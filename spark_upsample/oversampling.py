@@ -37,14 +37,15 @@ def upsample_with_plan(
     shrinkage: float | Mapping[Any, float] | None = None,
     shrinkage_cols: Sequence[str] = (),
     shuffle: bool | int = False,
+    key_cols: Sequence[str] | None = None,
 ) -> Resampled:
     """Rebalance classes by random sampling with replacement, to exact target counts.
 
     Parameters
     ----------
     df : DataFrame
-        The input. It must give the same rows in the same partitions each time it is read (a
-        file scan, a table or an in-memory frame does); see ``checkpoint_input`` otherwise.
+        The input. It must give the same rows each time it is read (a file scan, a table or an
+        in-memory frame does); see ``checkpoint_input`` otherwise.
     label_col : str
         The class column: integer, string, boolean, float, decimal, date or timestamp.
     sampling_strategy : str, float, dict or callable, default "auto"
@@ -85,6 +86,13 @@ def upsample_with_plan(
     shuffle : bool or int, default False
         Spread the rows randomly over ``shuffle`` partitions (True: Spark's default number),
         in a random order within each, the same on every run with the seed. Adds a shuffle.
+    key_cols : list of str, optional
+        Columns whose values identify a row within its class (an event id). Every random number
+        is then a hash of the seed and the key, so the same rows come out for the same seed
+        however the input is split, stored or ordered. A key that repeats within a class is a
+        :class:`DuplicateKeyError`. Without it, a Parquet input is keyed by file and row index
+        (the same for any partitioning), anything else by partition position (the same only
+        for the same partitioning); ``plan.row_identity`` says which.
 
     Returns
     -------
@@ -97,7 +105,7 @@ def upsample_with_plan(
     Raises
     ------
     MissingColumnError, InvalidLabelError, EmptyInputError, SingleClassError,
-    InvalidStrategyError, RatioLimitError, InvalidParameterError
+    InvalidStrategyError, RatioLimitError, InvalidParameterError, DuplicateKeyError
         All ``ValueError`` subclasses, raised before any output is produced.
 
     Examples
@@ -117,5 +125,5 @@ def upsample_with_plan(
         keep_originals=keep_originals, null_labels=null_labels, max_ratio=max_ratio,
         checkpoint_input=checkpoint_input, group_by=group_by, weight_col=weight_col,
         lineage_col=lineage_col, shrinkage=shrinkage, shrinkage_cols=shrinkage_cols,
-        shuffle=shuffle,
+        shuffle=shuffle, key_cols=key_cols,
     ))

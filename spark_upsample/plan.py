@@ -90,6 +90,10 @@ class ResamplePlan:
     null_labels_dropped : rows left out for a null label
     classes : one :class:`ClassPlan` per class (per group and class with ``group_by``)
     single_class_groups : groups with one class only, left as they are
+    row_identity : what the random numbers were keyed on (see :mod:`spark_upsample.identity`):
+        ``"key columns"``, ``"file row index"`` or ``"partition position (same partitioning
+        only)"``; only the last one depends on how the input is split into partitions
+    key_cols : the key columns, with ``row_identity == "key columns"``
     """
 
     method: str
@@ -103,6 +107,8 @@ class ResamplePlan:
     group_by: tuple[str, ...] = ()
     weight_col: str | None = None
     single_class_groups: tuple[tuple[Any, ...], ...] = ()
+    row_identity: str = "partition position (same partitioning only)"
+    key_cols: tuple[str, ...] = ()
 
     @property
     def rows_before(self) -> int:
@@ -135,6 +141,8 @@ class ResamplePlan:
             "label_col": self.label_col,
             "group_by": list(self.group_by),
             "seed": self.seed,
+            "row_identity": self.row_identity,
+            "key_cols": list(self.key_cols),
             "sampling_strategy": self.sampling_strategy,
             "keep_originals": self.keep_originals,
             "replacement": self.replacement,

@@ -28,6 +28,7 @@ from spark_upsample.errors import (
     InvalidStrategyError,
     SingleClassError,
 )
+from spark_upsample.cells import CellKeys
 from spark_upsample.frames import (
     check_columns,
     check_label_type,
@@ -36,6 +37,7 @@ from spark_upsample.frames import (
     col,
     internal_names,
 )
+from spark_upsample.identity import duplicate_key_error, row_identity
 from spark_upsample.plan import ClassPlan, ResamplePlan
 from spark_upsample.sampler import KEEP_ENTRY, ClassAction, draw_exact
 from spark_upsample.smoothing import check_shrinkage, smoothed
@@ -82,10 +84,13 @@ class Options:
     shrinkage: float | Mapping[Any, float] | None = None
     shrinkage_cols: Sequence[str] = ()
     shuffle: bool | int = False
+    key_cols: Sequence[str] | None = None
     group_by_names: tuple[str, ...] = field(init=False, default=())
+    key_col_names: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "group_by_names", _names("group_by", self.group_by))
+        object.__setattr__(self, "key_col_names", _names("key_cols", self.key_cols or ()))
 
 
 def resample(df: DataFrame, label_col: str, **options: Any) -> DataFrame:
@@ -130,36 +135,36 @@ def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
     group_by = options.group_by_names
     _validate(df, label_col, options)
     seed = resolve_seed(options.seed)
+    columns = list(df.columns)
+    identity = row_identity(df, options.key_col_names)
+    row = internal_names(df, "row")["row"]
+    df = df.select("*", identity.column.alias(row))
     if options.checkpoint_input:
         df = df.localCheckpoint(eager=True)
 
-    names = internal_names(df, "key")
-    columns = list(df.columns)
-    key_col = label_col
-    if group_by:
-        key_col = names["key"]
-        df = df.select("*", F.struct(*[col(c) for c in (*group_by, label_col)]).alias(key_col))
-    raw = {_key(row[0], group_by): int(row[1])
-           for row in df.groupBy(col(key_col)).count().collect()}
+    keys = CellKeys.of(df, label_col, group_by)
+    raw = _count_cells(df, keys, options.key_col_names)
     counts, nulls = _clean(raw, label_col, options.null_labels, group_by)
     if nulls:
         df = df.where(col(label_col).isNotNull())
-    targets, single = _targets(counts, options, group_by)
+    targets, single = _targets(counts, options, keys)
 
     if options.weight_col:
-        out, sizes = _weighted(df, key_col, counts, targets, options.weight_col), {}
+        out, sizes = _weighted(df, keys, counts, targets, options.weight_col), {}
         actions = {k: ClassAction(keep=n) for k, n in counts.items()}
     else:
         actions = {k: _action(counts[k], targets[k], options) for k in counts}
         smoothing = options.shrinkage is not None
         need_detail = bool(options.lineage_col or smoothing or options.shuffle)
-        drawn = draw_exact(df, key_col, counts, actions, seed, detail=need_detail)
+        drawn = draw_exact(df, keys, F.col(row), counts, actions, seed, detail=need_detail)
         out, sizes = drawn.df, drawn.sample_sizes
         if smoothing:
             drawn_keys = {k for k, a in actions.items() if a.draws}
-            out = smoothed(out, df, key_col, counts, drawn_keys, options.shrinkage,
-                           _names("shrinkage_cols", options.shrinkage_cols), drawn.detail, seed,
-                           grouped=bool(group_by))
+            shrinkage = options.shrinkage
+            if isinstance(shrinkage, Mapping):
+                shrinkage = keys.labels(shrinkage)
+            out = smoothed(out, df, keys, counts, drawn_keys, shrinkage,
+                           _names("shrinkage_cols", options.shrinkage_cols), drawn.detail, seed)
         if options.lineage_col:
             entry = F.col(drawn.detail["entry"])
             out = out.withColumn(options.lineage_col, F.when(entry == KEEP_ENTRY, ORIGINAL)
@@ -192,10 +197,40 @@ def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
         group_by=group_by,
         weight_col=options.weight_col,
         single_class_groups=tuple(single),
+        row_identity=identity.kind,
+        key_cols=options.key_col_names,
     )
-    log.info("%s plan: seed=%d, %d class(es), %s -> %s rows", options.method, seed,
-             len(counts), f"{plan.rows_before:,}", f"{plan.rows_after:,}")
+    log.info("%s plan: seed=%d, %d cell(s), %s -> %s rows, row identity: %s", options.method,
+             seed, len(counts), f"{plan.rows_before:,}", f"{plan.rows_after:,}", identity.kind)
     return Resampled(out, plan)
+
+
+def _count_cells(df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> dict[Any, int]:
+    """Rows per cell key (null labels included), in one job that reads only the key columns
+    (and ``key_cols``, whose values must not repeat within a cell).
+
+    Raises
+    ------
+    DuplicateKeyError
+        A ``key_cols`` value that occurs more than once in a cell; the first such cell, in cell
+        order, is named with one repeated key and how often it occurs.
+    """
+    cell = keys.column().alias("cell")
+    if not key_cols:
+        return {keys.to_python(r[0]): int(r[1]) for r in df.groupBy(cell).count().collect()}
+    per_key = df.groupBy(cell, *[col(c) for c in key_cols]).count()
+    rows = per_key.groupBy("cell").agg(
+        F.sum("count").alias("n"),
+        F.max("count").alias("most"),
+        F.max_by(F.struct(*[col(c) for c in key_cols]), F.col("count")).alias("key"),
+    ).collect()
+    counts = {keys.to_python(r["cell"]): int(r["n"]) for r in rows}
+    repeated = {keys.to_python(r["cell"]): r for r in rows if r["most"] > 1}
+    if repeated:
+        first = ordered_classes({k: 0 for k in repeated})[0]
+        r = repeated[first]
+        raise duplicate_key_error(first, list(r["key"]), key_cols, int(r["most"]))
+    return counts
 
 
 def resolve_seed(seed: Any) -> int:
@@ -234,7 +269,13 @@ def _validate(df: DataFrame, label_col: str, options: Options) -> None:
     if options.method not in METHODS:
         raise InvalidParameterError(f"method must be one of {METHODS}. Got {options.method!r}.")
     shrinkage_cols = _names("shrinkage_cols", options.shrinkage_cols)
-    check_columns(df, label_col, *options.group_by_names, *shrinkage_cols)
+    check_columns(df, label_col, *options.group_by_names, *shrinkage_cols,
+                  *options.key_col_names)
+    for name in options.key_col_names:
+        if isinstance(df.schema[name].dataType, T.MapType):
+            raise InvalidParameterError(
+                f"key_cols: column {name!r} is a map, which cannot identify rows; use atomic "
+                "columns.")
     if label_col in options.group_by_names:
         raise InvalidParameterError(f"group_by must not include the label column {label_col!r}.")
     check_label_type(df, label_col)
@@ -268,10 +309,6 @@ def _validate(df: DataFrame, label_col: str, options: Options) -> None:
     check_shrinkage(df, options.shrinkage, shrinkage_cols)
 
 
-def _key(value: Any, group_by: tuple[str, ...]) -> Any:
-    return tuple(value) if group_by else value
-
-
 def _clean(
     raw: dict[Any, int], label_col: str, null_labels: str, group_by: tuple[str, ...]
 ) -> tuple[dict[Any, int], int]:
@@ -295,23 +332,26 @@ def _is_nan(value: Any) -> bool:
 
 
 def _targets(
-    counts: dict[Any, int], options: Options, group_by: tuple[str, ...]
+    counts: dict[Any, int], options: Options, keys: CellKeys
 ) -> tuple[dict[Any, int], list[tuple[Any, ...]]]:
-    """Targets per class key, and the groups left as they are because they hold one class."""
-    if not group_by:
-        targets = _class_targets(counts, options)
+    """Targets per cell key, and the groups left as they are because they hold one class."""
+    strategy = options.sampling_strategy
+    if isinstance(strategy, Mapping):
+        strategy = keys.labels(strategy)
+    if not keys.group_by:
+        targets = _class_targets(counts, options.method, strategy)
         check_ratios(counts, targets, options.max_ratio)
         return targets, []
     groups: dict[tuple[Any, ...], dict[Any, int]] = {}
     for key, n in counts.items():
         groups.setdefault(key[:-1], {})[key[-1]] = n
-    _check_dict_classes(options.sampling_strategy, {c for g in groups.values() for c in g})
+    _check_dict_classes(strategy, {c for g in groups.values() for c in g})
     targets: dict[Any, int] = {}
     single = []
     for group in ordered_classes(groups):
         group_counts = groups[group]
         try:
-            wanted = _class_targets(group_counts, options, within_group=True)
+            wanted = _class_targets(group_counts, options.method, strategy, within_group=True)
         except SingleClassError:
             single.append(group)
             wanted = dict(group_counts)
@@ -320,15 +360,16 @@ def _targets(
     return targets, single
 
 
-def _class_targets(counts: dict[Any, int], options: Options, within_group: bool = False) -> dict:
-    strategy = options.sampling_strategy
+def _class_targets(
+    counts: dict[Any, int], method: str, strategy: Any, within_group: bool = False
+) -> dict:
     if within_group and isinstance(strategy, Mapping):
         strategy = {c: v for c, v in strategy.items() if c in counts}
     compute: Callable = {
         "upsample": over_sampling_targets,
         "downsample": under_sampling_targets,
         "resample": common_targets,
-    }[options.method]
+    }[method]
     return compute(counts, strategy)
 
 
@@ -353,15 +394,13 @@ def _action(count: int, target: int, options: Options) -> ClassAction:
 
 
 def _weighted(
-    df: DataFrame, key_col: str, counts: dict[Any, int], targets: dict[Any, int], weight_col: str
+    df: DataFrame, keys: CellKeys, counts: dict[Any, int], targets: dict[Any, int], weight_col: str
 ) -> DataFrame:
-    """Every row once, with the weight ``target / count`` of its class (a broadcast join)."""
-    names = internal_names(df, "wkey")
-    schema = T.StructType([T.StructField(names["wkey"], df.schema[key_col].dataType, False),
-                           T.StructField(weight_col, T.DoubleType(), False)])
-    table = df.sparkSession.createDataFrame(
-        [(k, targets[k] / counts[k]) for k in counts], schema)
-    return df.join(F.broadcast(table), on=col(key_col) == F.col(names["wkey"]), how="inner")
+    """Every row once, with the weight ``target / count`` of its cell (a broadcast join)."""
+    name = internal_names(df, "wkey")["wkey"]
+    table = keys.table(df.sparkSession, [(k, targets[k] / counts[k]) for k in counts],
+                       [T.StructField(weight_col, T.DoubleType(), False)], name)
+    return df.join(F.broadcast(table), on=keys.column().eqNullSafe(F.col(name)), how="inner")
 
 
 def _shuffled(df: DataFrame, detail: dict[str, str], seed: int, shuffle: bool | int) -> DataFrame:

@@ -1,24 +1,26 @@
-"""The exact sampling engine: every class to an exact number of rows in one pass over the data.
+"""The exact sampling engine: every cell to an exact number of rows in one pass over the data.
 
-:func:`draw_exact` takes, per class, how many of its original rows to keep (all, none, or a
-uniformly random subset without replacement) and how many draws with replacement to add, and
-returns a DataFrame with exactly that many rows per class. The draws follow
-:mod:`spark_upsample.draws`: a per-row Poisson copy count by inversion (a broadcast hash join of
-the rows with a small table of CDF thresholds), a uniform key per copy, and a per-class key cut
-that keeps exactly the wanted number of copies. A subset keeps the rows whose own key is below a
-cut found the same way.
+:func:`draw_exact` takes, per cell (a class, or a (group, class) pair), how many of its original
+rows to keep (all, none, or a uniformly random subset without replacement) and how many draws
+with replacement to add, and returns a DataFrame with exactly that many rows per cell. The draws
+follow :mod:`spark_upsample.draws`: a per-row Poisson copy count, as ``slots`` Poisson(``mu``)
+counts evaluated on the executors from the cell's rate, a uniform key per copy, and a per-cell
+key cut that keeps exactly the wanted number of copies. A subset keeps the rows whose own key is
+below a cut found the same way.
 
-Random numbers are hashes (xxhash64) of the seed and a row id from
-``monotonically_increasing_id()`` taken right at the input, so a copy's key does not depend on
-which other rows a query happens to read: the counting query and the final one see the same keys,
-and a retried task recomputes the same values.
+Random numbers are hashes (xxhash64) of the seed and the row's identity
+(:mod:`spark_upsample.identity`), so they do not depend on which other rows a query reads, nor
+on the partitioning when the identity is a file row index or key columns; the counting query and
+the final one see the same keys, and a retried task recomputes the same values.
 
-Cost: finding the cuts reads only the label column; the final frame reads the input once and has
-no shuffle and no sort (only a broadcast of the threshold table).
+Metadata: one row per cell, a fixed handful of numbers (:data:`CELL_FIELDS`), broadcast and
+joined to the rows on the cell key. Cost: finding the cuts reads only the key (and identity)
+columns; the final frame reads the input once and has no shuffle and no sort.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,29 +30,35 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_upsample import faults
+from spark_upsample.cells import CellKeys
 from spark_upsample.draws import (
     MAX_KEY,
+    MAX_SLOT_COPIES,
     TAIL_SIGMAS,
     ClassDesign,
     choose_threshold,
     design_class,
     design_subset,
-    poisson_inversion,
 )
 from spark_upsample.frames import col, internal_names
 
 MAX_ATTEMPTS = 8  # each retry doubles the margins; a second attempt is already ~1e-11 rare
 
-_TABLE_ROLES = ("label", "cut", "repeat", "entry", "primary", "lo", "hi", "want", "tau")
-_ROLES = ("row", "u", "copy", "w") + _TABLE_ROLES
+# Per cell: how its original rows are kept, its Poisson slots per row and their rate (with
+# exp(-rate)), the classic sample's key cut, the window that holds the exact cut, the number of
+# copies (or subset rows) wanted, and the exact cut (MAX_KEY until it is known).
+CELL_FIELDS = ("keep", "slots", "mu", "p0", "primary", "lo", "hi", "want", "tau")
+KEEP_NONE, KEEP_ALL, KEEP_SUBSET = 0, 1, 2
+_ROLES = ("cell", "row", "entry", "copies", "copy", "w", *CELL_FIELDS)
 DETAIL_ROLES = ("row", "entry", "copy", "w")
-_U_STREAM, _W_STREAM = 1, 2
-KEEP_ENTRY = -1  # entry id of a kept original row; drawn copies have entries 0 (certain), 1, 2...
+_U_STREAM, _W_STREAM, _KEEP_STREAM = 1, 2, 4
+KEEP_ENTRY = 0  # entry (slot) of a kept original row; drawn copies come from slots 1, 2, ...
+_UNIT = 2.0**-53
 
 
 @dataclass(frozen=True)
 class ClassAction:
-    """What to do with one class of ``count`` rows.
+    """What to do with one cell of ``count`` rows.
 
     Attributes
     ----------
@@ -70,37 +78,42 @@ class ExactDraws:
     Attributes
     ----------
     df : the frame (with the detail columns when asked)
-    sample_sizes : per sampled or subset class, the size of the classic ``sample()`` before
+    sample_sizes : per sampled or subset cell, the size of the classic ``sample()`` before
         the exact correction (Poisson with replacement, Bernoulli for a subset)
     attempts : 1 unless a margin was too narrow
-    detail : role -> internal column name of the detail columns (``row``: the row id, ``entry``:
-        :data:`KEEP_ENTRY` for a kept original, ``w``: the copy's uniform key), when asked
+    detail : role -> internal column name of the detail columns (``row``: the row identity,
+        ``entry``: :data:`KEEP_ENTRY` for a kept original, else the copy's slot, ``copy``: the
+        copy's number within its slot, ``w``: the copy's uniform key), when asked
+    cells : the per-cell table joined to the rows (one row per cell of the output)
     """
 
     df: DataFrame
     sample_sizes: dict[Any, int]
     attempts: int
     detail: dict[str, str]
+    cells: DataFrame
 
 
 def draw_exact(
     df: DataFrame,
-    label_col: str,
+    keys: CellKeys,
+    identity: Column,
     counts: Mapping[Any, int],
     actions: Mapping[Any, ClassAction],
     seed: int,
     detail: bool = False,
 ) -> ExactDraws:
-    """Apply ``actions`` to every class of ``df``: exact counts, uniform choices, one pass.
+    """Apply ``actions`` to every cell of ``df``: exact counts, uniform choices, one pass.
 
     Parameters
     ----------
-    df : input whose label column holds no nulls and only the classes in ``counts``; it must
-        give the same rows in the same partitions each time it is read (a file scan or an
-        in-memory frame does; persist anything else first)
-    label_col : name of the label column (any type with equality, structs included)
-    counts : rows per class in ``df``
-    actions : per class of ``counts``; a class missing here is left out of the output. A class
+    df : input whose cells (``keys``) are those of ``counts``, with no null label; it must give
+        the same rows, with the same ``identity``, each time it is read
+    keys : how the cells are keyed (label, group columns)
+    identity : a 64-bit integer column of ``df`` that tells its rows apart
+        (:func:`spark_upsample.identity.row_identity`)
+    counts : rows per cell in ``df``
+    actions : per cell of ``counts``; a cell missing here is left out of the output. A cell
         keeps a subset or draws copies, not both.
     seed : non-negative integer; the same seed and input give the same rows
     detail : keep the ``row``, ``entry``, ``copy`` and ``w`` columns (see :class:`ExactDraws`)
@@ -108,20 +121,20 @@ def draw_exact(
     Returns
     -------
     ExactDraws whose ``df`` has the columns of ``df`` (plus the detail columns when asked) and,
-    for every class c, ``keep + draws`` rows: the kept rows a uniform subset, the draws i.i.d.
+    for every cell c, ``keep + draws`` rows: the kept rows a uniform subset, the draws i.i.d.
     uniform over the rows of c.
 
-    Runs one Spark job that reads the label column only to find the cuts (plus one more in the
-    rare case, ~1e-11 per class, that a margin was too narrow), and none to build the frame.
+    Runs one Spark job that reads the key and identity columns only to find the cuts (plus one
+    more in the rare case, ~1e-11 per cell, that a margin was too narrow), and none to build
+    the frame.
     """
     names = internal_names(df, *_ROLES)
-    base = df.select("*", F.monotonically_increasing_id().alias(names["row"]))
-    label_type = df.schema[label_col].dataType
+    base = df.select("*", keys.column().alias(names["cell"]), identity.alias(names["row"]))
     sampled = {c: a.draws for c, a in actions.items() if a.draws > 0}
     subsets = {c: a.keep for c, a in actions.items() if 0 < a.keep < counts[c]}
     keeps = {c for c, a in actions.items() if a.keep >= counts[c]}
     if set(sampled) & set(subsets):
-        raise ValueError("a class cannot both keep a subset and draw copies")
+        raise ValueError("a cell cannot both keep a subset and draw copies")
     wanted = {**sampled, **subsets}
 
     for attempt in range(MAX_ATTEMPTS):
@@ -131,10 +144,11 @@ def draw_exact(
         cuts: dict[Any, int] = {}
         sizes: dict[Any, int] = {}
         if designs:
-            table = _table(df, label_type, names, designs, set(subsets), {}, set())
-            copies = _copies(base, table, label_col, names, seed, attempt)
-            for label, total, primary, below, in_window, at_cut, after_cut in \
+            table = _cell_table(df, keys, names, designs, set(subsets), {}, set())
+            copies = _copies(base, table, names, seed, attempt)
+            for key, total, primary, below, in_window, at_cut, after_cut in \
                     _cut_stats(copies, names).collect():
+                label = keys.to_python(key)
                 tau = choose_threshold(wanted[label], total, below, in_window, at_cut, after_cut)
                 if tau is not None:
                     cuts[label], sizes[label] = tau, primary
@@ -143,16 +157,19 @@ def draw_exact(
     else:
         raise RuntimeError(f"no exact cut after {MAX_ATTEMPTS} attempts; please report this bug")
 
-    table = _table(df, label_type, names, designs, set(subsets), cuts, keeps)
-    copies = _copies(base, table, label_col, names, seed, attempt)
-    tau = F.col(names["tau"])
-    kept = copies.where((tau == F.lit(MAX_KEY)) | (F.col(names["w"]) <= tau))
+    table = _cell_table(df, keys, names, designs, set(subsets), cuts, keeps)
+    copies = _copies(base, table, names, seed, attempt)
+    kept = copies.where(
+        ((F.col(names["entry"]) == KEEP_ENTRY) & (F.col(names["keep"]) == KEEP_ALL))
+        | (F.col(names["w"]) <= F.col(names["tau"]))
+    )
     extra = [names[r] for r in DETAIL_ROLES] if detail else []
     return ExactDraws(
         df=faults.inject(kept.select(*[col(c) for c in df.columns], *extra)),
         sample_sizes=sizes,
         attempts=attempt + 1,
         detail={r: names[r] for r in DETAIL_ROLES} if detail else {},
+        cells=table,
     )
 
 
@@ -162,82 +179,100 @@ def _hash_key(seed: int, stream: int, attempt: int, *parts: Column) -> Column:
     return F.shiftrightunsigned(F.xxhash64(*salt, *parts), 1)
 
 
-def _table(
+def _uniform(seed: int, stream: int, attempt: int, *parts: Column) -> Column:
+    """A uniform double in [0, 1) on the 2**-53 grid (exact: no rounding up to 1)."""
+    salt = F.lit(seed).cast("long"), F.lit(stream * 1024 + attempt).cast("int")
+    return F.shiftrightunsigned(F.xxhash64(*salt, *parts), 11).cast("double") * _UNIT
+
+
+def _cell_table(
     df: DataFrame,
-    label_type: T.DataType,
+    keys: CellKeys,
     names: dict[str, str],
     designs: Mapping[Any, ClassDesign],
     subsets: set[Any],
     cuts: Mapping[Any, int],
     keeps: set[Any],
 ) -> DataFrame:
-    """The broadcast table: per class, its kept-original entry and its Poisson inversion entries.
+    """The broadcast table: one row per cell, the fields of :data:`CELL_FIELDS`.
 
-    A row joins the entries of its class whose ``cut`` is below its key U: a kept original
-    (cut -1) always, the certain copies (cut 0, ``repeat`` of them) unless U is 0, and copy j
-    (cut F(j-1) * 2**63) when U is above it. ``want`` is the number of copies the class keeps
-    (``design.draws``: the draws, or the subset's size) and ``tau`` its key cut (MAX_KEY keeps all); a subset class
-    has only its kept-original entry, cut by ``tau``. Built without per-row schema checks: with
-    many classes it has hundreds of thousands of rows, all made here.
+    A kept-all cell keeps its rows (slot 0) and, with draws, adds copies from its slots; a
+    subset cell's rows are slot 0, kept when their key is at most ``tau``; a drawn cell's copies
+    come from slots 1..``slots``, kept when their key is at most ``tau``.
     """
     rows: list[tuple[Any, ...]] = []
-    for c in keeps:
-        rows.append((c, -1, 1, KEEP_ENTRY, 0, 0, 0, 0, MAX_KEY))
+    for c in keeps - set(designs):
+        rows.append((c, KEEP_ALL, 0, 0.0, 1.0, 0, 0, 0, 0, MAX_KEY))
     for c, design in designs.items():
         tau = cuts.get(c, MAX_KEY)
-        meta = (design.primary_key, design.window[0], design.window[1], design.draws, tau)
+        window = (design.primary_key, design.window[0], design.window[1], design.draws, tau)
         if c in subsets:
-            rows.append((c, -1, 1, KEEP_ENTRY, *meta))
+            rows.append((c, KEEP_SUBSET, 0, 0.0, 1.0, *window))
             continue
-        inversion = poisson_inversion(design.rate_plus)
-        if inversion.certain:
-            rows.append((c, 0, inversion.certain, 0, *meta))
-        rows.extend((c, cut, 1, j, *meta) for j, cut in enumerate(inversion.thresholds, start=1))
-    schema = T.StructType(
-        [T.StructField(names["label"], label_type, False)]
-        + [T.StructField(names[r], T.LongType(), False) for r in _TABLE_ROLES[1:]]
-    )
-    spark = df.sparkSession
-    if type(spark).__module__.startswith("pyspark.sql.connect"):
-        return spark.createDataFrame(rows, schema)  # no per-row checks to skip; it warns if asked
-    return spark.createDataFrame(rows, schema, verifySchema=False)
+        mu = design.slot_rate
+        keep = KEEP_ALL if c in keeps else KEEP_NONE
+        rows.append((c, keep, design.slots, mu, math.exp(-mu), *window))
+    types = {"mu": T.DoubleType(), "p0": T.DoubleType(), "keep": T.IntegerType()}
+    fields = [T.StructField(names[f], types.get(f, T.LongType()), False) for f in CELL_FIELDS]
+    return keys.table(df.sparkSession, rows, fields, names["cell"] + "_t")
 
 
 def _copies(
-    base: DataFrame,
-    table: DataFrame,
-    label_col: str,
-    names: dict[str, str],
-    seed: int,
-    attempt: int,
+    base: DataFrame, table: DataFrame, names: dict[str, str], seed: int, attempt: int
 ) -> DataFrame:
-    """Every input row joined to its entries, certain copies exploded, and each copy's key W."""
-    with_u = base.select("*", _hash_key(seed, _U_STREAM, attempt, F.col(names["row"])).alias(names["u"]))
-    joined = with_u.join(
-        F.broadcast(table),
-        on=(col(label_col) == F.col(names["label"])) & (F.col(names["u"]) > F.col(names["cut"])),
-        how="inner",
+    """Every input row joined to its cell's entry, its slots and their copies, and each copy's
+    key W (a kept original is slot 0 with one copy, keyed by the row alone)."""
+    cell = names["cell"]
+    joined = base.join(
+        F.broadcast(table), on=F.col(cell).eqNullSafe(F.col(cell + "_t")), how="inner"
     )
-    copies = joined.withColumn(
-        names["copy"], F.explode(F.sequence(F.lit(1).cast("long"), F.col(names["repeat"])))
+    n, keep = F.col(names["slots"]), F.col(names["keep"])
+    first = F.when(keep == KEEP_NONE, 1).otherwise(0)
+    slots = joined.select(
+        "*",
+        F.explode(F.when(n >= first, F.sequence(first, n.cast("int")))).alias(names["entry"]),
     )
-    w = _hash_key(
-        seed, _W_STREAM, attempt, F.col(names["row"]), F.col(names["entry"]), F.col(names["copy"])
+    row, entry = F.col(names["row"]), F.col(names["entry"])
+    u = _uniform(seed, _U_STREAM, attempt, row, entry)
+    count = F.when(entry == KEEP_ENTRY, 1).otherwise(
+        _poisson(u, F.col(names["mu"]), F.col(names["p0"])))
+    copies = slots.select(
+        "*", F.explode(F.when(count > 0, F.sequence(F.lit(1), count))).alias(names["copy"])
     )
+    w = F.when(entry == KEEP_ENTRY, _hash_key(seed, _KEEP_STREAM, attempt, row)).otherwise(
+        _hash_key(seed, _W_STREAM, attempt, row, entry, F.col(names["copy"])))
     return copies.withColumn(names["w"], w)
 
 
+def _poisson(u: Column, mu: Column, p0: Column) -> Column:
+    """A Poisson(``mu``) count by inversion of a uniform ``u`` in [0, 1), for ``mu <= 1``:
+    the smallest k with ``u < F(k)``, ``F(k) = exp(-mu) * sum(mu**i / i!, i <= k)`` in Horner
+    form (:func:`spark_upsample.draws.slot_cdf` computes the same values). Branches are tried in
+    order, so a slot costs a few multiplications."""
+    branches: Column | None = None
+    for k in range(MAX_SLOT_COPIES):
+        h: Column = F.lit(1.0)
+        for j in range(k, 0, -1):
+            h = 1.0 + mu / float(j) * h
+        condition = u < p0 * h
+        branches = F.when(condition, k) if branches is None else branches.when(condition, k)
+    assert branches is not None
+    return branches.otherwise(MAX_SLOT_COPIES)
+
+
 def _cut_stats(copies: DataFrame, names: dict[str, str]) -> DataFrame:
-    """Per sampled or subset class: the label, all copies, the copies of the classic sample (key
+    """Per sampled or subset cell: the key, all copies, the copies of the classic sample (key
     below ``primary``), the copies below the window and inside it, and the window's
     ``(want - below)``-th smallest key with the one after it (see :func:`choose_threshold`).
 
     The O(sqrt(draws)) keys inside the window are sorted where they are aggregated, so a handful
-    of numbers per class reach the driver whatever the number of classes and rows.
+    of numbers per cell reach the driver whatever the number of cells and rows.
     """
     w = F.col(names["w"])
     lo, hi = F.col(names["lo"]), F.col(names["hi"])
-    stats = copies.groupBy(F.col(names["label"])).agg(
+    counted = copies.where(
+        (F.col(names["entry"]) != KEEP_ENTRY) | (F.col(names["keep"]) == KEEP_SUBSET))
+    stats = counted.groupBy(F.col(names["cell"] + "_t")).agg(
         F.count(F.lit(1)).alias("total"),
         F.count(F.when(w < F.col(names["primary"]), 1)).alias("primary"),
         F.count(F.when(w < lo, 1)).alias("below"),
@@ -246,7 +281,7 @@ def _cut_stats(copies: DataFrame, names: dict[str, str]) -> DataFrame:
     )
     window, need = F.col("window"), (F.col("want") - F.col("below")).cast("int")
     return stats.select(
-        F.col(names["label"]), "total", "primary", "below", F.size(window),
+        F.col(names["cell"] + "_t"), "total", "primary", "below", F.size(window),
         F.when((need >= 1) & (need <= F.size(window)), F.element_at(window, need)),
         F.when((need >= 1) & (need < F.size(window)), F.element_at(window, need + 1)),
     )

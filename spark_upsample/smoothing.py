@@ -21,6 +21,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_upsample.cells import CellKeys
 from spark_upsample.draws import KEY_SPACE
 from spark_upsample.errors import InvalidParameterError
 from spark_upsample.frames import col, internal_names
@@ -60,25 +61,25 @@ def bandwidth(n_features: int, n_samples: int) -> float:
 def smoothed(
     out: DataFrame,
     df: DataFrame,
-    key_col: str,
+    keys: CellKeys,
     counts: dict[Any, int],
     drawn_keys: set[Any],
     shrinkage: float | Mapping[Any, float],
     columns: Sequence[str],
     detail: dict[str, str],
     seed: int,
-    grouped: bool,
 ) -> DataFrame:
     """``out`` with noise on ``columns`` of its drawn copies (see the module docstring).
 
-    ``df`` is the resampler's input (to measure the standard deviations), ``key_col`` its class
-    key (the label, or a struct of group and label), ``detail`` the sampler's detail columns.
+    ``df`` is the resampler's input (to measure the standard deviations), ``keys`` its cells
+    (by label, or by group and label), ``detail`` the sampler's detail columns.
 
     Raises
     ------
     InvalidParameterError
         A dict ``shrinkage`` without a factor for a class that gets drawn copies.
     """
+    grouped = bool(keys.group_by)
     label_of = (lambda k: k[-1]) if grouped else (lambda k: k)
     if isinstance(shrinkage, Mapping):
         missing = sorted({repr(label_of(k)) for k in drawn_keys if label_of(k) not in shrinkage})
@@ -89,20 +90,19 @@ def smoothed(
     for k, n in counts.items():
         group = tuple(k[:-1]) if grouped else ()
         rows_in[group] = rows_in.get(group, 0) + n
-    stds = {(tuple(r[0]) if grouped else r[0]): list(r[1:])
-            for r in class_stds(df, key_col, columns).collect()}
     names = internal_names(out, "skey", *[f"scale{j}" for j in range(len(columns))])
+    stds = {keys.to_python(r[0]): list(r[1:])
+            for r in class_stds(df, keys.column(), columns).collect()}
     table_rows = []
     for k in drawn_keys:
         factor = shrinkage[label_of(k)] if isinstance(shrinkage, Mapping) else shrinkage
         h = bandwidth(len(columns), rows_in[tuple(k[:-1]) if grouped else ()])
         table_rows.append((k, *[float(factor * h * (s or 0.0)) for s in stds[k]]))
-    schema = T.StructType(
-        [T.StructField(names["skey"], df.schema[key_col].dataType, False)]
-        + [T.StructField(names[f"scale{j}"], T.DoubleType(), False) for j in range(len(columns))]
-    )
-    table = df.sparkSession.createDataFrame(table_rows, schema)
-    joined = out.join(F.broadcast(table), on=col(key_col) == F.col(names["skey"]), how="left")
+    fields = [T.StructField(names[f"scale{j}"], T.DoubleType(), False)
+              for j in range(len(columns))]
+    table = keys.table(df.sparkSession, table_rows, fields, names["skey"])
+    joined = out.join(F.broadcast(table), on=keys.column().eqNullSafe(F.col(names["skey"])),
+                      how="left")
     is_copy = F.col(detail["entry"]) != KEEP_ENTRY
     for j, name in enumerate(columns):
         noise = _standard_normal(seed, j, detail) * F.col(names[f"scale{j}"])
@@ -112,7 +112,7 @@ def smoothed(
     return joined.select(*[col(c) for c in out.columns])
 
 
-def class_stds(df: DataFrame, key_col: str, columns: Sequence[str]) -> DataFrame:
+def class_stds(df: DataFrame, key: Column, columns: Sequence[str]) -> DataFrame:
     """One row per class key: the key, then the population standard deviation of each column
     (null where the class has no non-null value), bit for bit the same on every run.
 
@@ -122,18 +122,18 @@ def class_stds(df: DataFrame, key_col: str, columns: Sequence[str]) -> DataFrame
     deviations are computed within its own task, then merged per class in partition order
     (Chan et al.'s pairwise update) by a higher-order function on the sorted list.
     """
-    names = internal_names(df, "pid", "parts")
-    pid = F.col(names["pid"])
-    per_partition = df.groupBy(col(key_col), F.spark_partition_id().alias(names["pid"])).agg(
+    names = internal_names(df, "pid", "parts", "key")
+    pid, key_col = F.col(names["pid"]), F.col(names["key"])
+    per_partition = df.groupBy(key.alias(names["key"]), F.spark_partition_id().alias(names["pid"])).agg(
         *[F.struct(F.count(col(c)).alias("n"), F.avg(col(c)).alias("mean"),
                    (F.var_pop(col(c)) * F.count(col(c))).alias("m2")).alias(f"s{j}")
           for j, c in enumerate(columns)])
-    merged = per_partition.groupBy(col(key_col)).agg(
+    merged = per_partition.groupBy(key_col).agg(
         F.array_sort(F.collect_list(F.struct(pid, *[F.col(f"s{j}") for j in range(len(columns))])))
         .alias(names["parts"]))
     start = F.struct(F.lit(0).cast("long").alias("n"), F.lit(0.0).alias("mean"),
                      F.lit(0.0).alias("m2"))
-    return merged.select(col(key_col), *[
+    return merged.select(key_col, *[
         F.aggregate(F.col(names["parts"]), start, _merge_column(f"s{j}"),
                     lambda acc: F.when(acc["n"] > 0, F.sqrt(acc["m2"] / acc["n"])))
         for j in range(len(columns))])

@@ -32,6 +32,7 @@ def downsample_with_plan(
     weight_col: str | None = None,
     lineage_col: str | None = None,
     shuffle: bool | int = False,
+    key_cols: Sequence[str] | None = None,
 ) -> Resampled:
     """Rebalance classes by under-sampling, to exact target counts.
 
@@ -45,7 +46,7 @@ def downsample_with_plan(
     replacement : bool, default False
         False: a class above its target keeps a uniformly random subset of exactly ``target``
         of its rows, each at most once. True: ``target`` draws with replacement instead.
-    seed, null_labels, checkpoint_input, group_by, weight_col, lineage_col, shuffle
+    seed, null_labels, checkpoint_input, group_by, weight_col, lineage_col, shuffle, key_cols
         As :func:`spark_upsample.upsample_with_plan`.
 
     Returns
@@ -64,5 +65,5 @@ def downsample_with_plan(
         method="downsample", sampling_strategy=sampling_strategy, seed=seed,
         replacement=replacement, null_labels=null_labels, max_ratio=None,
         checkpoint_input=checkpoint_input, group_by=group_by, weight_col=weight_col,
-        lineage_col=lineage_col, shuffle=shuffle,
+        lineage_col=lineage_col, shuffle=shuffle, key_cols=key_cols,
     ))

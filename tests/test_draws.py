@@ -1,4 +1,4 @@
-"""The arithmetic of exact draws (designs, Poisson inversion, cuts), without Spark."""
+"""The arithmetic of exact draws (designs, Poisson slots, cuts), without Spark."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import pytest
 
 from spark_upsample.draws import (
     KEY_SPACE,
+    SLOT_RATE,
     choose_threshold,
     design_class,
-    poisson_inversion,
+    slot_cdf,
+    slots,
 )
 
 
@@ -23,44 +25,47 @@ def threshold(draws: int, total: int, below: int, candidates: list[int]) -> int 
     return choose_threshold(draws, total, below, len(keys), at_cut, after_cut)
 
 
-def copies_for(inversion, keys: np.ndarray) -> np.ndarray:
-    """The copy count the Spark join gives each key U (the same rule, in numpy)."""
-    thresholds = np.array(inversion.thresholds, dtype=np.float64)
-    above = (keys[:, None] > thresholds[None, :]).sum(axis=1)
-    return inversion.certain * (keys > 0) + above
+def copies_for(mu: float, u: np.ndarray) -> np.ndarray:
+    """The copy count the Spark expression gives each uniform u of a slot (the same rule)."""
+    cdf = np.array(slot_cdf(mu))
+    return (u[:, None] >= cdf[None, :]).sum(axis=1)
 
 
-@pytest.mark.parametrize("rate", [0.001, 0.3, 1.0, 7.5, 42.0, 65.0, 800.0, 1e5])
-def test_poisson_inversion_has_the_poisson_cdf(rate):
-    inversion = poisson_inversion(rate)
-    # For every k covered by the table, P(copies <= k) equals the Poisson CDF at k.
-    thresholds = inversion.thresholds
-    for j, cut in enumerate(thresholds[:: max(1, len(thresholds) // 25)]):
-        k = inversion.certain + thresholds.index(cut)  # copies <= k  <=>  U <= cut of copy k+1
-        log_pmf = [-rate + i * math.log(rate) - math.lgamma(i + 1) for i in range(k + 1)]
-        cdf = math.fsum(math.exp(v) for v in log_pmf)
-        assert cut / KEY_SPACE == pytest.approx(cdf, rel=1e-9, abs=1e-15)
+def poisson_cdf(mu: float, k: int) -> float:
+    return math.fsum(math.exp(-mu + i * math.log(mu) - math.lgamma(i + 1)) for i in range(k + 1))
 
 
-def test_poisson_inversion_table_is_small_for_large_rates():
-    inversion = poisson_inversion(1e7)
-    assert inversion.certain > 9.9e6
-    assert len(inversion.thresholds) < 60_000  # O(sqrt(rate)), not O(rate)
+@pytest.mark.parametrize("mu", [1e-9, 0.001, 0.3, 0.51, 0.999, 1.0])
+def test_slot_cdf_is_the_poisson_cdf(mu):
+    for k, value in enumerate(slot_cdf(mu)):
+        assert value == pytest.approx(poisson_cdf(mu, k), rel=1e-14, abs=1e-16)
+    # The last value leaves a tail below 1e-25: past it a slot gets MAX_SLOT_COPIES copies.
+    assert 1.0 - slot_cdf(mu)[-1] < 1e-15
 
 
-@pytest.mark.parametrize("rate", [0.25, 3.0, 65.0, 900.0])
-def test_poisson_inversion_moments_match_numpy(rate):
+@pytest.mark.parametrize("rate", [1e-8, 0.25, 1.0, 1.5, 65.0, 800.0, 1e5])
+def test_slots_split_a_rate_into_parts_of_at_most_one(rate):
+    n, mu = slots(rate)
+    assert n >= 1 and 0 < mu <= SLOT_RATE
+    assert n * mu == pytest.approx(rate, rel=1e-15)
+    assert n == max(1, math.ceil(rate))  # as few slots as rate <= 1 allows
+
+
+@pytest.mark.parametrize("rate", [0.25, 3.0, 65.0])
+def test_slot_copies_have_poisson_moments(rate):
+    """Summing the slots' counts gives Poisson(rate): mean and variance both equal the rate."""
     rng = np.random.default_rng(7)
-    keys = rng.integers(0, KEY_SPACE, size=100_000, dtype=np.int64).astype(np.float64)
-    copies = copies_for(poisson_inversion(rate), keys)
-    assert copies.mean() == pytest.approx(rate, rel=6 / math.sqrt(rate * 100_000))
+    n, mu = slots(rate)
+    rows = 50_000
+    copies = copies_for(mu, rng.random(rows * n)).reshape(rows, n).sum(axis=1)
+    assert copies.mean() == pytest.approx(rate, rel=6 / math.sqrt(rate * rows))
     assert copies.var() == pytest.approx(rate, rel=0.05)
 
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("inf"), float("nan")])
-def test_poisson_inversion_rejects_bad_rates(bad):
+def test_slots_reject_bad_rates(bad):
     with pytest.raises(ValueError, match="finite rate > 0"):
-        poisson_inversion(bad)
+        slots(bad)
 
 
 @pytest.mark.parametrize(("count", "draws"), [(1, 1), (10, 100), (3, 100_000), (10**6, 5)])

@@ -1,0 +1,131 @@
+"""Row identity: what every random number of a run is a hash of, besides the seed.
+
+The same rows come out for the same seed only if every row gets the same identity on every run.
+A row's position in its partition (``monotonically_increasing_id()``) changes with the number of
+cores, the split size and the number of files, so it is the last resort. In order of preference:
+
+1. **key columns** (``key_cols``): columns whose values identify a row within its class, for
+   any input (CSV, JSON, tables, in-memory frames). Their uniqueness is checked by the counting
+   job (:func:`duplicate_key_error`).
+2. **file row index**: for a frame read from Parquet files, the file's path relative to the
+   input's common folder and the row's index in its file (``_metadata.row_index``). It holds
+   through filters and projections of the frame that was read; a union, join or aggregate hides
+   ``_metadata``, and then the next kind is used. A folder copied elsewhere gives the same ids.
+3. **partition position**: ``monotonically_increasing_id()``, the same rows only for the same
+   input partitioning (the same files, split the same way on the same number of cores).
+
+The identity is one 64-bit column (a hash of the file path and row index, or of the key values;
+the position itself), computed by executors from the row alone, so a retried task recomputes it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from spark_upsample.errors import DuplicateKeyError
+from spark_upsample.frames import col
+
+KEY_COLUMNS = "key columns"
+FILE_ROW_INDEX = "file row index"
+PARTITION_POSITION = "partition position (same partitioning only)"
+KINDS = (KEY_COLUMNS, FILE_ROW_INDEX, PARTITION_POSITION)
+
+_METADATA = "_metadata"
+_QUERY_CONTEXT_LOGGERS = ("DataFrameQueryContextLogger", "SQLQueryContextLogger")
+
+
+@dataclass(frozen=True)
+class RowIdentity:
+    """How the rows of one input are told apart.
+
+    Attributes
+    ----------
+    kind : one of :data:`KINDS`
+    column : a 64-bit integer column of the input that is the row's identity
+    key_cols : the key columns (``kind == KEY_COLUMNS``), else empty
+    """
+
+    kind: str
+    column: Column
+    key_cols: tuple[str, ...] = ()
+
+
+def row_identity(df: DataFrame, key_cols: Sequence[str] = ()) -> RowIdentity:
+    """The best identity ``df`` offers: ``key_cols`` if given, else the file row index of a
+    Parquet scan, else the partition position (see the module docstring).
+
+    Resolving ``_metadata`` is an analysis of the query plan, no Spark job.
+    """
+    if key_cols:
+        return RowIdentity(KEY_COLUMNS, F.xxhash64(*[col(c) for c in key_cols]), tuple(key_cols))
+    indexed = _file_row_index(df)
+    if indexed is not None:
+        return RowIdentity(FILE_ROW_INDEX, indexed)
+    return RowIdentity(PARTITION_POSITION, F.monotonically_increasing_id())
+
+
+def _file_row_index(df: DataFrame) -> Column | None:
+    """``xxhash64(relative file path, row index)``, or None when ``df`` does not expose both."""
+    if any(c.lower() == _METADATA for c in df.columns):
+        return None  # a user column of that name hides Spark's metadata column
+    try:
+        with _quiet_analysis_errors():
+            fields = df.select(F.col(_METADATA)).schema[0].dataType.fieldNames()  # type: ignore[attr-defined]
+            files = df.inputFiles()
+    except Exception:  # noqa: BLE001 - not a file scan, or a plan that hides _metadata
+        return None
+    if "row_index" not in fields or "file_path" not in fields or not files:
+        return None
+    path, index = F.col(f"{_METADATA}.file_path"), F.col(f"{_METADATA}.row_index")
+    root = _folder_path(files)
+    at = F.instr(path, root)
+    relative = F.when(at > 0, path.substr(at + len(root), F.lit(1 << 30))).otherwise(path)
+    return F.xxhash64(relative, index)
+
+
+def _folder_path(files: Sequence[str]) -> str:
+    """The path part (no scheme or host) of the folder that holds every one of ``files``,
+    with a trailing slash: the root that file paths are made relative to."""
+    common = os.path.commonprefix(list(files))
+    folder = common[: common.rfind("/") + 1]
+    scheme_end = folder.find("://")
+    if scheme_end >= 0:
+        slash = folder.find("/", scheme_end + 3)
+        folder = folder[slash:] if slash >= 0 else "/"
+    elif folder.startswith("file:"):
+        folder = folder[len("file:") :]
+    return folder
+
+
+@contextlib.contextmanager
+def _quiet_analysis_errors() -> Iterator[None]:
+    """Keep PySpark from logging the expected analysis error of a probe at ERROR level."""
+    loggers = [logging.getLogger(name) for name in _QUERY_CONTEXT_LOGGERS]
+    previous = [logger.disabled for logger in loggers]
+    for logger in loggers:
+        logger.disabled = True
+    try:
+        yield
+    finally:
+        for logger, was in zip(loggers, previous):
+            logger.disabled = was
+
+
+def duplicate_key_error(label: Any, key: Sequence[Any], key_cols: Sequence[str], times: int) -> (
+    DuplicateKeyError
+):
+    """The error for a key that repeats within a class (found by the counting job)."""
+    shown = ", ".join(f"{c}={v!r}" for c, v in zip(key_cols, key))
+    return DuplicateKeyError(
+        f"key_cols {list(key_cols)} do not identify the rows of class {label!r}: the key "
+        f"({shown}) occurs {times:,} times. Give columns that are unique within each class "
+        "(add more key columns), or leave key_cols out."
+    )
