@@ -125,7 +125,8 @@ def test_strategy_on_the_command_line(text, expected):
     [
         (T.IntegerType(), {"0": 50, " 7": 9}, {0: 50, 7: 9}),
         (T.BooleanType(), {"true": 9, "False": 3}, {True: 9, False: 3}),
-        (T.DoubleType(), {"1": 4, "2.5": 5}, {1.0: 4, 2.5: 5}),
+        (T.DoubleType(), {"1": 4, "2.5": 5, "0.7": 6}, {1.0: 4, 2.5: 5, 0.7: 6}),
+        (T.FloatType(), {"0.7": 4, "2.5": 5}, {0.699999988079071: 4, 2.5: 5}),
         (T.DecimalType(5, 2), {"1.50": 4}, {Decimal("1.5"): 4}),
         (T.StringType(), {"fraud": 4, "0": 5}, {"fraud": 4, "0": 5}),
         (T.DateType(), {"2024-02-29": 4}, {date(2024, 2, 29): 4}),
@@ -146,6 +147,9 @@ def test_non_dict_strategies_pass_through_and_bad_class_text_is_named():
     with pytest.raises(InvalidStrategyError, match=r"shrinkage names class 'yes', which is not a "
                                                    r"boolean"):
         keyed_by_label({"yes": 0.5}, T.BooleanType(), "shrinkage")
+    with pytest.raises(InvalidStrategyError, match=r"strategy names class '0,7', which is not a "
+                                                   r"float value"):
+        keyed_by_label({"0,7": 5}, T.FloatType(), "strategy")
 
 
 @pytest.mark.parametrize(
