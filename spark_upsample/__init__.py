@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from spark_upsample.errors import (
     EmptyInputError,
+    InvalidDataError,
     InvalidLabelError,
     InvalidParameterError,
     InvalidStrategyError,
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ClassPlan",
     "EmptyInputError",
+    "InvalidDataError",
     "InvalidLabelError",
     "InvalidParameterError",
     "InvalidStrategyError",
