@@ -9,6 +9,7 @@ from __future__ import annotations
 from spark_upsample.errors import (
     DuplicateKeyError,
     EmptyInputError,
+    InvalidDataError,
     InvalidLabelError,
     InvalidParameterError,
     InvalidStrategyError,
@@ -29,6 +30,7 @@ __all__ = [
     "ClassPlan",
     "DuplicateKeyError",
     "EmptyInputError",
+    "InvalidDataError",
     "InvalidLabelError",
     "InvalidParameterError",
     "InvalidStrategyError",

@@ -99,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--checkpoint-input", action=argparse.BooleanOptionalAction,
         help="materialise the input once before counting (for inputs that can change between reads)")
     add("--remote", help="Spark Connect URL, e.g. sc://host:15002 (default: $SPARK_REMOTE if set)")
-    add("--dry-run", action="store_true", help="count and print the plan; write nothing")
-    add("--verbose", action="store_true", help="debug logging and Spark INFO logs")
+    add("--dry-run", action=argparse.BooleanOptionalAction,
+        help="count and print the plan; write nothing")
+    add("--verbose", action=argparse.BooleanOptionalAction,
+        help="debug logging and Spark INFO logs")
     add("--version", action="version", version=f"spark-upsample {__version__}")
     return parser
 

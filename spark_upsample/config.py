@@ -310,6 +310,10 @@ def _check_consistency(config: JobConfig) -> None:
     if (config.method == "resample") != (config.target is not None):
         raise ConfigError("target goes with method = resample, and method = resample needs a "
                           "target (an integer, majority, mean, median or minority).")
+    if config.method == "resample" and config.strategy != "auto":
+        raise ConfigError(
+            "strategy does not apply to method = resample, which brings every class to target; "
+            f"leave strategy out and choose the target. Got {config.strategy!r} instead.")
     strings = {"upsample": OVER_SAMPLING_STRINGS, "downsample": UNDER_SAMPLING_STRINGS}
     allowed = strings.get(config.method, ("auto",))
     if isinstance(config.strategy, str) and config.strategy not in allowed:

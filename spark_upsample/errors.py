@@ -36,6 +36,11 @@ class InvalidParameterError(SparkUpsampleError, ValueError):
     """A parameter other than the strategy (seed, option names, ...) has a bad value."""
 
 
+class InvalidDataError(SparkUpsampleError, ValueError):
+    """A column the call computes with holds values it cannot use (NaN or null in a column to
+    smooth)."""
+
+
 class EmptyInputError(SparkUpsampleError, ValueError):
     """The input has no rows."""
 

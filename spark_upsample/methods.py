@@ -6,6 +6,7 @@ integers, booleans, dates...; :func:`keyed_by_label` parses such text as the lab
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
@@ -86,7 +87,9 @@ def _parser(data_type: T.DataType) -> Callable[[str], Any]:
         return _boolean
     if isinstance(data_type, T.IntegralType):
         return int
-    if isinstance(data_type, T.FractionalType) and not isinstance(data_type, T.DecimalType):
+    if isinstance(data_type, T.FloatType):
+        return _float32
+    if isinstance(data_type, T.DoubleType):
         return float
     if isinstance(data_type, T.DecimalType):
         return Decimal
@@ -95,6 +98,12 @@ def _parser(data_type: T.DataType) -> Callable[[str], Any]:
     if isinstance(data_type, (T.TimestampType, T.TimestampNTZType)):
         return datetime.fromisoformat
     return str
+
+
+def _float32(text: str) -> float:
+    """The value of a ``float`` (32-bit) label as PySpark returns it: ``"0.7"`` is
+    0.699999988079071, not 0.7 (and, as in Spark's cast, ``"1e39"`` is infinity)."""
+    return struct.unpack("f", struct.pack("f", float(text)))[0]
 
 
 def _boolean(text: str) -> bool:

@@ -8,6 +8,9 @@ columns and ``n`` the number of input rows (of the group, with ``group_by``), an
 normal. Kept original rows are not changed. The standard deviations come from one aggregation
 that reads only the key and the chosen columns, merged in a fixed order (:func:`class_stds`); ``z`` is a Box-Muller transform of two hashes of
 the seed and the copy's identity, so the noise is the same on every run with the seed.
+A NaN or null value in a chosen column is refused (:class:`InvalidDataError`): one would make
+the class's standard deviation, so every smoothed copy of the class, NaN. That same aggregation
+counts them.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pyspark.sql import types as T
 
 from spark_upsample.cells import CellKeys
 from spark_upsample.draws import KEY_SPACE
-from spark_upsample.errors import InvalidParameterError
+from spark_upsample.errors import InvalidDataError, InvalidParameterError
 from spark_upsample.frames import col, internal_names
 from spark_upsample.sampler import KEEP_ENTRY
 
@@ -78,6 +81,8 @@ def smoothed(
     ------
     InvalidParameterError
         A dict ``shrinkage`` without a factor for a class that gets drawn copies.
+    InvalidDataError
+        NaN or null values in ``columns`` (counted in the aggregation of the standard deviations).
     """
     grouped = bool(keys.group_by)
     label_of = (lambda k: k[-1]) if grouped else (lambda k: k)
@@ -90,14 +95,15 @@ def smoothed(
     for k, n in counts.items():
         group = tuple(k[:-1]) if grouped else ()
         rows_in[group] = rows_in.get(group, 0) + n
+    stats = class_stds(df, keys.column(), columns).collect()
+    _check_numbers(stats, columns)
+    stds = {keys.to_python(r[0]): list(r[1:1 + len(columns)]) for r in stats}
     names = internal_names(out, "skey", *[f"scale{j}" for j in range(len(columns))])
-    stds = {keys.to_python(r[0]): list(r[1:])
-            for r in class_stds(df, keys.column(), columns).collect()}
     table_rows = []
     for k in drawn_keys:
         factor = shrinkage[label_of(k)] if isinstance(shrinkage, Mapping) else shrinkage
         h = bandwidth(len(columns), rows_in[tuple(k[:-1]) if grouped else ()])
-        table_rows.append((k, *[float(factor * h * (s or 0.0)) for s in stds[k]]))
+        table_rows.append((k, *[float(factor * h * s) for s in stds[k]]))
     fields = [T.StructField(names[f"scale{j}"], T.DoubleType(), False)
               for j in range(len(columns))]
     table = keys.table(df.sparkSession, table_rows, fields, names["skey"])
@@ -112,9 +118,21 @@ def smoothed(
     return joined.select(*[col(c) for c in out.columns])
 
 
+def _check_numbers(stats: list, columns: Sequence[str]) -> None:
+    """Raise :class:`InvalidDataError` naming the columns of :func:`class_stds` rows ``stats``
+    that hold NaN or null values, with their counts over every class."""
+    missing = {name: sum(r[1 + len(columns) + j] for r in stats) for j, name in enumerate(columns)}
+    found = ", ".join(f"{n} in {name!r}" for name, n in missing.items() if n)
+    if found:
+        raise InvalidDataError(
+            f"shrinkage_cols: NaN or null values ({found}); a smoothed column needs a number in "
+            "every row. Fill or filter them first, or leave the column out of shrinkage_cols.")
+
+
 def class_stds(df: DataFrame, key: Column, columns: Sequence[str]) -> DataFrame:
     """One row per class key: the key, then the population standard deviation of each column
-    (null where the class has no non-null value), bit for bit the same on every run.
+    (null where the class has no non-null value; NaN if it has a NaN), bit for bit the same on
+    every run, then the number of the class's NaN or null values of each column.
 
     A plain ``stddev_pop`` merges the partial results of the input partitions in the order the
     shuffle delivers them, which varies between runs on a cluster, and floating-point sums
@@ -122,21 +140,25 @@ def class_stds(df: DataFrame, key: Column, columns: Sequence[str]) -> DataFrame:
     deviations are computed within its own task, then merged per class in partition order
     (Chan et al.'s pairwise update) by a higher-order function on the sorted list.
     """
-    names = internal_names(df, "pid", "parts", "key")
+    missing = [f"missing{j}" for j in range(len(columns))]
+    names = internal_names(df, "pid", "parts", "key", *missing)
     pid, key_col = F.col(names["pid"]), F.col(names["key"])
-    per_partition = df.groupBy(key.alias(names["key"]), F.spark_partition_id().alias(names["pid"])).agg(
+    per_partition = df.groupBy(key.alias(names["key"]),
+                               F.spark_partition_id().alias(names["pid"])).agg(
         *[F.struct(F.count(col(c)).alias("n"), F.avg(col(c)).alias("mean"),
-                   (F.var_pop(col(c)) * F.count(col(c))).alias("m2")).alias(f"s{j}")
-          for j, c in enumerate(columns)])
+                   (F.var_pop(col(c)) * F.count(col(c))).alias("m2"),
+                   F.count(F.when(col(c).isNull() | F.isnan(col(c)), 1)).alias("missing"))
+          .alias(f"s{j}") for j, c in enumerate(columns)])
     merged = per_partition.groupBy(key_col).agg(
         F.array_sort(F.collect_list(F.struct(pid, *[F.col(f"s{j}") for j in range(len(columns))])))
-        .alias(names["parts"]))
+        .alias(names["parts"]),
+        *[F.sum(F.col(f"s{j}")["missing"]).alias(names[m]) for j, m in enumerate(missing)])
     start = F.struct(F.lit(0).cast("long").alias("n"), F.lit(0.0).alias("mean"),
                      F.lit(0.0).alias("m2"))
     return merged.select(key_col, *[
         F.aggregate(F.col(names["parts"]), start, _merge_column(f"s{j}"),
                     lambda acc: F.when(acc["n"] > 0, F.sqrt(acc["m2"] / acc["n"])))
-        for j in range(len(columns))])
+        for j in range(len(columns))], *[F.col(names[m]) for m in missing])
 
 
 def _merge_column(field: str) -> Callable[[Column, Column], Column]:

@@ -1,10 +1,12 @@
 """Bad input: every case exits non-zero with one clear message, and nothing on disk changes.
 
-The README's table "When the job refuses to run" lists the same cases.
+The README's table "When the job refuses to run" lists the same cases, each with the exact
+message the job prints (paths shortened to "…"); the test of each case checks that row too.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -39,6 +41,10 @@ def make_input(spark: SparkSession, kind: str, folder: Path) -> Path:
         write_parquet(spark, path, [], "id long, label string, x double")
     elif kind == "single":
         write_parquet(spark, path, labelled([("a", 40)]), "id long, label string, x double")
+    elif kind == "nan feature":
+        rows = [(i, label, float("nan") if i in (3, 45) else x)
+                for i, label, x in labelled(GOOD)]
+        write_parquet(spark, path, rows, "id long, label string, x double")
     elif kind == "nan":
         write_parquet(spark, path, labelled([(1.0, 40), (float("nan"), 2), (0.0, 8)]),
                       "id long, label double, x double")
@@ -63,6 +69,8 @@ CASES = [
     ("empty input", "empty", [], 3, "The input has no rows; nothing to resample."),
     ("single class", "single", [], 3, "The label needs at least 2 classes to balance; got 1 ('a')."),
     ("NaN float labels", "nan", [], 3, "2 row(s) have a NaN 'label'; NaN is not a class."),
+    ("NaN in a smoothed column", "nan feature", ["--shrinkage", "1", "--shrinkage-cols", "x"], 3,
+     "shrinkage_cols: NaN or null values (2 in 'x')"),
     ("input path missing", "missing", [], 3, "Cannot read input {input} as parquet: "
      "[PATH_NOT_FOUND] Path does not exist"),
     ("corrupt Parquet file among good ones", "corrupt", [], 3,
@@ -77,6 +85,9 @@ CASES = [
      "Did you mean 'lab'?"),
     ("unknown strategy", "good", ["--strategy", "majority"], 2,
      "strategy must be one of auto, minority, not minority, not majority, all"),
+    ("strategy with method resample", "good",
+     ["--method", "resample", "--target", "median", "--strategy", "0.5"], 2,
+     "strategy does not apply to method = resample"),
     ("float ratio out of range", "good", ["--strategy", "1.5"], 2,
      "A float strategy must be in (0, 1]. Got 1.5 instead."),
     ("ratio on multiclass", "good", ["--strategy", "0.5"], 2, "A float sampling_strategy (0.5) only applies to binary labels; the label has 3 classes."),
@@ -105,10 +116,23 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("kind", "args", "code", "message"), [c[1:] for c in CASES],
+def readme_table() -> dict[str, tuple[int, str]]:
+    """The README's table "When the job refuses to run": case -> (exit code, message)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("**When the job refuses to run.**", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (.+?) \| (\d) \| (.+) \|$", section, flags=re.MULTILINE)
+    return {case: (int(code), message) for case, code, message in rows}
+
+
+def readme_pattern(message: str) -> str:
+    """A README message as a regular expression: its shortened paths ("…") match anything."""
+    return ".*".join(re.escape(part) for part in message.split("…"))
+
+
+@pytest.mark.parametrize(("case", "kind", "args", "code", "message"), CASES,
                          ids=[c[0] for c in CASES])
 def test_bad_input_is_refused_clearly_and_nothing_changes(
-    spark, tmp_path, capsys, kind, args, code, message
+    spark, tmp_path, capsys, case, kind, args, code, message
 ):
     folder = tmp_path / "work"
     folder.mkdir()
@@ -134,10 +158,13 @@ def test_bad_input_is_refused_clearly_and_nothing_changes(
         in errors[0]
     assert "Traceback" not in err
     assert snapshot(tmp_path) == before  # the previous output, the input: byte for byte
+    readme_code, readme_message = readme_table()[case]
+    printed = errors[0].removeprefix("spark-upsample: error: ")
+    assert readme_code == code
+    assert re.fullmatch(readme_pattern(readme_message), printed), \
+        f"README: {readme_message}\nprinted: {printed}"
 
 
-def test_the_table_has_at_least_twenty_cases_and_the_readme_lists_them():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+def test_the_table_has_at_least_twenty_cases_and_the_readme_lists_exactly_them():
     assert len(CASES) >= 20
-    missing = [case for case, *_ in CASES if f"| {case} |" not in readme]
-    assert not missing, f"README table lacks: {missing}"
+    assert list(readme_table()) == [case for case, *_ in CASES]

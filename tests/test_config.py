@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import typing
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -123,7 +125,8 @@ def test_strategy_on_the_command_line(text, expected):
     [
         (T.IntegerType(), {"0": 50, " 7": 9}, {0: 50, 7: 9}),
         (T.BooleanType(), {"true": 9, "False": 3}, {True: 9, False: 3}),
-        (T.DoubleType(), {"1": 4, "2.5": 5}, {1.0: 4, 2.5: 5}),
+        (T.DoubleType(), {"1": 4, "2.5": 5, "0.7": 6}, {1.0: 4, 2.5: 5, 0.7: 6}),
+        (T.FloatType(), {"0.7": 4, "2.5": 5}, {0.699999988079071: 4, 2.5: 5}),
         (T.DecimalType(5, 2), {"1.50": 4}, {Decimal("1.5"): 4}),
         (T.StringType(), {"fraud": 4, "0": 5}, {"fraud": 4, "0": 5}),
         (T.DateType(), {"2024-02-29": 4}, {date(2024, 2, 29): 4}),
@@ -144,6 +147,9 @@ def test_non_dict_strategies_pass_through_and_bad_class_text_is_named():
     with pytest.raises(InvalidStrategyError, match=r"shrinkage names class 'yes', which is not a "
                                                    r"boolean"):
         keyed_by_label({"yes": 0.5}, T.BooleanType(), "shrinkage")
+    with pytest.raises(InvalidStrategyError, match=r"strategy names class '0,7', which is not a "
+                                                   r"float value"):
+        keyed_by_label({"0,7": 5}, T.FloatType(), "strategy")
 
 
 @pytest.mark.parametrize(
@@ -221,3 +227,51 @@ def test_keys_and_options_stay_in_step():
     options = {a.dest for a in build_parser()._actions} - {"help", "config", "version"}
     options = {o + "s" if o.endswith("_option") else o for o in options}
     assert options == set(KEYS)
+
+
+BOOLEAN_KEYS = [name for name, hint in typing.get_type_hints(JobConfig).items() if hint is bool]
+
+
+@pytest.mark.parametrize("key", BOOLEAN_KEYS)
+@pytest.mark.parametrize("in_file", [True, False])
+def test_every_boolean_key_has_both_options_and_they_override_the_file(tmp_path, key, in_file):
+    path = write(tmp_path, f'input = "i"\noutput = "o"\n{key} = {str(in_file).lower()}\n')
+    option = key.replace("_", "-")
+    flag = f"--no-{option}" if in_file else f"--{option}"
+    assert getattr(config_from_args(["--config", path]), key) is in_file
+    assert getattr(config_from_args(["--config", path, flag]), key) is not in_file
+
+
+def test_boolean_keys_are_found():
+    assert {"keep_originals", "dry_run", "verbose", "checkpoint_input"} <= set(BOOLEAN_KEYS)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "shown"),
+    [("minority", "'minority'"), ("all", "'all'"), (0.5, "0.5"), (1, "1.0"),
+     ({"a": 5}, "{'a': 5}"), ("a=5", "{'a': 5}")],
+)
+def test_resample_refuses_every_strategy_given(tmp_path, strategy, shown):
+    message = ("strategy does not apply to method = resample, which brings every class to "
+               f"target; leave strategy out and choose the target. Got {shown} instead.")
+    with pytest.raises(ConfigError) as info:
+        build_config({"input": "i", "output": "o", "method": "resample", "target": 5,
+                      "strategy": strategy})
+    assert str(info.value) == message
+    text = strategy if isinstance(strategy, str) else json.dumps(strategy)
+    with pytest.raises(ConfigError) as info:
+        config_from_args(["--input", "i", "--output", "o", "--method", "resample", "--target",
+                          "5", "--strategy", text])
+    assert str(info.value) == message
+    path = write(tmp_path, 'input = "i"\noutput = "o"\nmethod = "resample"\ntarget = 5\n'
+                           f"strategy = {json.dumps(strategy).replace(':', ' =')}\n")
+    with pytest.raises(ConfigError) as info:
+        config_from_args(["--config", path])
+    assert str(info.value) == message
+
+
+def test_resample_takes_the_default_strategy():
+    for extra in ([], ["--strategy", "auto"]):
+        config = config_from_args(["--input", "i", "--output", "o", "--method", "resample",
+                                   "--target", "5", *extra])
+        assert (config.method, config.strategy) == ("resample", "auto")

@@ -11,6 +11,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from spark_upsample import (
+    InvalidDataError,
     InvalidLabelError,
     InvalidParameterError,
     InvalidStrategyError,
@@ -216,12 +217,32 @@ def test_class_stds_match_numpy_and_skip_nulls(spark):
              None if i % 7 == 0 else float(rng.normal(0, 1e6))) for i in range(3000)]
     rows.append((9, None, None))
     df = spark.createDataFrame(rows, "k int, x double, y double").repartition(5, "x")
-    got = {r[0]: (r[1], r[2]) for r in class_stds(df, "k", ["x", "y"]).collect()}
+    stats = class_stds(df, F.col("k"), ["x", "y"]).collect()
+    got = {r[0]: (r[1], r[2]) for r in stats}
     for k in range(3):
         xs = np.array([r[1] for r in rows if r[0] == k])
         ys = np.array([r[2] for r in rows if r[0] == k and r[2] is not None])
         assert got[k] == pytest.approx((xs.std(), ys.std()), rel=1e-12)
     assert got[9] == (None, None)
+    nulls = {r[0]: (r[3], r[4]) for r in stats}  # then the NaN or null values per column
+    expected = {k: (0, sum(1 for r in rows if r[0] == k and r[2] is None)) for k in range(3)}
+    assert nulls == {**expected, 9: (1, 1)}
+
+
+def test_nan_or_null_in_a_smoothed_column_is_refused(spark):
+    rows = [(i, "a" if i < 30 else "b", 1.0 * i, 2.0 * i, 3.0 * i) for i in range(40)]
+    rows[3] = (3, "a", float("nan"), None, 9.0)  # a class that is not drawn from counts too
+    rows[35] = (35, "b", None, 70.0, 105.0)
+    rows[36] = (36, "b", 36.0, float("nan"), 108.0)
+    df = spark.createDataFrame(rows, "id long, label string, x double, y float, z double")
+    with pytest.raises(InvalidDataError) as info:
+        upsample(df, "label", shrinkage=1.0, shrinkage_cols=["z", "x", "y"], seed=1)
+    assert str(info.value) == (
+        "shrinkage_cols: NaN or null values (2 in 'x', 2 in 'y'); a smoothed column needs a "
+        "number in every row. Fill or filter them first, or leave the column out of "
+        "shrinkage_cols.")
+    smoothed_z = upsample(df, "label", shrinkage=1.0, shrinkage_cols=["z"], seed=1)
+    assert smoothed_z.where(F.isnan("z") | F.col("z").isNull()).count() == 0
 
 
 def test_shrinkage_errors(spark):

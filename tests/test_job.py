@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from pathlib import Path
 
 import pytest
@@ -344,6 +345,19 @@ def test_config_class_names_match_typed_labels_per_group(spark, tmp_path, capsys
     assert run("--input", src, "--output", str(tmp_path / "bad"), "--strategy", "two=6") == 2
     assert "strategy names class 'two', which is not a int value" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_config_class_names_match_32_bit_float_labels(spark, tmp_path):
+    src, out, conf = str(tmp_path / "floats"), tmp_path / "out", tmp_path / "job.toml"
+    spark.createDataFrame([(i, 0.7 if i < 3 else 0.1) for i in range(12)],
+                          "id int, label float").write.parquet(src)
+    assert run("--input", src, "--output", str(out), "--strategy", "0.7=10", "--seed", "1") == 0
+    seven, one = (struct.unpack("f", struct.pack("f", x))[0] for x in (0.7, 0.1))
+    assert label_counts(spark.read.parquet(str(out))) == {seven: 10, one: 9}
+    conf.write_text(f'input = "{src}"\noutput = "{tmp_path / "conf"}"\nseed = 1\n'
+                    'strategy = { "0.7" = 5 }\n')
+    assert run("--config", str(conf)) == 0
+    assert label_counts(spark.read.parquet(str(tmp_path / "conf"))) == {seven: 5, one: 9}
 
 
 def test_checkpoint_input_and_no_ratio_limit(spark, events, tmp_path):
