@@ -164,7 +164,8 @@ def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
             if isinstance(shrinkage, Mapping):
                 shrinkage = keys.labels(shrinkage)
             out = smoothed(out, df, keys, counts, drawn_keys, shrinkage,
-                           _names("shrinkage_cols", options.shrinkage_cols), drawn.detail, seed)
+                           _names("shrinkage_cols", options.shrinkage_cols), drawn.detail, seed,
+                           F.col(row))
         if options.lineage_col:
             entry = F.col(drawn.detail["entry"])
             out = out.withColumn(options.lineage_col, F.when(entry == KEEP_ENTRY, ORIGINAL)

@@ -6,8 +6,9 @@ standard deviation of column ``j`` over the class's rows, ``h = (4 / ((d + 2) * 
 is the bandwidth factor of imbalanced-learn's ``RandomOverSampler`` with ``d`` the number of chosen
 columns and ``n`` the number of input rows (of the group, with ``group_by``), and ``z`` a standard
 normal. Kept original rows are not changed. The standard deviations come from one aggregation
-that reads only the key and the chosen columns, merged in a fixed order (:func:`class_stds`); ``z`` is a Box-Muller transform of two hashes of
-the seed and the copy's identity, so the noise is the same on every run with the seed.
+that reads only the key, identity and chosen columns, summed in a fixed order
+(:func:`class_stds`); ``z`` is a Box-Muller transform of two hashes of the seed and the copy's
+identity, so the noise is the same on every run with the seed.
 A NaN or null value in a chosen column is refused (:class:`InvalidDataError`): one would make
 the class's standard deviation, so every smoothed copy of the class, NaN. That same aggregation
 counts them.
@@ -31,6 +32,7 @@ from spark_upsample.frames import col, internal_names
 from spark_upsample.sampler import KEEP_ENTRY
 
 NUMERIC_TYPES = (T.FloatType, T.DoubleType)
+BUCKETS = 1024  # identity buckets of class_stds: partial sums merged in a fixed order
 _NOISE_STREAM = 64  # streams 64, 65, ...: two per chosen column
 
 
@@ -71,11 +73,13 @@ def smoothed(
     columns: Sequence[str],
     detail: dict[str, str],
     seed: int,
+    identity: Column,
 ) -> DataFrame:
     """``out`` with noise on ``columns`` of its drawn copies (see the module docstring).
 
     ``df`` is the resampler's input (to measure the standard deviations), ``keys`` its cells
-    (by label, or by group and label), ``detail`` the sampler's detail columns.
+    (by label, or by group and label), ``detail`` the sampler's detail columns, ``identity``
+    the row identity column of ``df``.
 
     Raises
     ------
@@ -95,7 +99,7 @@ def smoothed(
     for k, n in counts.items():
         group = tuple(k[:-1]) if grouped else ()
         rows_in[group] = rows_in.get(group, 0) + n
-    stats = class_stds(df, keys.column(), columns).collect()
+    stats = class_stds(df, keys.column(), columns, identity).collect()
     _check_numbers(stats, columns)
     stds = {keys.to_python(r[0]): list(r[1:1 + len(columns)]) for r in stats}
     names = internal_names(out, "skey", *[f"scale{j}" for j in range(len(columns))])
@@ -129,36 +133,58 @@ def _check_numbers(stats: list, columns: Sequence[str]) -> None:
             "every row. Fill or filter them first, or leave the column out of shrinkage_cols.")
 
 
-def class_stds(df: DataFrame, key: Column, columns: Sequence[str]) -> DataFrame:
+def class_stds(df: DataFrame, key: Column, columns: Sequence[str], identity: Column) -> DataFrame:
     """One row per class key: the key, then the population standard deviation of each column
     (null where the class has no non-null value; NaN if it has a NaN), bit for bit the same on
     every run, then the number of the class's NaN or null values of each column.
 
-    A plain ``stddev_pop`` merges the partial results of the input partitions in the order the
-    shuffle delivers them, which varies between runs on a cluster, and floating-point sums
-    depend on their order. Here each input partition's count, mean and sum of squared
-    deviations are computed within its own task, then merged per class in partition order
-    (Chan et al.'s pairwise update) by a higher-order function on the sorted list.
+    Floating-point sums depend on their order, and a plain ``stddev_pop`` adds in the order of
+    the input partitions and of the shuffle's arrival. Here the rows are put into
+    :data:`BUCKETS` buckets by their ``identity`` (:mod:`spark_upsample.identity`), each bucket's
+    count, mean and sum of squared deviations is computed over its values in identity order
+    (Welford's update), and the buckets are merged in bucket order (Chan et al.'s pairwise
+    update), by higher-order functions on sorted lists. The result depends on the rows and
+    their identities only: not on the partitioning when the identity does not.
     """
     missing = [f"missing{j}" for j in range(len(columns))]
-    names = internal_names(df, "pid", "parts", "key", *missing)
-    pid, key_col = F.col(names["pid"]), F.col(names["key"])
-    per_partition = df.groupBy(key.alias(names["key"]),
-                               F.spark_partition_id().alias(names["pid"])).agg(
-        *[F.struct(F.count(col(c)).alias("n"), F.avg(col(c)).alias("mean"),
-                   (F.var_pop(col(c)) * F.count(col(c))).alias("m2"),
-                   F.count(F.when(col(c).isNull() | F.isnan(col(c)), 1)).alias("missing"))
-          .alias(f"s{j}") for j, c in enumerate(columns)])
-    merged = per_partition.groupBy(key_col).agg(
-        F.array_sort(F.collect_list(F.struct(pid, *[F.col(f"s{j}") for j in range(len(columns))])))
-        .alias(names["parts"]),
-        *[F.sum(F.col(f"s{j}")["missing"]).alias(names[m]) for j, m in enumerate(missing)])
+    names = internal_names(df, "bucket", "values", "parts", "key", *missing)
+    key_col, bucket = F.col(names["key"]), F.col(names["bucket"])
     start = F.struct(F.lit(0).cast("long").alias("n"), F.lit(0.0).alias("mean"),
                      F.lit(0.0).alias("m2"))
+    values = F.array_sort(F.collect_list(F.struct(
+        identity.alias("id"), *[col(c).cast("double").alias(f"v{j}") for j, c in enumerate(columns)])))
+    per_bucket = df.groupBy(key.alias(names["key"]),
+                            F.pmod(identity, F.lit(BUCKETS)).alias(names["bucket"])).agg(
+        values.alias(names["values"]),
+        *[F.count(F.when(col(c).isNull() | F.isnan(col(c)), 1)).alias(f"m{j}")
+          for j, c in enumerate(columns)])
+    moments = per_bucket.select(key_col, bucket, *[
+        F.aggregate(F.col(names["values"]), start, _welford(f"v{j}")).alias(f"s{j}")
+        for j in range(len(columns))], *[f"m{j}" for j in range(len(columns))])
+    merged = moments.groupBy(key_col).agg(
+        F.array_sort(F.collect_list(F.struct(bucket, *[F.col(f"s{j}") for j in range(len(columns))])))
+        .alias(names["parts"]),
+        *[F.sum(f"m{j}").alias(names[m]) for j, m in enumerate(missing)])
     return merged.select(key_col, *[
         F.aggregate(F.col(names["parts"]), start, _merge_column(f"s{j}"),
                     lambda acc: F.when(acc["n"] > 0, F.sqrt(acc["m2"] / acc["n"])))
         for j in range(len(columns))], *[F.col(names[m]) for m in missing])
+
+
+def _welford(field: str) -> Callable[[Column, Column], Column]:
+    """Welford's update of count, mean and sum of squared deviations by one value (at ``field``
+    of a list element; a null is skipped)."""
+
+    def step(acc: Column, element: Column) -> Column:
+        x = element[field]
+        n = acc["n"] + 1
+        delta = x - acc["mean"]
+        mean = acc["mean"] + delta / n
+        updated = F.struct(n.alias("n"), mean.alias("mean"),
+                           (acc["m2"] + delta * (x - mean)).alias("m2"))
+        return F.when(x.isNull(), acc).otherwise(updated)
+
+    return step
 
 
 def _merge_column(field: str) -> Callable[[Column, Column], Column]:

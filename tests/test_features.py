@@ -217,7 +217,7 @@ def test_class_stds_match_numpy_and_skip_nulls(spark):
              None if i % 7 == 0 else float(rng.normal(0, 1e6))) for i in range(3000)]
     rows.append((9, None, None))
     df = spark.createDataFrame(rows, "k int, x double, y double").repartition(5, "x")
-    stats = class_stds(df, F.col("k"), ["x", "y"]).collect()
+    stats = class_stds(df, F.col("k"), ["x", "y"], F.xxhash64("x", "y")).collect()
     got = {r[0]: (r[1], r[2]) for r in stats}
     for k in range(3):
         xs = np.array([r[1] for r in rows if r[0] == k])
@@ -227,6 +227,23 @@ def test_class_stds_match_numpy_and_skip_nulls(spark):
     nulls = {r[0]: (r[3], r[4]) for r in stats}  # then the NaN or null values per column
     expected = {k: (0, sum(1 for r in rows if r[0] == k and r[2] is None)) for k in range(3)}
     assert nulls == {**expected, 9: (1, 1)}
+
+
+def test_class_stds_are_the_same_bits_on_any_partitioning(spark):
+    """Sums in identity order: 1 or 7 partitions, in any order, give the same doubles."""
+    rng = np.random.default_rng(2)
+    rows = [(i, int(rng.integers(0, 2)), float(rng.normal(3, 1e3))) for i in range(4000)]
+    df = spark.createDataFrame(rows, "id long, k int, x double")
+    results = [
+        sorted(class_stds(frame, F.col("k"), ["x"], F.xxhash64("id")).collect())
+        for frame in (df.coalesce(1), df.repartition(7), df.repartition(3, "x").orderBy(F.rand(1)))
+    ]
+    assert results[0] == results[1] == results[2]
+    # The classic aggregation does depend on the order of its partial sums (so this test could
+    # fail): in most orders the last bits differ.
+    plain = {tuple(sorted(frame.groupBy("k").agg(F.stddev_pop("x")).collect()))
+             for frame in (df.coalesce(1), df.repartition(7), df.repartition(5, "x"))}
+    assert len(plain) > 1
 
 
 def test_nan_or_null_in_a_smoothed_column_is_refused(spark):

@@ -1,0 +1,175 @@
+"""Row identity: the same rows for the same seed on any layout; key columns; cells at scale."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from spark_upsample import DuplicateKeyError, upsample, upsample_with_plan
+from spark_upsample.identity import FILE_ROW_INDEX, KEY_COLUMNS, PARTITION_POSITION
+from tests.conftest import spark_env
+
+LAYOUT_RUN = Path(__file__).parent / "layout_run.py"
+TRANSFORMS = ("upsample", "downsample", "resample", "group_by", "keep_originals", "shrinkage",
+              "csv_key_cols")
+
+
+def events(spark, rows: int = 3000) -> DataFrame:
+    """Three classes (80 / 15 / 5 %), three groups, a float column; an id unique per row."""
+    return spark.range(rows).select(
+        "id",
+        (F.col("id") % 3).cast("int").alias("g"),
+        (F.col("id") * 0.37 % 11).alias("x"),
+        F.when(F.col("id") % 20 == 0, "c").when(F.col("id") % 20 < 4, "b").otherwise("a")
+        .alias("label"),
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.classic_only  # starts its own Spark processes with other core counts
+def test_same_rows_for_the_same_seed_on_any_cores_split_size_and_folder(spark, tmp_path):
+    data = events(spark)
+    parquet_in, csv_in = tmp_path / "in", tmp_path / "csv"
+    # Many small row groups, so that smaller split sizes really split the files.
+    data.repartition(3).write.option("parquet.block.size", 4096).parquet(str(parquet_in))
+    data.repartition(2).write.csv(str(csv_in), header=True)
+    moved = tmp_path / "elsewhere" / "copied"
+    shutil.copytree(parquet_in, moved)
+
+    layouts = [("local[1]", "128m", parquet_in), ("local[2]", "8192", moved),
+               ("local[3]", "32768", parquet_in)]
+    outs = []
+    for i, (master, max_bytes, source) in enumerate(layouts):
+        out = tmp_path / f"out{i}"
+        subprocess.run([sys.executable, str(LAYOUT_RUN), master, max_bytes, str(source),
+                        str(csv_in), str(out)], env=spark_env(), check=True, timeout=600,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        outs.append(out)
+
+    partitions = [json.loads((out / "layout.json").read_text()) for out in outs]
+    assert len({p["parquet_partitions"] for p in partitions}) == 3, partitions
+    assert len({p["csv_partitions"] for p in partitions}) >= 2, partitions
+    read = [{name: spark.read.parquet(str(out / name)) for name in (*TRANSFORMS, "positional")}
+            for out in outs]
+    for name in TRANSFORMS:
+        for other in read[1:]:
+            assert_df_equality(read[0][name], other[name], ignore_row_order=True)
+    # The control keyed by partition position draws other rows on another layout.
+    positional = [r["positional"].orderBy("id").select("id").collect() for r in read]
+    assert positional[0] != positional[1]
+
+
+def test_the_plan_names_the_identity_used(spark, tmp_path):
+    events(spark, 200).write.parquet(str(tmp_path / "in"))
+    parquet = spark.read.parquet(str(tmp_path / "in"))
+
+    def identity(frame, **options):
+        return upsample_with_plan(frame, "label", seed=1, **options).plan.row_identity
+
+    assert identity(parquet) == FILE_ROW_INDEX
+    assert identity(parquet.where("id > 3").select("id", "label")) == FILE_ROW_INDEX
+    assert identity(parquet.unionByName(parquet.limit(0))) == PARTITION_POSITION
+    assert identity(events(spark, 200)) == PARTITION_POSITION
+    assert identity(events(spark, 200), key_cols=["id"]) == KEY_COLUMNS
+    plan = upsample_with_plan(parquet, "label", seed=1, key_cols=["g", "id"]).plan
+    assert plan.to_dict()["row_identity"] == "key columns"
+    assert plan.to_dict()["key_cols"] == ["g", "id"]
+
+
+def test_key_columns_give_the_same_rows_whatever_the_order_and_partitioning(spark):
+    df = events(spark, 1000)
+    shuffled = df.repartition(7).orderBy(F.rand(3))
+    first = upsample(df.coalesce(1), "label", key_cols=["id"], seed=5)
+    again = upsample(shuffled, "label", key_cols=["id"], seed=5)
+    assert_df_equality(first, again, ignore_row_order=True)
+    assert first.groupBy("label").count().collect() != []
+
+
+def test_a_key_repeated_within_a_class_is_refused(spark):
+    rows = [(i, "a") for i in range(20)] + [(i, "b") for i in (1, 2, 7, 7, 7)]
+    df = spark.createDataFrame(rows, "id long, label string")
+    with pytest.raises(DuplicateKeyError) as caught:
+        upsample(df, "label", key_cols=["id"], seed=1)
+    assert str(caught.value) == (
+        "key_cols ['id'] do not identify the rows of class 'b': the key (id=7) occurs 3 times. "
+        "Give columns that are unique within each class (add more key columns), or leave "
+        "key_cols out.")
+    # The same key in two classes is fine: keys identify rows within a class.
+    ok = upsample(spark.createDataFrame([(1, "a"), (2, "a"), (1, "b")], "id long, label string"),
+                  "label", key_cols=["id"], seed=1)
+    assert sorted(ok.groupBy("label").count().collect()) == [("a", 2), ("b", 2)]
+
+
+@pytest.mark.classic_only  # inspects the SparkContext's jobs and spies on collect()
+def test_planning_a_hundred_thousand_cells_keeps_one_table_row_per_cell(spark, monkeypatch):
+    groups = 50_000
+    df = spark.range(3 * groups).select(
+        (F.col("id") % groups).alias("g"),
+        F.when(F.col("id") < 2 * groups, "a").otherwise("b").alias("label"))
+    import spark_upsample.resampling as resampling
+
+    tables, collected = [], []
+    real_draw, real_collect = resampling.draw_exact, DataFrame.collect
+
+    def spy_draw(*args, **kwargs):
+        result = real_draw(*args, **kwargs)
+        tables.append(result.cells)
+        return result
+
+    def spy_collect(self):
+        rows = real_collect(self)
+        collected.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(resampling, "draw_exact", spy_draw)
+    monkeypatch.setattr(DataFrame, "collect", spy_collect)
+    result = upsample_with_plan(df, "label", group_by=["g"], seed=2)
+    monkeypatch.undo()
+
+    cells = 2 * groups
+    assert len(result.plan.classes) == cells
+    assert tables[0].count() == cells  # one broadcast row per cell, whatever the ratios
+    assert sum(collected) <= 2 * cells  # the counts, and the cut statistics of drawn cells
+    written = result.df.groupBy("g", "label").count()
+    assert written.where("count != 2").count() == 0 and written.count() == cells
+
+
+@pytest.mark.parametrize("data_type", ["timestamp", "timestamp_ntz"])
+def test_timestamp_labels_in_a_daylight_saving_fall_back_hour_stay_apart(spark, data_type):
+    """2026-11-01 05:30Z and 06:30Z are both 01:30 in New York (EDT, then EST)."""
+    previous = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    try:
+        utc = dt.timezone.utc
+        instants = [dt.datetime(2026, 11, 1, 5, 30, tzinfo=utc)] * 10 \
+            + [dt.datetime(2026, 11, 1, 6, 30, tzinfo=utc)] * 3 \
+            + [dt.datetime(2026, 11, 2, 12, 0, tzinfo=utc)] * 20
+        text = [(i, t.strftime("%Y-%m-%d %H:%M:%S")) for i, t in enumerate(instants)]
+        df = spark.createDataFrame(text, "id long, t string").select(
+            "id", F.to_timestamp("t").cast(data_type).alias("label"))  # the session is in UTC
+
+        result = upsample_with_plan(df, "label", seed=4)
+
+        assert len(result.plan.classes) == 3
+        assert sorted(result.plan.counts_before.values()) == [3, 10, 20]
+        written = result.df.groupBy(F.col("label").cast("string")).count().collect()
+        assert sorted(written) == [("2026-11-01 05:30:00", 20), ("2026-11-01 06:30:00", 20),
+                                   ("2026-11-02 12:00:00", 20)]
+    finally:
+        if previous is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = previous
+        time.tzset()
