@@ -401,27 +401,24 @@ def test_every_output_format_is_verified_with_the_writers_options(
 
 
 def test_overwrite_replaces_a_file_and_append_refuses_one(spark, events, tmp_path, capsys):
-    out = tmp_path / "notes"
-    out.write_text("not an output\n")
-    assert run("--input", events, "--output", str(out), "--write-mode", "append") == 4
-    assert (f"The output '{out}' is a file, not a folder, so there is nothing to append to."
-            in capsys.readouterr().err)
-    assert out.read_text() == "not an output\n"
+    out, notes = tmp_path / "out", tmp_path / "notes"
+    for path in (out, notes):
+        path.write_text("not an output\n")
     assert run("--input", events, "--output", str(out), "--write-mode", "overwrite",
                "--seed", "1") == 0
     assert label_counts(spark.read.parquet(str(out))) == {"a": 40, "b": 40, "c": 40}
     assert not (tmp_path / WORK_DIR).exists()
+    capsys.readouterr()
+    assert run("--input", events, "--output", str(notes), "--write-mode", "append") == 4
+    assert (f"The output '{notes}' is a file, not a folder, so there is nothing to append to."
+            in capsys.readouterr().err)
+    assert notes.read_text() == "not an output\n"
 
 
 def test_a_report_inside_the_output_lands_with_it(spark, events, tmp_path, capsys):
     out = tmp_path / "out"
     report = out / "_run.json"
     args = ["--input", events, "--output", str(out), "--report", str(report)]
-    assert run(*args[:-1], str(out / "run.json")) == 2  # Spark would read it as data
-    assert (f"The report '{out}/run.json' is inside the output '{out}', where Spark's readers "
-            "would read it as data. Give it a name that starts with an underscore (as the default "
-            "_upsample_report.json), or write it elsewhere.") in capsys.readouterr().err
-    assert not out.exists()
     for seed, mode, rows in [("1", "error", 40), ("2", "overwrite", 40), ("3", "append", 80)]:
         assert run(*args, "--seed", seed, "--write-mode", mode) == 0, capsys.readouterr().err
         assert f"report: {report}\n" in capsys.readouterr().err
@@ -431,6 +428,13 @@ def test_a_report_inside_the_output_lands_with_it(spark, events, tmp_path, capsy
         assert label_counts(spark.read.parquet(str(out))) == {"a": rows, "b": rows, "c": rows}
     assert not Path(out, REPORT_NAME).exists()
     assert not (tmp_path / WORK_DIR).exists()
+
+    before = snapshot(out)
+    assert run(*args[:-1], str(out / "run.json"), "--write-mode", "overwrite") == 2
+    assert (f"The report '{out}/run.json' is inside the output '{out}', where Spark's readers "
+            "would read it as data. Give it a name that starts with an underscore (as the default "
+            "_upsample_report.json), or write it elsewhere.") in capsys.readouterr().err
+    assert snapshot(out) == before
 
 
 def test_a_report_elsewhere_is_written_once_the_output_is_in_place(
