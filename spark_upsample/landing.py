@@ -208,8 +208,12 @@ class Landing:
         try:
             _remove(backup)
         except OSError as error:
-            log.warning("the new output is in place, but its previous version could not be "
-                        "deleted from %s (%s); the next run deletes it", backup, error)
+            log.warning(
+                "the new output is in place, but its previous version could not be "
+                "deleted from %s (%s); the next run deletes it",
+                backup,
+                error,
+            )
 
     def abort(self) -> None:
         """Remove the staging folder after a failure; the output is left as it was."""
@@ -230,17 +234,24 @@ class Landing:
             return
         for leftover in sorted(self._work_dir.glob(f"{self.final.name}{STAGING_TAG}*")):
             _remove(leftover)
-            log.warning("removed %s: the staged output of an earlier run that did not finish",
-                        leftover)
+            log.warning(
+                "removed %s: the staged output of an earlier run that did not finish", leftover
+            )
         for backup in sorted(self._work_dir.glob(f"{self.final.name}{BACKUP_TAG}*")):
             if self.final.exists():
                 _remove(backup)
-                log.warning("removed %s: an output replaced by an earlier run that did not "
-                            "finish deleting it", backup)
+                log.warning(
+                    "removed %s: an output replaced by an earlier run that did not "
+                    "finish deleting it",
+                    backup,
+                )
             else:
                 os.rename(backup, self.final)
-                log.warning("restored %s from %s: an earlier run stopped while replacing it",
-                            self.final, backup)
+                log.warning(
+                    "restored %s from %s: an earlier run stopped while replacing it",
+                    self.final,
+                    backup,
+                )
         self._remove_empty_work_dir()
 
     def _remove_empty_work_dir(self) -> None:
