@@ -458,6 +458,16 @@ def test_a_report_elsewhere_is_written_once_the_output_is_in_place(
     assert "Could not move the new output into" in capsys.readouterr().err
     assert json.loads(report.read_text())["seed"] == 2  # no report of a run that did not land
 
+    notes = tmp_path / "notes"
+    notes.write_text("a file, not a folder\n")
+    before = snapshot(out)
+    assert run(*args[:4], "--report", str(notes / "run.json"), "--write-mode", "overwrite",
+               "--seed", "4") == 4
+    assert (f"The output is in place, but the report could not be written to "
+            f"'{notes}/run.json'") in capsys.readouterr().err
+    assert snapshot(out) != before  # the new output is in place, as the message says
+    assert label_counts(spark.read.parquet(str(out))) == {"a": 40, "b": 40, "c": 40}
+
 
 def day_label_counts(spark, path) -> dict:
     return {(r.day, r.label): r["count"]
