@@ -41,7 +41,7 @@ from spark_upsample.io import (
     write_output,
     written_counts,
 )
-from spark_upsample.landing import Landing, check_not_overlapping
+from spark_upsample.landing import Landing, check_not_overlapping, check_report_path
 from spark_upsample.methods import resample_for_config
 from spark_upsample.resampling import Resampled
 from spark_upsample.strategy import DEFAULT_MAX_RATIO
@@ -138,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if config.output:
             check_not_overlapping(config.input, config.output)
+            check_report_path(config.report, config.output)
     except ConfigError as error:
         return _fail(EXIT_CONFIG, error)
 
@@ -145,7 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         landing = None
         if config.output:
-            landing = Landing(config.output, config.write_mode, local_disk=_same_disk(spark))
+            landing = Landing(config.output, config.write_mode, local_disk=_same_disk(spark),
+                              connect=_is_connect(spark),
+                              dynamic_partitions=_dynamic_partitions(spark, config))
             if not config.dry_run:
                 landing.prepare()
         run(spark, config, landing)
@@ -199,22 +202,24 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
         report["status"] = "dry-run"
         return report
 
+    report_path = config.report or _default_report_path(config, landing)
+    staged_report = landing.staged_location(report_path) if report_path else None
     try:
         _write_and_verify(spark, config, landing, result, timings)
-        report_path = config.report or _default_report_path(config, landing)
         report["timings_seconds"] = {**timings, "total": time.perf_counter() - clock}
         report["finished_at"] = datetime.now(timezone.utc).isoformat()
-        if report_path is not None:
-            write_report(report, report_path)
+        if staged_report is not None:  # inside the output: it lands with it
+            write_report(report, staged_report)
         landing.publish()
     except BaseException:
         landing.abort()
         raise
-    final_report = config.report or (_published_report_path(config) if report_path else None)
+    if report_path is not None and staged_report is None:
+        _write_report_elsewhere(report, report_path)
     print(f"spark-upsample: {config.source} -> {config.output}, seed {result.plan.seed}\n"
           f"{summary_table(result.plan)}\n"
           f"output: {config.output} ({config.output_format})\n"
-          f"report: {final_report or 'not written (pass --report PATH for this output)'}",
+          f"report: {report_path or 'not written (pass --report PATH for this output)'}",
           file=sys.stderr)
     return report
 
@@ -245,11 +250,40 @@ def _write_and_verify(
 
 
 def _default_report_path(config: JobConfig, landing: Landing) -> str | None:
-    return os.path.join(landing.write_path, REPORT_NAME) if landing.staged else None
+    """The report in the output, when the output is staged (written by this process)."""
+    return os.path.join(str(config.output), REPORT_NAME) if landing.staged else None
 
 
-def _published_report_path(config: JobConfig) -> str:
-    return os.path.join(str(config.output), REPORT_NAME)
+def _write_report_elsewhere(report: dict[str, Any], path: str) -> None:
+    """Write a report that is not inside the output, once the output is in place."""
+    try:
+        write_report(report, path)
+    except OSError as error:
+        raise OutputError(
+            f"The output is in place, but the report could not be written to {path!r}: {error}."
+        ) from None
+
+
+def _dynamic_partitions(spark: SparkSession, config: JobConfig) -> int:
+    """The number of partition columns when an ``overwrite`` replaces only the partitions it
+    writes (Spark's dynamic partition overwrite: the writer option ``partitionOverwriteMode``,
+    else the session's ``spark.sql.sources.partitionOverwriteMode``); 0 when it replaces all.
+
+    Raises
+    ------
+    ConfigError
+        The writer option is neither static nor dynamic.
+    """
+    options = {key.lower(): value for key, value in config.output_options.items()}
+    mode = options.get("partitionoverwritemode")
+    if mode is not None and mode.strip().lower() not in ("static", "dynamic"):
+        raise ConfigError(
+            f"output option partitionOverwriteMode must be static or dynamic. Got {mode!r} instead."
+        )
+    if mode is None:
+        mode = _conf(spark, "spark.sql.sources.partitionOverwriteMode") or "static"
+    dynamic = config.write_mode == "overwrite" and mode.strip().lower() == "dynamic"
+    return len(config.partition_by) if dynamic else 0
 
 
 def _report(
@@ -322,16 +356,26 @@ def _same_disk(spark: SparkSession) -> bool:
     """True when Spark resolves a path without a scheme on this machine's disk: local mode, or a
     master or Spark Connect server on this machine (a cluster's paths are its default file
     system's, a remote server's are its own)."""
-    if type(spark).__module__.startswith("pyspark.sql.connect"):
+    if _is_connect(spark):
         return spark.client.host in LOOPBACK
     master = _master(spark) or ""
     return master.startswith("local") or urlparse(master).hostname in LOOPBACK
 
 
+def _is_connect(spark: SparkSession) -> bool:
+    """True for a Spark Connect session (the server resolves paths, on its own disk)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
 def _master(spark: SparkSession) -> str | None:
+    return _conf(spark, "spark.master")
+
+
+def _conf(spark: SparkSession, key: str) -> str | None:
+    """A Spark setting of the session, or None when unset or not exposed."""
     try:
-        return spark.conf.get("spark.master", None)
-    except Exception:  # noqa: BLE001 - not every runtime exposes it
+        return spark.conf.get(key, None)
+    except Exception:  # noqa: BLE001 - not every runtime exposes every setting
         return None
 
 

@@ -12,7 +12,6 @@ from spark_upsample.config import JobConfig
 from spark_upsample.errors import ConfigError, InputError
 from spark_upsample.frames import col
 
-TEXT_FORMATS = ("csv", "json")
 try:  # classic Spark raises unconverted Java errors as Py4JJavaError; Spark Connect never does
     from py4j.protocol import Py4JJavaError
 
@@ -90,14 +89,13 @@ def written_counts(
     """Rows per label (per group and label with ``group_by``, as tuples) in the files at ``path``,
     reading only those columns.
 
-    The files are read with the schema they were written with, so that text formats and the
-    values of ``partition_by`` directories ("01") keep their types instead of being inferred (1).
+    The files are read with the writer's own options (a CSV has a header line only with
+    ``header=true``, as Spark writes it) and with the schema they were written with, so that text
+    formats and the values of ``partition_by`` directories ("01") keep their types instead of
+    being inferred (1).
     """
     reader = spark.read.format(config.output_format).options(**config.output_options)
-    reader = reader.schema(written.schema)
-    if config.output_format in TEXT_FORMATS:
-        reader = reader.option("header", "true")
-    df = reader.load(path)
+    df = reader.schema(written.schema).load(path)
     keys = [*config.group_by, config.label_col]
     rows = df.groupBy(*[col(k) for k in keys]).count().collect()
     if config.group_by:

@@ -1,16 +1,24 @@
 """Landing the output whole or not at all.
 
-When the output is on this machine's disk (Spark on this machine, or a ``file:`` path) the job
-writes into a staging folder under a hidden ``.spark-upsample`` folder beside the output, checks
-it, and only then renames it into place (a rename within one file system is atomic). The
-previous output of an ``overwrite`` run is moved aside first and deleted after the swap; should
-the process die between the two renames, the next run puts it back. Leftovers of killed runs are
-removed by the next run. Other file systems (HDFS, object stores, DBFS) are written in place by
-Spark's output committer; use a table format such as Delta there for atomic replacement.
+When the output is on this machine's disk the job writes into a staging folder under a hidden
+``.spark-upsample`` folder beside the output, checks it, and only then swaps it into place. An
+``append``, and an ``overwrite`` with dynamic partition overwrite, first complete the staging
+folder with hard links to the files of the previous output that the new one keeps (copies where
+the file system has no hard links), so every write mode publishes one folder. The swap renames
+the previous output aside, renames the staging folder into place (renames within one file system
+are atomic) and deletes the previous output; should the process die between the two renames,
+the next run puts the previous output back. The next run also removes the leftovers of killed
+runs, with a warning naming them.
+
+Spark writes in place, with its output committer, wherever this process cannot rename what
+Spark wrote: other file systems (HDFS, object stores, DBFS; use a table format such as Delta
+there for atomic replacement), and with Spark Connect a relative path (the server resolves it
+against its own working directory) or any path of a server on another machine.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -19,11 +27,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from spark_upsample.errors import ConfigError, OutputError
+from spark_upsample.report import REPORT_NAME
+
+log = logging.getLogger(__name__)
 
 WORK_DIR = ".spark-upsample"  # beside the output; hidden from readers of the parent folder
 STAGING_TAG = ".staging-"
 BACKUP_TAG = ".previous-"
-SPARK_MARKERS = ("_SUCCESS",)
 
 
 def local_path(path: str) -> Path | None:
@@ -51,6 +61,22 @@ def check_not_overlapping(input_path: str | None, output: str) -> None:
         )
 
 
+def check_report_path(report: str | None, output: str) -> None:
+    """Raise :class:`ConfigError` when Spark's readers would read the report as data: the output
+    itself, or a file inside it with no part of its path (below the output) starting with "_" or
+    "." (Spark skips those)."""
+    a, b = local_path(report) if report else None, local_path(output)
+    if a is None or b is None or (a != b and b not in a.parents):
+        return
+    if any(part.startswith(("_", ".")) for part in a.relative_to(b).parts):
+        return
+    raise ConfigError(
+        f"The report {report!r} is inside the output {output!r}, where Spark's readers would "
+        f"read it as data. Give it a name that starts with an underscore (as the default "
+        f"{REPORT_NAME}), or write it elsewhere."
+    )
+
+
 @dataclass
 class Landing:
     """Where the job writes, and how the written output is put in place.
@@ -62,15 +88,21 @@ class Landing:
     local_disk : whether a path without a scheme is on this machine's disk for Spark too (local
         mode, or a master or Connect server on this machine). Otherwise such a path is Spark's
         (HDFS, a remote server's disk), so only ``file:`` paths are staged.
+    connect : whether Spark is a Spark Connect server, which resolves paths itself: then a
+        relative path is never staged, nor any path when the server is on another machine.
+    dynamic_partitions : with mode "overwrite", the number of partition columns when only the
+        partition folders written replace those of the previous output (Spark's dynamic
+        partition overwrite); 0 replaces the whole output.
     """
 
     output: str
     mode: str
     local_disk: bool = True
+    connect: bool = False
+    dynamic_partitions: int = 0
 
     def __post_init__(self) -> None:
-        on_this_disk = self.local_disk or self.output.startswith("file:")
-        self.final = local_path(self.output) if on_this_disk else None
+        self.final = _stageable_path(self.output, self.local_disk, self.connect)
         self.run_id = uuid.uuid4().hex[:12]
 
     @property
@@ -90,21 +122,40 @@ class Landing:
         """The Spark save mode for :attr:`write_path`."""
         return "error" if self.staged else self.mode
 
+    def staged_location(self, path: str) -> str | None:
+        """Where to write the local file ``path`` so that it lands with the output: its place in
+        the staging folder when it is inside the output; None otherwise (or when not staged)."""
+        target = local_path(path)
+        if self.final is None or target is None or self.final not in target.parents:
+            return None
+        return str(Path(self.write_path) / target.relative_to(self.final))
+
     def prepare(self) -> None:
-        """Recover from earlier killed runs, then refuse an existing output in mode "error".
+        """Recover from earlier killed runs, then refuse an output the mode cannot write to.
 
         Raises
         ------
         OutputError
-            The output exists and the mode is "error".
+            The output exists and the mode is "error"; or it is a file and the mode "append";
+            or the leftovers of an earlier run cannot be cleaned up.
         """
         if self.final is None:
             return
-        self._recover()
+        try:
+            self._recover()
+        except OSError as error:
+            raise OutputError(
+                f"Could not clean up after an earlier run in {str(self._work_dir)!r}: {error}."
+            ) from None
         if self.mode == "error" and self.final.exists():
             raise OutputError(
                 f"The output {self.output!r} already exists. Pass --write-mode overwrite to "
                 "replace it or --write-mode append to add to it, or choose another path."
+            )
+        if self.mode == "append" and self.final.exists() and not self.final.is_dir():
+            raise OutputError(
+                f"The output {self.output!r} is a file, not a folder, so there is nothing to "
+                "append to. Pass --write-mode overwrite to replace it, or choose another path."
             )
 
     def publish(self) -> None:
@@ -113,31 +164,35 @@ class Landing:
         Raises
         ------
         OutputError
-            The output appeared meanwhile (mode "error"), or the file system refused a move; the
-            previous output is then back where it was.
+            The output appeared meanwhile (mode "error"), or the file system refused a link,
+            copy or move; the previous output is then as it was.
         """
         if self.final is None:
             return
         staging = Path(self.write_path)
+        backup = None
         try:
-            if self.mode == "append" and self.final.exists():
-                _merge_into(staging, self.final)
-                shutil.rmtree(staging)
-            elif self.final.exists():
-                if self.mode == "error":
-                    raise OutputError(f"The output {self.output!r} appeared while the job ran.")
-                self._swap(staging)
-            else:
+            if not self.final.exists():
                 os.rename(staging, self.final)
+            elif self.mode == "error":
+                raise OutputError(f"The output {self.output!r} appeared while the job ran.")
+            else:
+                if self.mode == "append" or self.dynamic_partitions:
+                    replaced = _partition_folders(staging, self.dynamic_partitions)
+                    _keep_previous_files(self.final, staging, replaced)
+                backup = self._swap(staging)
         except OSError as error:
             raise OutputError(
                 f"Could not move the new output into {self.output!r}: {error}. The previous "
                 "output, if any, is unchanged."
             ) from None
+        if backup is not None:
+            self._delete_previous(backup)
         self._remove_empty_work_dir()
 
-    def _swap(self, staging: Path) -> None:
-        """Replace the output by ``staging``: old aside, new in, old deleted; undone on failure."""
+    def _swap(self, staging: Path) -> Path:
+        """Replace the output by ``staging``: old aside, new in (undone on failure); returns
+        where the old output is now."""
         assert self.final is not None
         backup = self._work_dir / f"{self.final.name}{BACKUP_TAG}{self.run_id}"
         os.rename(self.final, backup)
@@ -146,7 +201,19 @@ class Landing:
         except OSError:
             os.rename(backup, self.final)
             raise
-        shutil.rmtree(backup)
+        return backup
+
+    def _delete_previous(self, backup: Path) -> None:
+        """Delete the replaced output; the new one is in place whatever happens here."""
+        try:
+            _remove(backup)
+        except OSError as error:
+            log.warning(
+                "the new output is in place, but its previous version could not be "
+                "deleted from %s (%s); the next run deletes it",
+                backup,
+                error,
+            )
 
     def abort(self) -> None:
         """Remove the staging folder after a failure; the output is left as it was."""
@@ -160,16 +227,31 @@ class Landing:
         return self.final.parent / WORK_DIR
 
     def _recover(self) -> None:
+        """Remove what killed runs left for this output, or put back a displaced previous output,
+        with a warning for each."""
         assert self.final is not None
         if not self._work_dir.is_dir():
             return
-        for leftover in self._work_dir.glob(f"{self.final.name}{STAGING_TAG}*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        for backup in self._work_dir.glob(f"{self.final.name}{BACKUP_TAG}*"):
+        for leftover in sorted(self._work_dir.glob(f"{self.final.name}{STAGING_TAG}*")):
+            _remove(leftover)
+            log.warning(
+                "removed %s: the staged output of an earlier run that did not finish", leftover
+            )
+        for backup in sorted(self._work_dir.glob(f"{self.final.name}{BACKUP_TAG}*")):
             if self.final.exists():
-                shutil.rmtree(backup, ignore_errors=True)
+                _remove(backup)
+                log.warning(
+                    "removed %s: an output replaced by an earlier run that did not "
+                    "finish deleting it",
+                    backup,
+                )
             else:
                 os.rename(backup, self.final)
+                log.warning(
+                    "restored %s from %s: an earlier run stopped while replacing it",
+                    self.final,
+                    backup,
+                )
         self._remove_empty_work_dir()
 
     def _remove_empty_work_dir(self) -> None:
@@ -179,11 +261,46 @@ class Landing:
             pass  # not empty (another output's run) or already gone
 
 
-def _merge_into(staging: Path, final: Path) -> None:
-    """Move the files of ``staging`` into ``final``, keeping partition sub-folders."""
-    for source in staging.rglob("*"):
-        if source.is_dir() or source.name in SPARK_MARKERS or source.name.startswith("."):
+def _stageable_path(output: str, local_disk: bool, connect: bool) -> Path | None:
+    """The local path of ``output`` when this process can stage and swap it, else None."""
+    path = local_path(output)
+    if path is None:
+        return None
+    given = Path(urlparse(output).path if output.startswith("file:") else output)
+    if connect and not (local_disk and given.is_absolute()):
+        return None  # the server's path: relative to its working directory, or on its disk
+    return path if local_disk or output.startswith("file:") else None
+
+
+def _partition_folders(staging: Path, depth: int) -> set[Path]:
+    """The partition folders (``col=value/...``, ``depth`` levels, relative) in ``staging``."""
+    if depth == 0:
+        return set()
+    pattern = "/".join(["*=*"] * depth)
+    return {p.relative_to(staging) for p in staging.glob(pattern) if p.is_dir()}
+
+
+def _keep_previous_files(previous: Path, staging: Path, replaced: set[Path]) -> None:
+    """Hard-link (or copy) into ``staging`` every file of ``previous`` that the new output keeps:
+    all but those in the partition folders ``replaced`` and those the staged output has at the
+    same place (Spark's markers, the report)."""
+    if not previous.is_dir():
+        return
+    for source in previous.rglob("*"):
+        relative = source.relative_to(previous)
+        target = staging / relative
+        if source.is_dir() or target.exists() or not replaced.isdisjoint(relative.parents):
             continue
-        target = final / source.relative_to(staging)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(source, target)  # data files have unique names; the report is replaced
+        try:
+            os.link(source, target)
+        except OSError:  # a file system without hard links
+            shutil.copy2(source, target)
+
+
+def _remove(path: Path) -> None:
+    """Delete a file or a folder tree."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()

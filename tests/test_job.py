@@ -12,8 +12,10 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from spark_upsample.cli import main
+from spark_upsample.landing import WORK_DIR
 from spark_upsample.report import REPORT_NAME
 from tests.helpers import label_counts
+from tests.test_reliability import snapshot
 
 SIZES = {"a": 40, "b": 8, "c": 2}
 
@@ -371,6 +373,155 @@ def test_only_paths_on_this_machines_disk_are_staged(tmp_path):
     from spark_upsample.landing import Landing
 
     assert Landing(str(tmp_path / "o"), "error", local_disk=True).staged
-    assert not Landing(str(tmp_path / "o"), "error", local_disk=False).staged  # cluster, Connect
+    assert Landing("o", "error", local_disk=True).staged  # relative to this process, as for Spark
+    assert not Landing(str(tmp_path / "o"), "error", local_disk=False).staged  # a cluster's
     assert Landing(f"file://{tmp_path}/o", "error", local_disk=False).staged
     assert not Landing("hdfs://namenode/o", "error").staged
+    # Spark Connect: the server resolves paths, relative ones against its working directory.
+    assert Landing(str(tmp_path / "o"), "error", local_disk=True, connect=True).staged
+    assert not Landing("o", "error", local_disk=True, connect=True).staged
+    assert not Landing("file:o", "error", local_disk=True, connect=True).staged
+    assert not Landing(f"file://{tmp_path}/o", "error", local_disk=False, connect=True).staged
+
+
+@pytest.mark.connect_only
+def test_a_relative_output_is_resolved_by_the_spark_connect_server(
+        spark, events, tmp_path, monkeypatch, capsys):
+    client = tmp_path / "client"  # this process's working directory; the server has its own
+    client.mkdir()
+    monkeypatch.chdir(client)
+    relative = f"relative-{tmp_path.name}"
+    assert run("--input", events, "--output", relative, "--seed", "1") == 0
+    assert list(client.iterdir()) == []  # Spark wrote in place, where the server resolves it
+    assert label_counts(spark.read.parquet(relative)) == {"a": 40, "b": 40, "c": 40}
+    assert "report: not written (pass --report PATH for this output)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("fmt", "options"), [
+    ("parquet", []), ("csv", []), ("csv", ["header=true"]), ("json", []), ("orc", []),
+])
+def test_every_output_format_is_verified_with_the_writers_options(
+        spark, events, tmp_path, fmt, options):
+    out = tmp_path / "out"
+    writer_options = [arg for option in options for arg in ("--output-option", option)]
+    assert run("--input", events, "--output", str(out), "--output-format", fmt, *writer_options,
+               "--seed", "4") == 0
+    reader = spark.read.format(fmt).schema(spark.read.parquet(events).schema)
+    result = reader.options(**dict(o.split("=") for o in options)).load(str(out))
+    assert label_counts(result) == {"a": 40, "b": 40, "c": 40}
+    if fmt == "csv":
+        first_lines = {f.read_text().splitlines()[0] for f in out.glob("part-*.csv")}
+        assert ("id,label,x" in first_lines) == bool(options)
+
+
+def test_overwrite_replaces_a_file_and_append_refuses_one(spark, events, tmp_path, capsys):
+    out, notes = tmp_path / "out", tmp_path / "notes"
+    for path in (out, notes):
+        path.write_text("not an output\n")
+    assert run("--input", events, "--output", str(out), "--write-mode", "overwrite",
+               "--seed", "1") == 0
+    assert label_counts(spark.read.parquet(str(out))) == {"a": 40, "b": 40, "c": 40}
+    assert not (tmp_path / WORK_DIR).exists()
+    capsys.readouterr()
+    assert run("--input", events, "--output", str(notes), "--write-mode", "append") == 4
+    assert (f"The output '{notes}' is a file, not a folder, so there is nothing to append to."
+            in capsys.readouterr().err)
+    assert notes.read_text() == "not an output\n"
+
+
+def test_a_report_inside_the_output_lands_with_it(spark, events, tmp_path, capsys):
+    out = tmp_path / "out"
+    report = out / "_run.json"
+    args = ["--input", events, "--output", str(out), "--report", str(report)]
+    for seed, mode, rows in [("1", "error", 40), ("2", "overwrite", 40), ("3", "append", 80)]:
+        assert run(*args, "--seed", seed, "--write-mode", mode) == 0, capsys.readouterr().err
+        assert f"report: {report}\n" in capsys.readouterr().err
+        written = json.loads(report.read_text())
+        assert (written["status"], written["seed"], written["output"]["write_mode"]) == (
+            "succeeded", int(seed), mode)
+        assert label_counts(spark.read.parquet(str(out))) == {"a": rows, "b": rows, "c": rows}
+    assert not Path(out, REPORT_NAME).exists()
+    assert not (tmp_path / WORK_DIR).exists()
+
+    before = snapshot(out)
+    assert run(*args[:-1], str(out / "run.json"), "--write-mode", "overwrite") == 2
+    assert (f"The report '{out}/run.json' is inside the output '{out}', where Spark's readers "
+            "would read it as data. Give it a name that starts with an underscore (as the default "
+            "_upsample_report.json), or write it elsewhere.") in capsys.readouterr().err
+    assert snapshot(out) == before
+
+
+def test_a_report_elsewhere_is_written_once_the_output_is_in_place(
+        spark, events, tmp_path, monkeypatch, capsys):
+    import spark_upsample.landing as landing
+
+    out, report = tmp_path / "out", tmp_path / "reports" / "run.json"
+    args = ["--input", events, "--output", str(out), "--report", str(report), "--write-mode",
+            "overwrite"]
+    for seed in ("1", "2"):
+        assert run(*args, "--seed", seed) == 0
+        assert json.loads(report.read_text())["seed"] == int(seed)
+        assert f"report: {report}\n" in capsys.readouterr().err
+
+    def refuse(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(landing.os, "rename", refuse)
+    assert run(*args, "--seed", "3") == 4
+    monkeypatch.undo()
+    assert "Could not move the new output into" in capsys.readouterr().err
+    assert json.loads(report.read_text())["seed"] == 2  # no report of a run that did not land
+
+    notes = tmp_path / "notes"
+    notes.write_text("a file, not a folder\n")
+    before = snapshot(out)
+    assert run(*args[:4], "--report", str(notes / "run.json"), "--write-mode", "overwrite",
+               "--seed", "4") == 4
+    assert (f"The output is in place, but the report could not be written to "
+            f"'{notes}/run.json'") in capsys.readouterr().err
+    assert snapshot(out) != before  # the new output is in place, as the message says
+    assert label_counts(spark.read.parquet(str(out))) == {"a": 40, "b": 40, "c": 40}
+
+
+def day_label_counts(spark, path) -> dict:
+    return {(r.day, r.label): r["count"]
+            for r in spark.read.parquet(str(path)).groupBy("day", "label").count().collect()}
+
+
+def test_dynamic_partition_overwrite_replaces_only_the_partitions_written(
+        spark, tmp_path, capsys):
+    both, day2, out = tmp_path / "both", tmp_path / "day2", tmp_path / "out"
+    df = spark.createDataFrame([(i, 1 + i // 8, "a" if i % 4 else "b") for i in range(16)],
+                               "id long, day int, label string")  # per day: 6 a, 2 b
+    df.write.parquet(str(both))
+    df.where("day = 2").write.parquet(str(day2))
+    common = ["--output", str(out), "--partition-by", "day", "--group-by", "day"]
+    assert run("--input", str(both), *common, "--seed", "1") == 0
+    day1 = snapshot(out / "day=1")
+
+    overwrite = ["--input", str(day2), *common, "--write-mode", "overwrite"]
+    assert run(*overwrite, "--output-option", "partitionOverwriteMode=dynamic",
+               "--strategy", "b=4", "--seed", "2") == 0
+    assert day_label_counts(spark, out) == {(1, "a"): 6, (1, "b"): 6, (2, "a"): 6, (2, "b"): 4}
+    assert snapshot(out / "day=1") == day1 and report_of(out)["seed"] == 2
+
+    key = "spark.sql.sources.partitionOverwriteMode"
+    spark.conf.set(key, "DYNAMIC")
+    try:
+        assert run(*overwrite, "--seed", "3") == 0
+        assert day_label_counts(spark, out) == {
+            (1, "a"): 6, (1, "b"): 6, (2, "a"): 6, (2, "b"): 6}
+        assert snapshot(out / "day=1") == day1
+        # The writer option wins over the session's setting, as in Spark.
+        assert run(*overwrite, "--output-option", "partitionOverwriteMode=static",
+                   "--seed", "4") == 0
+    finally:
+        spark.conf.unset(key)
+    assert day_label_counts(spark, out) == {(2, "a"): 6, (2, "b"): 6}
+    assert not (tmp_path / WORK_DIR).exists()
+
+    before = snapshot(out)
+    assert run(*overwrite, "--output-option", "partitionOverwriteMode=dynamc") == 2
+    assert ("output option partitionOverwriteMode must be static or dynamic. Got 'dynamc' "
+            "instead.") in capsys.readouterr().err
+    assert snapshot(out) == before

@@ -7,6 +7,7 @@ import hashlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -144,6 +145,84 @@ def test_a_failure_before_the_swap_leaves_the_previous_output_whole(
     assert "Could not move the new output into" in capsys.readouterr().err
     assert snapshot(out) == before
     assert not (tmp_path / WORK_DIR).exists()
+
+
+# Runs the job, and dies as kill -9 would right after its n-th file operation (of the kinds
+# named) on the folder given.
+KILLED_AFTER = """
+import os, sys
+from spark_upsample.cli import main
+
+kinds, n, folder, *args = sys.argv[1:]
+done = []
+
+def dying(real):
+    def operation(src, dst, *rest, **options):
+        real(src, dst, *rest, **options)
+        if str(src).startswith(folder):
+            done.append(src)
+            if len(done) == int(n):
+                os._exit(137)
+    return operation
+
+for kind in kinds.split(","):
+    setattr(os, kind, dying(getattr(os, kind)))
+sys.exit(main(args))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("operations", "output_after_kill", "warning"), [
+    ("link,replace", "previous", "the staged output of an earlier run that did not finish"),
+    ("rename", "missing", "an earlier run stopped while replacing it"),
+], ids=["after-its-first-file", "after-moving-the-previous-output-aside"])
+def test_an_append_killed_while_publishing_lands_whole_or_not_at_all(
+        spark, tmp_path, capsys, operations, output_after_kill, warning):
+    src, out = tmp_path / "in", tmp_path / "out"
+    spark.createDataFrame([(i, "a" if i < 30 else "b" if i < 40 else "c") for i in range(45)],
+                          "id long, label string").write.parquet(str(src))
+    args = ["--input", str(src), "--output", str(out), "--output-files", "4"]
+    assert main([*args, "--seed", "1"]) == 0
+    before = snapshot(out)
+
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER, operations, "1", str(tmp_path), *args,
+         "--seed", "2", "--write-mode", "append"],
+        cwd=ROOT, env=job_env(), capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 137, killed.stderr[-3000:]
+    if output_after_kill == "previous":
+        assert snapshot(out) == before  # not a single new row
+    else:
+        assert not out.exists()
+    leftovers = sorted((tmp_path / WORK_DIR).iterdir())
+
+    capsys.readouterr()
+    assert main([*args, "--seed", "3", "--write-mode", "append"]) == 0
+    err = capsys.readouterr().err
+    assert f"{leftovers[0]}: {warning}" in err
+    assert label_counts(spark.read.parquet(str(out))) == {"a": 60, "b": 60, "c": 60}
+    data = {name: digest for name, digest in before.items() if name.startswith("part-")}
+    assert len(data) == 4 and data.items() <= snapshot(out).items()  # the previous files, as were
+    assert not (tmp_path / WORK_DIR).exists()
+
+
+def test_an_append_copies_the_previous_files_where_hard_links_are_refused(
+        spark, events, tmp_path, monkeypatch):
+    import spark_upsample.landing as landing
+
+    out = tmp_path / "out"
+    assert main(["--input", events, "--output", str(out), "--seed", "1"]) == 0
+    before = snapshot(out)
+
+    def refuse(src, dst):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(landing.os, "link", refuse)
+    assert main(["--input", events, "--output", str(out), "--seed", "2", "--write-mode",
+                 "append"]) == 0
+    assert label_counts(spark.read.parquet(str(out))) == {"a": 6000, "b": 6000, "c": 6000}
+    data = {name: digest for name, digest in before.items() if name.startswith("part-")}
+    assert data and data.items() <= snapshot(out).items()
 
 
 def test_an_input_that_changes_between_reads_is_checkpointed(spark, tmp_path):
