@@ -39,13 +39,20 @@ from spark_upsample.io import (
     first_line,
     read_input,
     write_output,
+    write_cells_table,
     written_counts,
 )
 from spark_upsample.landing import Landing, check_not_overlapping, check_report_path
 from spark_upsample.methods import resample_for_config
 from spark_upsample.resampling import Resampled
 from spark_upsample.strategy import DEFAULT_MAX_RATIO
-from spark_upsample.report import REPORT_NAME, summary_table, write_report
+from spark_upsample.report import (
+    REPORT_NAME,
+    cells_table_path,
+    list_cells,
+    summary_table,
+    write_report,
+)
 
 log = logging.getLogger("spark_upsample")
 
@@ -87,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--replacement", action=argparse.BooleanOptionalAction,
         help="shrink classes by draws with replacement instead of a subset")
     add("--group-by", help="comma-separated columns: balance classes within each group")
+    add("--key-col", action="append", metavar="COLUMN",
+        help="a column that identifies rows within a class (repeat for several): the same rows "
+        "for the same seed however the input is split")
     add("--weight-col", help="write each row once with this weight column instead of copies")
     add("--lineage-col", help="add this column: 'original' or 'copy'")
     add("--shrinkage", help="smoothed bootstrap factor, or class=factor,class=factor")
@@ -114,6 +124,8 @@ def config_from_args(argv: Sequence[str] | None) -> JobConfig:
     for option in ("input_option", "output_option"):
         if option in args:
             args[option + "s"] = _key_values(option, args.pop(option))
+    if "key_col" in args:
+        args["key_cols"] = args.pop("key_col")
     if "strategy" in args:
         args["strategy"] = parse_strategy(args["strategy"])
     if args.get("output_files") == 0:
@@ -197,6 +209,7 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
     report = _report(spark, config, result, started, timings)
 
     if config.dry_run or landing is None:
+        list_cells(report, result.plan, None)
         print(f"spark-upsample dry run: {config.source}, seed {result.plan.seed}\n"
               f"{summary_table(result.plan)}\nnothing written (dry run)", file=sys.stderr)
         report["status"] = "dry-run"
@@ -204,17 +217,23 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
 
     report_path = config.report or _default_report_path(config, landing)
     staged_report = landing.staged_location(report_path) if report_path else None
+    table = cells_table_path(report_path) if report_path else None
+    with_table = list_cells(report, result.plan, table)
     try:
         _write_and_verify(spark, config, landing, result, timings)
         report["timings_seconds"] = {**timings, "total": time.perf_counter() - clock}
         report["finished_at"] = datetime.now(timezone.utc).isoformat()
         if staged_report is not None:  # inside the output: it lands with it
+            if with_table:
+                write_cells_table(spark, result.plan, df.schema, cells_table_path(staged_report))
             write_report(report, staged_report)
         landing.publish()
     except BaseException:
         landing.abort()
         raise
     if report_path is not None and staged_report is None:
+        if with_table:
+            write_cells_table(spark, result.plan, df.schema, cells_table_path(report_path))
         _write_report_elsewhere(report, report_path)
     print(f"spark-upsample: {config.source} -> {config.output}, seed {result.plan.seed}\n"
           f"{summary_table(result.plan)}\n"
@@ -242,9 +261,13 @@ def _write_and_verify(
         written = written_counts(spark, config, landing.write_path, result.df)
         expected = result.plan.counts_after
         if written != expected:
+            wrong = [k for k in {**expected, **written} if written.get(k) != expected.get(k)]
+            shown = ", ".join(f"{k!r}: expected {expected.get(k, 0):,}, found {written.get(k, 0):,}"
+                              for k in wrong[:5])
+            more = f" (and {len(wrong) - 5:,} more cells)" if len(wrong) > 5 else ""
             raise OutputError(
-                f"The written output does not match the plan: expected {expected}, "
-                f"found {written}. The output was not published."
+                f"The written output does not match the plan: {shown}{more}. The output was "
+                "not published."
             )
     timings["verify"] = time.perf_counter() - clock
 
@@ -312,6 +335,8 @@ def _report(
         "keep_originals": plan.keep_originals,
         "replacement": plan.replacement,
         "group_by": list(plan.group_by),
+        "row_identity": plan.row_identity,
+        "key_cols": list(plan.key_cols),
         "weight_col": plan.weight_col,
         "lineage_col": config.lineage_col,
         "shrinkage": config.shrinkage,
@@ -319,7 +344,6 @@ def _report(
         "rows_read": plan.rows_before + plan.null_labels_dropped,
         "null_labels_dropped": plan.null_labels_dropped,
         "rows_written": plan.rows_after,
-        "classes": [c.to_dict() for c in plan.classes],
         "single_class_groups": plan.to_dict()["single_class_groups"],
         "timings_seconds": dict(timings),
         "spark": {"version": spark.version, "master": _master(spark)},

@@ -60,6 +60,7 @@ class JobConfig:
     keep_originals: bool = False
     replacement: bool = False
     group_by: tuple[str, ...] = ()
+    key_cols: tuple[str, ...] = ()
     weight_col: str | None = None
     lineage_col: str | None = None
     shrinkage: float | dict[str, float] | None = None
@@ -288,6 +289,7 @@ _CHECKS = {
     "keep_originals": _flag,
     "replacement": _flag,
     "group_by": _columns,
+    "key_cols": _columns,
     "weight_col": _text,
     "lineage_col": _text,
     "shrinkage": _shrinkage,

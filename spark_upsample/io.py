@@ -7,10 +7,12 @@ from typing import Any
 
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
 
+from spark_upsample.cells import CellKeys
 from spark_upsample.config import JobConfig
 from spark_upsample.errors import ConfigError, InputError
-from spark_upsample.frames import col
+from spark_upsample.plan import ResamplePlan
 
 try:  # classic Spark raises unconverted Java errors as Py4JJavaError; Spark Connect never does
     from py4j.protocol import Py4JJavaError
@@ -96,11 +98,24 @@ def written_counts(
     """
     reader = spark.read.format(config.output_format).options(**config.output_options)
     df = reader.schema(written.schema).load(path)
-    keys = [*config.group_by, config.label_col]
-    rows = df.groupBy(*[col(k) for k in keys]).count().collect()
-    if config.group_by:
-        return {tuple(r[: len(keys)]): int(r[-1]) for r in rows}
-    return {r[0]: int(r[1]) for r in rows}
+    keys = CellKeys.of(df, config.label_col, config.group_by)
+    rows = df.groupBy(keys.column().alias("cell")).count().collect()
+    return {keys.to_python(r[0]): int(r[1]) for r in rows}
+
+
+def write_cells_table(spark: SparkSession, plan: ResamplePlan, input_schema: T.StructType,
+                      path: str) -> None:
+    """Write every cell of ``plan`` as one Parquet row: the group and label columns (with the
+    input's types), then the counts of :meth:`ClassPlan.to_dict`."""
+    fields = [T.StructField(c, input_schema[c].dataType, True)
+              for c in (*plan.group_by, plan.label_col)]
+    fields += [T.StructField(name, T.LongType(), True)
+               for name in ("count_before", "target", "count_after", "kept", "draws",
+                            "sample_size")]
+    fields.append(T.StructField("correction", T.StringType(), True))
+    rows = [(*(c.group or ()), c.label, c.count_before, c.target, c.count_after, c.kept,
+             c.draws, c.sample_size, c.correction) for c in plan.classes]
+    spark.createDataFrame(rows, T.StructType(fields)).write.mode("overwrite").parquet(path)
 
 
 def first_line(error: BaseException) -> str:

@@ -31,6 +31,7 @@ def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
         null_labels=config.null_labels,
         checkpoint_input=config.checkpoint_input,
         group_by=config.group_by,
+        key_cols=config.key_cols,
         weight_col=config.weight_col,
         lineage_col=config.lineage_col,
         shuffle=(config.output_files or True) if config.shuffle_output else False,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from spark_upsample.plan import ResamplePlan
 
 REPORT_NAME = "_upsample_report.json"  # a leading underscore: Spark's readers skip the file
+MAX_REPORT_CELLS = 10_000  # cells listed in the JSON; above, all of them go to a Parquet table
 
 
 MAX_TABLE_ROWS = 40
@@ -21,21 +23,40 @@ def summary_table(plan: ResamplePlan) -> str:
     rows = [
         (_name(c.group, c.label), f"{c.count_before:,}", f"{c.target:,}",
          f"{c.count_after:,}" if not plan.weight_col else f"{c.count_before:,}")
-        for c in plan.classes
+        for c in plan.classes[:MAX_TABLE_ROWS]
     ]
-    if len(rows) > MAX_TABLE_ROWS:
-        rows = rows[:MAX_TABLE_ROWS] + [(f"... {len(rows) - MAX_TABLE_ROWS:,} more", "", "", "")]
+    if len(plan.classes) > MAX_TABLE_ROWS:
+        rows.append((f"... {len(plan.classes) - MAX_TABLE_ROWS:,} more", "", "", ""))
     rows.append(("total", f"{plan.rows_before:,}", "", f"{plan.rows_after:,}"))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     lines = []
     for row in [header, *rows]:
         cells = [row[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(row[1:], widths[1:])]
         lines.append("  ".join(cells).rstrip())
+    lines.append(f"row identity: {plan.row_identity}"
+                 + (f" ({', '.join(plan.key_cols)})" if plan.key_cols else ""))
     return "\n".join(lines)
 
 
 def _name(group: tuple | None, label: object) -> str:
     return "/".join(str(v) for v in (*(group or ()), label))
+
+
+def cells_table_path(report_path: str) -> str:
+    """Where the full per-cell table of a report at ``report_path`` goes: beside it."""
+    stem, _ = os.path.splitext(report_path)
+    return stem + "_cells.parquet"
+
+
+def list_cells(report: dict[str, Any], plan: ResamplePlan, table_path: str | None) -> bool:
+    """Put the plan's cells into ``report``: all of them up to :data:`MAX_REPORT_CELLS`, else
+    the first ones and the path of the full table (``table_path``). True when the table is
+    needed."""
+    cells = plan.classes
+    report["cells"] = {"total": len(cells), "listed": min(len(cells), MAX_REPORT_CELLS),
+                       "table": table_path if len(cells) > MAX_REPORT_CELLS else None}
+    report["classes"] = [c.to_dict() for c in cells[:MAX_REPORT_CELLS]]
+    return len(cells) > MAX_REPORT_CELLS
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:

@@ -525,3 +525,72 @@ def test_dynamic_partition_overwrite_replaces_only_the_partitions_written(
     assert ("output option partitionOverwriteMode must be static or dynamic. Got 'dynamc' "
             "instead.") in capsys.readouterr().err
     assert snapshot(out) == before
+
+
+# --- row identity, many cells, timestamp labels (the engine issue) ---------------------------
+
+
+def test_key_columns_through_the_job_and_the_identity_in_the_report(spark, events, tmp_path,
+                                                                    capsys):
+    out = str(tmp_path / "out")
+    assert run("--input", events, "--output", out, "--seed", "3", "--key-col", "id") == 0
+    report = report_of(out)
+    assert (report["row_identity"], report["key_cols"]) == ("key columns", ["id"])
+    assert "row identity: key columns (id)" in capsys.readouterr().err
+    plain = str(tmp_path / "plain")
+    assert run("--input", events, "--output", plain, "--seed", "3") == 0
+    assert report_of(plain)["row_identity"] == "file row index"
+    assert "row identity: file row index" in capsys.readouterr().err
+
+
+def test_a_repeated_key_is_refused_before_anything_is_written(spark, tmp_path, capsys):
+    source = str(tmp_path / "dup")
+    rows = [(i, "a") for i in range(10)] + [(4, "b"), (4, "b"), (5, "b")]
+    spark.createDataFrame(rows, "id long, label string").write.parquet(source)
+    out = tmp_path / "out"
+    assert run("--input", source, "--output", str(out), "--key-col", "id") == 3
+    err = capsys.readouterr().err
+    assert "spark-upsample: error: key_cols ['id'] do not identify the rows of class 'b': the key " \
+           "(id=4) occurs 2 times." in err
+    assert not out.exists() and not (tmp_path / WORK_DIR).exists()
+
+
+def test_more_cells_than_the_report_lists_go_to_a_parquet_table(spark, tmp_path):
+    groups = 5_001  # 10,002 cells: two above the JSON's limit
+    source = str(tmp_path / "groups")
+    spark.range(3 * groups).select(
+        (F.col("id") % groups).alias("g"),
+        F.when(F.col("id") < 2 * groups, "a").otherwise("b").alias("label"),
+    ).write.parquet(source)
+    out = str(tmp_path / "out")
+    assert run("--input", source, "--output", out, "--group-by", "g", "--seed", "1") == 0
+    report = report_of(out)
+    table = str(Path(out, "_upsample_report_cells.parquet"))
+    assert report["cells"] == {"total": 10_002, "listed": 10_000, "table": table}
+    assert len(report["classes"]) == 10_000
+    cells = spark.read.parquet(table)
+    assert cells.count() == 10_002
+    assert cells.where("count_after != 2 OR target != 2").count() == 0
+    assert sorted(cells.columns[:2]) == ["g", "label"]
+    assert spark.read.parquet(out).count() == 4 * groups  # Spark's readers skip the table
+
+
+def test_timestamp_labels_in_a_fall_back_hour_verify_as_written(spark, tmp_path, monkeypatch):
+    import time as clock
+
+    source = str(tmp_path / "ts")
+    times = ["2026-11-01 05:30:00"] * 10 + ["2026-11-01 06:30:00"] * 3 + ["2026-11-02 12:00:00"] * 6
+    spark.createDataFrame(list(enumerate(times)), "id long, t string").select(
+        "id", F.to_timestamp("t").alias("label")).write.parquet(source)
+    monkeypatch.setenv("TZ", "America/New_York")
+    clock.tzset()
+    try:
+        out = str(tmp_path / "out")
+        assert run("--input", source, "--output", out, "--seed", "2") == 0
+    finally:
+        monkeypatch.undo()
+        clock.tzset()
+    written = spark.read.parquet(out).groupBy(F.col("label").cast("string")).count().collect()
+    assert sorted(written) == [("2026-11-01 05:30:00", 10), ("2026-11-01 06:30:00", 10),
+                               ("2026-11-02 12:00:00", 10)]
+    assert len(report_of(out)["classes"]) == 3
