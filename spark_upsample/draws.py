@@ -39,6 +39,7 @@ TAIL_SIGMAS = 7.0
 # found among 0 .. MAX_SLOT_COPIES, which covers Poisson(1) but for a 1e-25 tail.
 SLOT_RATE = 1.0
 MAX_SLOT_COPIES = 24
+EXPLICIT_COPIES = 6  # counts 0..5 are compiled branches; the tail (P < 6e-4) an interpreted loop
 
 
 @dataclass(frozen=True)
@@ -132,18 +133,28 @@ def slots(rate_plus: float) -> tuple[int, float]:
 
 def slot_cdf(mu: float) -> list[float]:
     """``F(0), ..., F(MAX_SLOT_COPIES - 1)`` of Poisson(``mu``), computed as the Spark expression
-    computes them (``exp(-mu)`` times the Horner form of the partial sums), for tests.
+    computes them, for tests: ``exp(-mu)`` times the Horner form of the partial sums for the
+    first :data:`EXPLICIT_COPIES`, then ``F(k) = F(k - 1) + p(k)`` with
+    ``p(k) = p(k - 1) * mu / k``.
 
     A slot gets ``k`` copies for a uniform ``u`` in [0, 1) when ``F(k - 1) <= u < F(k)``, and
     :data:`MAX_SLOT_COPIES` when ``u`` is above every listed value (probability below 1e-25).
     """
     p0 = math.exp(-mu)
     values = []
-    for i in range(MAX_SLOT_COPIES):
+    for i in range(EXPLICIT_COPIES):
         h = 1.0
         for j in range(i, 0, -1):
             h = 1.0 + mu / j * h
         values.append(p0 * h)
+    term = 1.0
+    for j in range(1, EXPLICIT_COPIES):
+        term = term * mu / j
+    f, p = values[-1], p0 * term
+    for k in range(EXPLICIT_COPIES, MAX_SLOT_COPIES):
+        p = p * mu / k
+        f = f + p
+        values.append(f)
     return values
 
 

@@ -32,6 +32,7 @@ from pyspark.sql import types as T
 from spark_upsample import faults
 from spark_upsample.cells import CellKeys
 from spark_upsample.draws import (
+    EXPLICIT_COPIES,
     MAX_KEY,
     MAX_SLOT_COPIES,
     TAIL_SIGMAS,
@@ -49,7 +50,7 @@ MAX_ATTEMPTS = 8  # each retry doubles the margins; a second attempt is already 
 # copies (or subset rows) wanted, and the exact cut (MAX_KEY until it is known).
 CELL_FIELDS = ("keep", "slots", "mu", "p0", "primary", "lo", "hi", "want", "tau")
 KEEP_NONE, KEEP_ALL, KEEP_SUBSET = 0, 1, 2
-_ROLES = ("cell", "row", "entry", "copies", "copy", "w", *CELL_FIELDS)
+_ROLES = ("cell", "row", "entry", "u", "copies", "copy", "w", *CELL_FIELDS)
 DETAIL_ROLES = ("row", "entry", "copy", "w")
 _U_STREAM, _W_STREAM, _KEEP_STREAM = 1, 2, 4
 KEEP_ENTRY = 0  # entry (slot) of a kept original row; drawn copies come from slots 1, 2, ...
@@ -233,10 +234,14 @@ def _copies(
         F.explode(F.when(n >= first, F.sequence(first, n.cast("int")))).alias(names["entry"]),
     )
     row, entry = F.col(names["row"]), F.col(names["entry"])
-    u = _uniform(seed, _U_STREAM, attempt, row, entry)
-    count = F.when(entry == KEEP_ENTRY, 1).otherwise(
-        _poisson(u, F.col(names["mu"]), F.col(names["p0"])))
-    copies = slots.select(
+    # Each step is its own projection: the Poisson branches refer to u, and the explode to the
+    # count, several times, and a column is computed once where an inlined expression would be
+    # computed at every reference.
+    u = slots.select("*", _uniform(seed, _U_STREAM, attempt, row, entry).alias(names["u"]))
+    counted = u.select("*", F.when(entry == KEEP_ENTRY, 1).otherwise(
+        _poisson(names["u"], names["mu"], names["p0"])).alias(names["copies"]))
+    count = F.col(names["copies"])
+    copies = counted.select(
         "*", F.explode(F.when(count > 0, F.sequence(F.lit(1), count))).alias(names["copy"])
     )
     w = F.when(entry == KEEP_ENTRY, _hash_key(seed, _KEEP_STREAM, attempt, row)).otherwise(
@@ -244,20 +249,43 @@ def _copies(
     return copies.withColumn(names["w"], w)
 
 
-def _poisson(u: Column, mu: Column, p0: Column) -> Column:
-    """A Poisson(``mu``) count by inversion of a uniform ``u`` in [0, 1), for ``mu <= 1``:
-    the smallest k with ``u < F(k)``, ``F(k) = exp(-mu) * sum(mu**i / i!, i <= k)`` in Horner
-    form (:func:`spark_upsample.draws.slot_cdf` computes the same values). Branches are tried in
-    order, so a slot costs a few multiplications."""
-    branches: Column | None = None
-    for k in range(MAX_SLOT_COPIES):
-        h: Column = F.lit(1.0)
+def _poisson(u: str, mu: str, p0: str) -> Column:
+    """A Poisson(``mu``) count by inversion of a uniform ``u`` in [0, 1), for ``mu <= 1`` (the
+    arguments are column names): the smallest k with ``u < F(k)``,
+    ``F(k) = exp(-mu) * sum(mu**i / i!, i <= k)``, capped at :data:`MAX_SLOT_COPIES`;
+    :func:`spark_upsample.draws.slot_cdf` computes the same values, operation for operation.
+
+    The first :data:`EXPLICIT_COPIES` values are branches in Horner form, a few multiplications
+    that Spark compiles; the tail (probability below 6e-4) is a loop over the recurrence
+    ``p(k) = p(k - 1) * mu / k`` in a higher-order function, which Spark interprets but rarely
+    reaches. Both keep the generated code small (compiling it costs milliseconds), and the
+    expression is one SQL text, so building it is one call to Spark, not hundreds.
+    """
+    u, mu, p0 = (_quoted(name) for name in (u, mu, p0))
+
+    def horner(k: int) -> str:
+        h = "1.0D"
         for j in range(k, 0, -1):
-            h = 1.0 + mu / float(j) * h
-        condition = u < p0 * h
-        branches = F.when(condition, k) if branches is None else branches.when(condition, k)
-    assert branches is not None
-    return branches.otherwise(MAX_SLOT_COPIES)
+            h = f"(1.0D + {mu} / {j}.0D * {h})"
+        return h
+
+    branches = " ".join(f"WHEN {u} < {p0} * {horner(k)} THEN {k}" for k in range(EXPLICIT_COPIES))
+    last = EXPLICIT_COPIES - 1
+    term = "1.0D"
+    for j in range(1, EXPLICIT_COPIES):
+        term = f"({term} * {mu} / {j}.0D)"
+    p_next = f"(acc.p * {mu} / CAST(k AS DOUBLE))"
+    step = (f"CASE WHEN acc.k IS NOT NULL THEN acc ELSE named_struct('f', acc.f + {p_next}, "
+            f"'p', {p_next}, 'k', CASE WHEN {u} < acc.f + {p_next} THEN k END) END")
+    tail = (f"aggregate(sequence({EXPLICIT_COPIES}, {MAX_SLOT_COPIES - 1}), "
+            f"named_struct('f', {p0} * {horner(last)}, 'p', {p0} * {term}, "
+            f"'k', CAST(NULL AS INT)), (acc, k) -> {step}, acc -> coalesce(acc.k, "
+            f"{MAX_SLOT_COPIES}))")
+    return F.expr(f"CASE {branches} ELSE {tail} END")
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _cut_stats(copies: DataFrame, names: dict[str, str]) -> DataFrame:

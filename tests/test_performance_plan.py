@@ -1,7 +1,7 @@
 """The cost shape of the upsampled frame, checked on its physical plan (not timed).
 
 The performance contract (README, "Performance"): the returned frame reads the input once, with no
-sort and no exchange of data rows (only the broadcast of the small threshold table), and the
+sort and no exchange of data rows (only the broadcast of the small per-cell table), and the
 library runs a small, constant number of Spark jobs before the write, whatever the number of
 classes. jobs/benchmark.py measures the time; these tests pin the plan that makes it cheap.
 """
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.classic_only  # reads the JVM plan and the SparkContext
 
 # Spark jobs that upsample_with_plan runs, with adaptive query execution on (the default):
 # the class count (a label-only aggregation: its shuffle-map stage, then its result) = 2, and the
-# cut statistics (broadcast of the threshold table, then the label-only aggregation's shuffle-map
+# cut statistics (broadcast of the per-cell table, then the label-only aggregation's shuffle-map
 # stage and result) = 3. Two actions in all; none of them depends on the number of classes.
 JOBS_BEFORE_WRITE = 5
 
@@ -86,7 +86,7 @@ def test_the_write_is_one_pass(spark, tmp_path):
     df = imbalanced(spark, str(tmp_path / "in"), 3)
     result = upsample_with_plan(df, "label", seed=3)
 
-    # One job scans the input and writes; at most one more broadcasts the threshold table.
+    # One job scans the input and writes; at most one more broadcasts the per-cell table.
     writes, _ = jobs_of(spark, "write", lambda: result.df.write.parquet(str(tmp_path / "out")))
 
     assert 1 <= writes <= 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import Counter
 from decimal import Decimal
 
@@ -280,3 +281,25 @@ def test_works_with_transform_chaining(spark):
     df = frame(spark, {"a": 8, "b": 2})
     out = df.transform(upsample, "label", seed=3)
     assert label_counts(out) == {"a": 8, "b": 8}
+
+
+def test_the_slot_copy_count_in_spark_inverts_the_cdf_computed_in_python(spark):
+    """The Spark expression gives every uniform u the count that draws.slot_cdf gives it,
+    including just below and at each CDF value and deep in the tail."""
+    import bisect
+
+    from spark_upsample.draws import MAX_SLOT_COPIES, slot_cdf
+    from spark_upsample.sampler import _poisson
+
+    cases = []
+    for mu in (1e-6, 0.3, 0.75, 1.0):
+        cdf = slot_cdf(mu)
+        for f in cdf[:12]:
+            cases += [(mu, f), (mu, math.nextafter(f, 0.0))]
+        cases += [(mu, 0.0), (mu, 0.5), (mu, 1.0 - 2.0**-53)]
+    df = spark.createDataFrame(cases, "mu double, u double")
+    got = df.select("mu", "u", F.exp(-F.col("mu")).alias("p0")).select(
+        "mu", "u", _poisson("u", "mu", "p0").alias("k"))
+    for mu, u, k in got.collect():
+        expected = min(bisect.bisect_right(slot_cdf(mu), u), MAX_SLOT_COPIES)
+        assert k == expected, (mu, u)
