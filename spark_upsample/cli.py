@@ -313,6 +313,9 @@ def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
     ``config.remote`` (or ``SPARK_REMOTE``) connects to a Spark Connect server. Otherwise a new
     session runs in local mode on all cores only when nothing else sets a master (spark-submit,
     ``MASTER``, ``PYSPARK_SUBMIT_ARGS``); master, memory and shuffle settings are never set here.
+    A new classic session logs INFO with ``verbose`` (else WARN) and has no console progress bar
+    when stderr is not a terminal; a JVM started here gets the job's log4j profile
+    (:func:`_spark_log_config`).
     """
     if config.remote:
         return SparkSession.builder.remote(config.remote).getOrCreate(), True
@@ -371,9 +374,9 @@ def _spark_log_config(verbose: bool) -> Iterator[None]:
 
 def _shipped_by_spark_submit(args: dict[str, Any]) -> bool:
     """True when ``args["config"]`` names no file here but may be one that ``spark-submit
-    --files`` shipped: in client and local mode (and a cluster manager's client inside a
-    Kubernetes driver) those land in the session's SparkFiles directory, not in the working
-    directory as in YARN cluster mode. Only a classic session has one: not with Spark Connect.
+    --files`` shipped: in client and local mode those land in the session's SparkFiles
+    directory, not in the working directory as in YARN cluster mode. Only a classic session has
+    one: never with Spark Connect.
     """
     if os.path.exists(args["config"]) or args.get("remote") or os.environ.get("SPARK_REMOTE"):
         return False
