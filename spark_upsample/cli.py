@@ -11,15 +11,18 @@ null labels, a single class...); 4 output problem (exists, write failed, verific
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlparse
 
+import pyspark
 from pyspark.sql import SparkSession
 
 from spark_upsample import __version__
@@ -46,7 +49,9 @@ from spark_upsample.landing import Landing, check_not_overlapping, check_report_
 from spark_upsample.methods import resample_for_config
 from spark_upsample.resampling import Resampled
 from spark_upsample.strategy import DEFAULT_MAX_RATIO
+from spark_upsample.plan import ResamplePlan
 from spark_upsample.report import (
+    MAX_TABLE_ROWS,
     REPORT_NAME,
     cells_table_path,
     list_cells,
@@ -119,7 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(argv: Sequence[str] | None) -> JobConfig:
     """Parse ``argv`` (and the ``--config`` file it names) into a validated :class:`JobConfig`."""
-    args = vars(build_parser().parse_args(argv))
+    return _config_from(vars(build_parser().parse_args(argv)))
+
+
+def _config_from(args: dict[str, Any]) -> JobConfig:
+    """The validated config of parsed command-line ``args`` and the ``config`` file they name."""
     file_keys = load_file(args.pop("config")) if "config" in args else {}
     for option in ("input_option", "output_option"):
         if option in args:
@@ -141,20 +150,28 @@ def config_from_args(argv: Sequence[str] | None) -> JobConfig:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the exit code (see the module docstring)."""
     try:
-        config = config_from_args(argv)
+        args = vars(build_parser().parse_args(argv))
     except SystemExit as exit_:  # argparse: --help, --version, or a usage error
         return int(exit_.code or 0)
-    except ConfigError as error:
-        return _fail(EXIT_CONFIG, error)
-    _setup_logging(config.verbose)
+    _setup_logging(args.get("verbose", False))
+    session = None
     try:
+        if "config" in args and _shipped_by_spark_submit(args):
+            # The file is in the session's SparkFiles directory: start the session first, with
+            # the command line's settings (the file's own verbose applies to the job's log only).
+            session = get_session(JobConfig(verbose=args.get("verbose", False)))
+            args["config"] = _spark_files_copy(args["config"])
+        config = _config_from(args)
+        _setup_logging(config.verbose)
         if config.output:
             check_not_overlapping(config.input, config.output)
             check_report_path(config.report, config.output)
     except ConfigError as error:
+        if session is not None and session[1]:
+            session[0].stop()
         return _fail(EXIT_CONFIG, error)
 
-    spark, owned = get_session(config)
+    spark, owned = session or get_session(config)
     try:
         landing = None
         if config.output:
@@ -206,12 +223,14 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
     except SPARK_ERRORS as error:
         raise InputError(f"Spark could not read the input {config.source}: {first_line(error)}") from None
     timings["count_and_plan"] = time.perf_counter() - clock
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("plan: %s", json.dumps(_plan_head(result.plan), default=str))
     report = _report(spark, config, result, started, timings)
 
     if config.dry_run or landing is None:
         list_cells(report, result.plan, None)
-        print(f"spark-upsample dry run: {config.source}, seed {result.plan.seed}\n"
-              f"{summary_table(result.plan)}\nnothing written (dry run)", file=sys.stderr)
+        _print(f"spark-upsample dry run: {config.source}, seed {result.plan.seed}\n"
+               f"{summary_table(result.plan)}\nnothing written (dry run)")
         report["status"] = "dry-run"
         return report
 
@@ -222,6 +241,7 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
     try:
         _write_and_verify(spark, config, landing, result, timings)
         report["timings_seconds"] = {**timings, "total": time.perf_counter() - clock}
+        log.debug("timings (seconds): %s", json.dumps(report["timings_seconds"]))
         report["finished_at"] = datetime.now(timezone.utc).isoformat()
         if staged_report is not None:  # inside the output: it lands with it
             if with_table:
@@ -235,12 +255,18 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
         if with_table:
             write_cells_table(spark, result.plan, df.schema, cells_table_path(report_path))
         _write_report_elsewhere(report, report_path)
-    print(f"spark-upsample: {config.source} -> {config.output}, seed {result.plan.seed}\n"
-          f"{summary_table(result.plan)}\n"
-          f"output: {config.output} ({config.output_format})\n"
-          f"report: {report_path or 'not written (pass --report PATH for this output)'}",
-          file=sys.stderr)
+    _print(f"spark-upsample: {config.source} -> {config.output}, seed {result.plan.seed}\n"
+           f"{summary_table(result.plan)}\n"
+           f"output: {config.output} ({config.output_format})\n"
+           f"report: {report_path or 'not written (pass --report PATH for this output)'}")
     return report
+
+
+def _plan_head(plan: ResamplePlan) -> dict[str, Any]:
+    """The plan for the debug log: every field, and the first cells (the report has more)."""
+    head = plan.to_dict()
+    head["classes"] = head["classes"][:MAX_TABLE_ROWS]
+    return head
 
 
 def _write_and_verify(
@@ -260,6 +286,7 @@ def _write_and_verify(
     else:
         written = written_counts(spark, config, landing.write_path, result.df)
         expected = result.plan.counts_after
+        log.debug("written rows per class: %s (planned: %s)", written, expected)
         if written != expected:
             wrong = [k for k in {**expected, **written} if written.get(k) != expected.get(k)]
             shown = ", ".join(f"{k!r}: expected {expected.get(k, 0):,}, found {written.get(k, 0):,}"
@@ -356,6 +383,9 @@ def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
     ``config.remote`` (or ``SPARK_REMOTE``) connects to a Spark Connect server. Otherwise a new
     session runs in local mode on all cores only when nothing else sets a master (spark-submit,
     ``MASTER``, ``PYSPARK_SUBMIT_ARGS``); master, memory and shuffle settings are never set here.
+    A new classic session logs INFO with ``verbose`` (else WARN) and has no console progress bar
+    when stderr is not a terminal; a JVM started here gets the job's log4j profile
+    (:func:`_spark_log_config`).
     """
     if config.remote:
         return SparkSession.builder.remote(config.remote).getOrCreate(), True
@@ -366,11 +396,77 @@ def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
     if os.environ.get("SPARK_REMOTE"):
         return builder.getOrCreate(), True
     builder = builder.config("spark.log.level", "INFO" if config.verbose else "WARN")
-    launched_by_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    if not sys.stderr.isatty():  # a progress bar would share its lines with the job's in a log
+        builder = builder.config("spark.ui.showConsoleProgress", "false")
+    if _launched_by_spark_submit():
+        return builder.getOrCreate(), True
     master_given = os.environ.get("MASTER") or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
-    if not launched_by_submit and not master_given:
+    if not master_given:
         builder = builder.master("local[*]")
-    return builder.getOrCreate(), True
+    with _spark_log_config(config.verbose):
+        return builder.getOrCreate(), True
+
+
+def _launched_by_spark_submit() -> bool:
+    """True when spark-submit started this Python driver (its JVM is already running)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+SPARK_LOG_CONFIG = os.path.join(os.path.dirname(__file__), "spark-log4j2.properties")
+
+
+@contextmanager
+def _spark_log_config(verbose: bool) -> Iterator[None]:
+    """Give a Spark JVM that starts in this block the job's console log (``SPARK_LOG_CONFIG``),
+    unless the user configured log4j: ``--verbose`` shows Spark's INFO log from the start, and
+    otherwise Spark logs WARN without the Java stack traces of the failures the job reports in
+    one line. Without it, PySpark's JVM filters its console to WARN whatever ``spark.log.level``
+    says, and logs those traces at WARN and ERROR.
+    """
+    conf_dir = os.environ.get("SPARK_CONF_DIR") or os.path.join(
+        os.environ.get("SPARK_HOME") or os.path.dirname(pyspark.__file__), "conf")
+    options = os.environ.get("SPARK_SUBMIT_OPTS")
+    if "log4j" in (options or "") or os.path.exists(os.path.join(conf_dir, "log4j2.properties")):
+        yield
+        return
+    level, failures = ("info", "info") if verbose else ("warn", "off")
+    os.environ["SPARK_SUBMIT_OPTS"] = " ".join(filter(None, [
+        options, f"-Dlog4j2.configurationFile={SPARK_LOG_CONFIG}",
+        f"-Dspark-upsample.level={level}", f"-Dspark-upsample.failures={failures}"]))
+    try:
+        yield
+    finally:
+        if options is None:
+            del os.environ["SPARK_SUBMIT_OPTS"]
+        else:
+            os.environ["SPARK_SUBMIT_OPTS"] = options
+
+
+def _shipped_by_spark_submit(args: dict[str, Any]) -> bool:
+    """True when ``args["config"]`` names no file here but may be one that ``spark-submit
+    --files`` shipped: in client and local mode those land in the session's SparkFiles
+    directory, not in the working directory as in YARN cluster mode. Only a classic session has
+    one: never with Spark Connect.
+    """
+    if os.path.exists(args["config"]) or args.get("remote") or os.environ.get("SPARK_REMOTE"):
+        return False
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return not _is_connect(active)
+    return _launched_by_spark_submit()
+
+
+def _spark_files_copy(path: str) -> str:
+    """The copy of file ``path`` in the active session's SparkFiles directory, if there is one,
+    else ``path``."""
+    from pyspark import SparkFiles  # classic Spark only
+
+    copy = os.path.join(SparkFiles.getRootDirectory(), os.path.basename(path))
+    return copy if os.path.isfile(copy) else path
+
+
+def _is_connect(spark: SparkSession) -> bool:
+    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")
@@ -444,5 +540,11 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _fail(code: int, error: BaseException, prefix: str = "error") -> int:
-    print(f"spark-upsample: {prefix}: {error}", file=sys.stderr)
+    _print(f"spark-upsample: {prefix}: {error}")
     return code
+
+
+def _print(text: str) -> None:
+    """Print the job's own lines to stderr. On a terminal they start at column 0 even while
+    Spark's progress bar is drawn there: a carriage return and erase-line clear it first."""
+    print(("\r\033[K" if sys.stderr.isatty() else "") + text, file=sys.stderr)

@@ -20,6 +20,7 @@ columns; the final frame reads the input once and has no shuffle and no sort.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ from spark_upsample.draws import (
 )
 from spark_upsample.frames import col, internal_names
 
+log = logging.getLogger(__name__)
+
 MAX_ATTEMPTS = 8  # each retry doubles the margins; a second attempt is already ~1e-11 rare
 
 # Per cell: how its original rows are kept, its Poisson slots per row and their rate (with
@@ -55,6 +58,7 @@ DETAIL_ROLES = ("row", "entry", "copy", "w")
 _U_STREAM, _W_STREAM, _KEEP_STREAM = 1, 2, 4
 KEEP_ENTRY = 0  # entry (slot) of a kept original row; drawn copies come from slots 1, 2, ...
 _UNIT = 2.0**-53
+DEBUG_CUTS = 40
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,11 @@ def draw_exact(
     else:
         raise RuntimeError(f"no exact cut after {MAX_ATTEMPTS} attempts; please report this bug")
 
+    if log.isEnabledFor(logging.DEBUG):
+        shown = list(cuts.items())[:DEBUG_CUTS]
+        log.debug("exact cuts of %d cell(s) after %d attempt(s); first ones (cell, key cut, "
+                  "classic sample size): %s", len(cuts), attempt + 1,
+                  [(c, tau, sizes[c]) for c, tau in shown])
     table = _cell_table(df, keys, names, designs, set(subsets), cuts, keeps)
     copies = _copies(base, table, names, seed, attempt)
     kept = copies.where(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,9 +34,13 @@ def job_env() -> dict[str, str]:
     return env
 
 
-def run(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(args, cwd=ROOT, env=job_env(), capture_output=True, text=True,
+def run(args: list[str], timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
+    """Run ``args``; its output as text, with every carriage return kept (``text=True`` would
+    turn them into line breaks)."""
+    done = subprocess.run(args, cwd=ROOT, env={**job_env(), **env}, capture_output=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(),
+                                       done.stderr.decode())
 
 
 @pytest.mark.slow
@@ -55,9 +60,35 @@ def test_spark_submit_runs_the_job(spark, tmp_path):
     report = json.loads((out / REPORT_NAME).read_text())
     assert report["spark"]["master"] == "local[2]"
     assert report["seed"] == 2017 and report["rows_written"] == 200
-    # spark-submit passes the Python driver's stderr on to its stdout.
+    # spark-submit passes the Python driver's stderr on to its stdout (the README says so).
     assert "class  before  target  after" in result.stdout + result.stderr
     assert "All paths were ignored" not in result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_spark_submit_puts_the_job_lines_on_stdout_and_spark_log_on_stderr(spark, tmp_path):
+    """What the README says: the summary and error lines reach spark-submit's stdout (its
+    launcher passes the Python driver's stderr on to its stdout), Spark's log stays on stderr."""
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert ("Under spark-submit it reaches spark-submit's stdout, as do the job's error and log "
+            "lines (spark-submit's launcher passes the Python driver's stderr on to its stdout), "
+            "while Spark's own log stays on stderr.") in readme
+    submit = [str(BIN / "spark-submit"), "--master", "local[1]", "--conf", "spark.ui.enabled=false",
+              "jobs/upsample.py", "--config", "conf/demo.toml"]
+
+    done = run([*submit, "--output", str(tmp_path / "out"), "--verbose"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "\nclass  before  target  after\n" in done.stdout
+    assert " DEBUG spark_upsample: plan: " in done.stdout
+    assert "class  before" not in done.stderr and " spark_upsample: " not in done.stderr
+    assert re.search(r"(?m)^\d\d/\d\d/\d\d [\d:]+ INFO SparkContext: ", done.stderr), done.stderr
+
+    failed = run([*submit, "--input", str(tmp_path / "missing"), "--output", str(tmp_path / "x")])
+    assert failed.returncode == 3
+    assert [line for line in failed.stdout.splitlines() if "error" in line] == [
+        f"spark-upsample: error: Cannot read input {tmp_path / 'missing'} as csv: "
+        f"[PATH_NOT_FOUND] Path does not exist: file:{tmp_path / 'missing'}. SQLSTATE: 42K03"]
+    assert "spark-upsample" not in failed.stderr
 
 
 @pytest.mark.slow
@@ -69,6 +100,70 @@ def test_console_script_runs_the_demo_in_local_mode(tmp_path):
     report = json.loads((out / REPORT_NAME).read_text())
     assert report["spark"]["master"] == "local[*]"
     assert [c["count_after"] for c in report["classes"]] == [100, 100]
+
+
+SPARK_LOG_LINE = r"(?m)^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (TRACE|DEBUG|INFO|WARN|ERROR) "
+JOB_LOG_LINE = r"^\d{4}-\d\d-\d\d [\d:,]+ (INFO|WARNING) spark_upsample(\.\w+)*: "
+
+
+@pytest.mark.slow
+def test_verbose_shows_spark_info_and_the_jobs_debug_logs_and_only_then(tmp_path):
+    demo = [str(BIN / "spark-upsample"), "--config", "conf/demo.toml", "--dry-run"]
+    verbose = run([*demo, "--verbose"])
+    assert verbose.returncode == 0, verbose.stderr[-3000:]
+    # Spark's INFO log from the start of the session, and the job's plan at debug.
+    assert re.search(r"(?m)^\d\d/\d\d/\d\d [\d:]+ INFO SparkContext: Running Spark version ",
+                     verbose.stderr), verbose.stderr[-3000:]
+    assert re.search(r"(?m)^[\d\- :,]+ DEBUG spark_upsample: plan: \{\"method\": \"upsample\"",
+                     verbose.stderr), verbose.stderr[-3000:]
+
+    quiet = run(demo)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert "\n0          10     100    100\n" in quiet.stderr
+    assert not re.search(SPARK_LOG_LINE.replace("|WARN|ERROR", ""), quiet.stderr), quiet.stderr
+    assert " DEBUG " not in quiet.stderr
+
+
+@pytest.fixture(scope="module")
+def failed_runs(spark, tmp_path_factory) -> dict[str, subprocess.CompletedProcess]:
+    """The console script (stderr a pipe, not a terminal) on a missing input path and on a
+    Parquet input with one corrupt file among good ones."""
+    folder = tmp_path_factory.mktemp("failed_runs")
+    corrupt = folder / "corrupt"
+    rows = [(i, "a" if i < 40 else "b") for i in range(50)]
+    spark.createDataFrame(rows, "id long, label string").coalesce(1).write.parquet(str(corrupt))
+    (corrupt / "part-99999-corrupt.snappy.parquet").write_bytes(b"PAR1 this is not parquet")
+    # No web UI: other Spark processes on this machine would make it warn about a busy port.
+    return {name: run([str(BIN / "spark-upsample"), "--input", str(folder / name),
+                       "--output", str(folder / f"{name}-out")],
+                      PYSPARK_SUBMIT_ARGS="--conf spark.ui.enabled=false pyspark-shell")
+            for name in ("missing", "corrupt")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["missing", "corrupt"])
+def test_a_failure_is_one_line_without_java_stack_traces(failed_runs, case):
+    result = failed_runs[case]
+    assert result.returncode == 3
+    lines = result.stderr.splitlines()
+    errors = [line for line in lines if line.startswith("spark-upsample: error: ")]
+    assert len(errors) == 1, result.stderr
+    assert ("Cannot read input" if case == "missing" else "Spark could not read the input") \
+        in errors[0]
+    # The job's own log lines and the JVM's notice about its modules are all that is left.
+    others = [line for line in lines if line not in errors and not re.match(JOB_LOG_LINE, line)]
+    assert others == ["WARNING: Using incubator modules: jdk.incubator.vector"], result.stderr
+    assert "Exception" not in result.stderr and "\tat " not in result.stderr
+
+
+@pytest.mark.slow
+def test_the_error_line_starts_a_line_of_a_log(failed_runs):
+    """No progress bar shares the error's line when stderr is not a terminal: grep finds it.
+    (The corrupt file fails a running stage, which would have drawn the bar.)"""
+    err = failed_runs["corrupt"].stderr
+    assert "\r" not in err
+    starts = re.findall(r"(?m)^spark-upsample: error: ", err)
+    assert len(starts) == err.count("spark-upsample: error") == 1, err
 
 
 def test_python_dash_m_and_exit_code_of_a_bad_config(tmp_path):

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -168,10 +171,17 @@ def build_py_files_zip(target: Path) -> Path:
     return target
 
 
-@pytest.mark.slow
-def test_spark_submit_to_a_standalone_cluster_ships_the_package_as_a_zip(spark, tmp_path):
-    home = Path(spark_home())
-    logs, work = tmp_path / "logs", tmp_path / "work"
+class Standalone(NamedTuple):
+    url: str  # spark://127.0.0.1:PORT
+    work: Path  # the worker's work dir: app-*/EXECUTOR/ per application
+    logs: Path
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory) -> Iterator[Standalone]:
+    """A standalone master and a worker (2 cores, 2 GB) on 127.0.0.1, stopped at the end."""
+    home, folder = Path(spark_home()), tmp_path_factory.mktemp("standalone")
+    logs, work = folder / "logs", folder / "work"
     logs.mkdir()
     work.mkdir()
     env = dict(SPARK_MASTER_OPTS="-Dspark.master.rest.enabled=false", SPARK_WORKER_DIR=str(work),
@@ -181,16 +191,11 @@ def test_spark_submit_to_a_standalone_cluster_ships_the_package_as_a_zip(spark, 
     def start(name: str, args: list) -> subprocess.Popen:
         with open(logs / f"{name}.log", "wb") as log:
             # spark-class execs the JVM: this pid is the master's (the worker's) own.
-            process = subprocess.Popen([home / "bin" / "spark-class", *map(str, args)], cwd=tmp_path,
+            process = subprocess.Popen([home / "bin" / "spark-class", *map(str, args)], cwd=folder,
                                        env=spark_env(**env), stdout=log, stderr=subprocess.STDOUT,
                                        stdin=subprocess.DEVNULL)
         processes.append(process)
         return process
-
-    clock = time.monotonic()
-
-    def lap(what: str) -> None:
-        print(f"standalone: {what} at {time.monotonic() - clock:.1f}s")
 
     try:
         master = start("master", ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
@@ -201,24 +206,41 @@ def test_spark_submit_to_a_standalone_cluster_ships_the_package_as_a_zip(spark, 
                                   "--webui-port", free_port(), "--cores", "2", "--memory", "2g",
                                   "--work-dir", work, url])
         wait_for_log(worker, logs / "worker.log", r"Successfully registered with master", 120)
-        lap("cluster up")
+        yield Standalone(url, work, logs)
+    finally:
+        for process in reversed(processes):
+            stop_process(process)
+    assert all(p.returncode is not None for p in processes)
 
-        archive = build_py_files_zip(tmp_path / "spark_upsample.zip")
-        submit = [home / "bin" / "spark-submit", "--master", url, "--deploy-mode", "client",
-                  "--properties-file", "conf/spark-defaults.conf",
-                  "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
-                  "--conf", "spark.cores.max=1", "--executor-memory", "512m",
-                  "--py-files", archive]
 
-        # The probe (another application, on the worker's other core) runs alongside the job.
-        probe, found = tmp_path / "probe.py", tmp_path / "probe.json"
-        probe.write_text(PROBE)
-        with open(logs / "probe.log", "wb") as log:
-            prober = subprocess.Popen([str(a) for a in [*submit, probe, found]], cwd=ROOT,
-                                      env=spark_env(), stdout=log, stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL)
-        processes.append(prober)
+# Each application takes one core of the worker's two (and little memory), the UI stays off.
+TEST_RESOURCES = ["--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
+                  "--conf", "spark.cores.max=1", "--executor-memory", "512m"]
 
+
+@pytest.mark.slow
+def test_spark_submit_to_a_standalone_cluster_ships_the_package_as_a_zip(
+    spark, standalone, tmp_path
+):
+    url, work, logs = standalone
+    clock = time.monotonic()
+
+    def lap(what: str) -> None:
+        print(f"standalone: {what} at {time.monotonic() - clock:.1f}s")
+
+    archive = build_py_files_zip(tmp_path / "spark_upsample.zip")
+    submit = [Path(spark_home()) / "bin" / "spark-submit", "--master", url,
+              "--deploy-mode", "client", "--properties-file", "conf/spark-defaults.conf",
+              *TEST_RESOURCES, "--py-files", archive]
+
+    # The probe (another application, on the worker's other core) runs alongside the job.
+    probe, found = tmp_path / "probe.py", tmp_path / "probe.json"
+    probe.write_text(PROBE)
+    with open(logs / "probe.log", "wb") as log:
+        prober = subprocess.Popen([str(a) for a in [*submit, probe, found]], cwd=ROOT,
+                                  env=spark_env(), stdout=log, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL)
+    try:
         out = tmp_path / "balanced"
         result = run([*submit, "jobs/upsample.py", "--config", "conf/demo.toml",
                       "--output", out, "--write-mode", "error"])
@@ -230,20 +252,88 @@ def test_spark_submit_to_a_standalone_cluster_ships_the_package_as_a_zip(spark, 
 
         assert prober.wait(timeout=300) == 0, (logs / "probe.log").read_text()[-4000:]
         lap("probe done")
-        origin = json.loads(found.read_text())
-        print(f"standalone: executors imported {origin['executor']['file']}")
-        # Executors import the package from their copy of the zip spark-submit shipped, in the
-        # executor's directory under the worker's work dir: not from the source tree that this
-        # venv's editable install points to (the executors' Python is this venv's), nor our zip.
-        executor_file = Path(origin["executor"]["file"])
-        assert executor_file.parts[-3:] == ("spark_upsample.zip", "spark_upsample", "__init__.py")
-        assert executor_file.parents[2] in work.glob("app-*/*"), (executor_file, work)
-        assert origin["executor"]["pid"] != origin["driver"]["pid"]
-        assert origin["master"] == url
     finally:
-        for process in reversed(processes):
-            stop_process(process)
-    assert all(p.returncode is not None for p in processes)
+        stop_process(prober)
+    origin = json.loads(found.read_text())
+    print(f"standalone: executors imported {origin['executor']['file']}")
+    # Executors import the package from their copy of the zip spark-submit shipped, in the
+    # executor's directory under the worker's work dir: not from the source tree that this
+    # venv's editable install points to (the executors' Python is this venv's), nor our zip.
+    executor_file = Path(origin["executor"]["file"])
+    assert executor_file.parts[-3:] == ("spark_upsample.zip", "spark_upsample", "__init__.py")
+    assert executor_file.parents[2] in work.glob("app-*/*"), (executor_file, work)
+    assert origin["executor"]["pid"] != origin["driver"]["pid"]
+    assert origin["master"] == url
+
+
+def readme_recipe() -> tuple[list[str], list[str], dict[str, list[str]]]:
+    """The README's spark-submit recipe (section "Running in production"): the command that
+    builds the zip, the spark-submit command, and the flags the comments give each other
+    cluster manager ("# standalone: --master spark://HOST:7077 ...")."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**spark-submit (YARN, Kubernetes, standalone).**"):]
+    block = section[section.index("```bash\n") + 8:]
+    block = block[:block.index("\n```")]
+    commands = [shlex.split(c) for c in block.replace("\\\n", " ").splitlines()
+                if c.strip() and not c.lstrip().startswith("#")]
+    flags: dict[str, list[str]] = {}
+    manager = ""
+    for line in block.splitlines():
+        comment = re.match(r"#\s*(?:(\w+):)?\s*(.*)", line.strip())
+        if comment:
+            manager = comment.group(1) or manager
+            words = shlex.split(comment.group(2).split(" (")[0])
+            flags[manager] = flags.get(manager, []) + words
+    [build, submit] = commands
+    return build, submit, flags
+
+
+def without_options(words: list[str], *options: str) -> list[str]:
+    """``words`` without each of ``options`` and the value after it."""
+    kept, skip = [], False
+    for word in words:
+        if skip or word in options:
+            skip = not skip
+            continue
+        kept.append(word)
+    return kept
+
+
+@pytest.mark.slow
+def test_the_readmes_spark_submit_recipe_runs_on_a_standalone_cluster(spark, standalone, tmp_path):
+    """The recipe as the README writes it, in its standalone form: the zip built by its command,
+    ``--files conf/upsample.toml`` read back as ``--config upsample.toml`` (client mode puts the
+    file in the driver's SparkFiles directory), local paths for the hdfs:// ones."""
+    build, submit, flags = readme_recipe()
+    assert flags["standalone"][:2] == ["--master", "spark://HOST:7077"]
+    assert "cluster" not in flags["standalone"]  # Spark cannot run Python there in cluster mode
+    project = tmp_path / "project"  # a checkout: the recipe's relative paths, nothing else
+    shutil.copytree(PACKAGE, project / "spark_upsample",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(ROOT / "conf", project / "conf")
+    (project / "jobs").mkdir()
+    shutil.copy(ROOT / "jobs" / "upsample.py", project / "jobs")
+    events = tmp_path / "events"
+    spark.createDataFrame([(i, "a" if i < 40 else "b") for i in range(48)],
+                          "id long, label string").coalesce(2).write.parquet(str(events))
+
+    assert build[0] == "python"
+    result = run([sys.executable, *build[1:]], cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert (project / "dist" / "spark_upsample.zip").is_file()
+
+    assert submit[0] == "spark-submit"
+    master = [w.replace("spark://HOST:7077", standalone.url) for w in flags["standalone"]]
+    paths = {"hdfs:///data/events": f"file://{events}",
+             "hdfs:///data/events_balanced": f"file://{tmp_path / 'balanced'}"}
+    command = [Path(spark_home()) / "bin" / "spark-submit", *master, *TEST_RESOURCES,
+               *[paths.get(w, w) for w in without_options(submit[1:], "--master", "--deploy-mode")]]
+    assert "--files" in command and "upsample.toml" in command  # as the recipe has them
+    result = run(command, cwd=project)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    assert label_counts(spark.read.parquet(str(tmp_path / "balanced"))) == {"a": 40, "b": 40}
+    report = json.loads((tmp_path / "balanced" / REPORT_NAME).read_text())
+    assert report["seed"] == 42 and report["spark"]["master"] == standalone.url
 
 
 # --- Databricks ------------------------------------------------------------------------------
