@@ -281,21 +281,23 @@ def _write_and_verify(
     timings["write"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    if config.write_mode == "append" and not landing.staged:
-        log.warning("append to a non-local output: written counts are not verified")
+    if not landing.staged and (config.write_mode == "append" or landing.dynamic_partitions):
+        # Written in place among earlier rows: the output's counts are not this run's alone.
+        log.warning("%s to a non-local output: written counts are not verified",
+                    "append" if config.write_mode == "append" else "dynamic partition overwrite")
     else:
         written = written_counts(spark, config, landing.write_path, result.df)
         expected = result.plan.counts_after
-        log.debug("written rows per class: %s (planned: %s)", written, expected)
+        log.debug("written rows of %d cell(s); planned %d", len(written), len(expected))
         if written != expected:
             wrong = [k for k in {**expected, **written} if written.get(k) != expected.get(k)]
             shown = ", ".join(f"{k!r}: expected {expected.get(k, 0):,}, found {written.get(k, 0):,}"
                               for k in wrong[:5])
             more = f" (and {len(wrong) - 5:,} more cells)" if len(wrong) > 5 else ""
+            where = ("The output was not published." if landing.staged else
+                     f"Spark wrote it in place at {config.output!r}: check or remove it.")
             raise OutputError(
-                f"The written output does not match the plan: {shown}{more}. The output was "
-                "not published."
-            )
+                f"The written output does not match the plan: {shown}{more}. {where}")
     timings["verify"] = time.perf_counter() - clock
 
 
@@ -463,10 +465,6 @@ def _spark_files_copy(path: str) -> str:
 
     copy = os.path.join(SparkFiles.getRootDirectory(), os.path.basename(path))
     return copy if os.path.isfile(copy) else path
-
-
-def _is_connect(spark: SparkSession) -> bool:
-    return type(spark).__module__.startswith("pyspark.sql.connect")
 
 
 LOOPBACK = ("localhost", "127.0.0.1", "::1")

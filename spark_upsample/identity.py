@@ -65,7 +65,9 @@ def row_identity(df: DataFrame, key_cols: Sequence[str] = ()) -> RowIdentity:
     Resolving ``_metadata`` is an analysis of the query plan, no Spark job.
     """
     if key_cols:
-        return RowIdentity(KEY_COLUMNS, F.xxhash64(*[col(c) for c in key_cols]), tuple(key_cols))
+        # xxhash64 skips nulls: hash a null flag with each value, so (1, null) != (null, 1).
+        parts = [p for c in key_cols for p in (col(c), col(c).isNull())]
+        return RowIdentity(KEY_COLUMNS, F.xxhash64(*parts), tuple(key_cols))
     indexed = _file_row_index(df)
     if indexed is not None:
         return RowIdentity(FILE_ROW_INDEX, indexed)
@@ -79,16 +81,18 @@ def _file_row_index(df: DataFrame) -> Column | None:
     try:
         with _quiet_analysis_errors():
             fields = df.select(F.col(_METADATA)).schema[0].dataType.fieldNames()  # type: ignore[attr-defined]
-            files = df.inputFiles()
     except Exception:  # noqa: BLE001 - not a file scan, or a plan that hides _metadata
         return None
-    if "row_index" not in fields or "file_path" not in fields or not files:
+    if "row_index" not in fields or "file_path" not in fields:
+        return None  # CSV, JSON, ORC: no row index
+    files = df.inputFiles()
+    if not files:
         return None
     path, index = F.col(f"{_METADATA}.file_path"), F.col(f"{_METADATA}.row_index")
-    root = _folder_path(files)
-    at = F.instr(path, root)
-    relative = F.when(at > 0, path.substr(at + len(root), F.lit(1 << 30))).otherwise(path)
-    return F.xxhash64(relative, index)
+    # The path after the scheme, the authority (if any) and the folder; the whole path if the
+    # folder is not there (written in another form), which still does not depend on the layout.
+    relative = F.regexp_extract(path, _relative_pattern(_folder_path(files)), 1)
+    return F.xxhash64(F.when(relative != "", relative).otherwise(path), index)
 
 
 def _folder_path(files: Sequence[str]) -> str:
@@ -103,6 +107,12 @@ def _folder_path(files: Sequence[str]) -> str:
     elif folder.startswith("file:"):
         folder = folder[len("file:") :]
     return folder
+
+
+def _relative_pattern(folder: str) -> str:
+    """A Java regular expression whose group 1 is a file URI's path below ``folder``."""
+    quoted = "\\Q" + folder.replace("\\E", "\\E\\\\E\\Q") + "\\E"
+    return f"^(?:[A-Za-z][A-Za-z0-9+.-]*:(?://[^/]*)?)?{quoted}(.+)$"
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from pyspark.sql import types as T
 
 from spark_upsample.cells import CellKeys
 from spark_upsample.config import JobConfig
-from spark_upsample.errors import ConfigError, InputError
+from spark_upsample.errors import ConfigError, InputError, OutputError
 from spark_upsample.plan import ResamplePlan
 
 try:  # classic Spark raises unconverted Java errors as Py4JJavaError; Spark Connect never does
@@ -105,17 +105,27 @@ def written_counts(
 
 def write_cells_table(spark: SparkSession, plan: ResamplePlan, input_schema: T.StructType,
                       path: str) -> None:
-    """Write every cell of ``plan`` as one Parquet row: the group and label columns (with the
-    input's types), then the counts of :meth:`ClassPlan.to_dict`."""
-    fields = [T.StructField(c, input_schema[c].dataType, True)
-              for c in (*plan.group_by, plan.label_col)]
+    """Write every cell of ``plan`` as one Parquet row: a struct ``cell`` of the group and label
+    columns (named and typed as in the input), then the counts of :meth:`ClassPlan.to_dict`.
+
+    Raises
+    ------
+    OutputError
+        Spark could not write the table.
+    """
+    cell = T.StructType([T.StructField(c, input_schema[c].dataType, True)
+                         for c in (*plan.group_by, plan.label_col)])
+    fields = [T.StructField("cell", cell, False)]
     fields += [T.StructField(name, T.LongType(), True)
                for name in ("count_before", "target", "count_after", "kept", "draws",
                             "sample_size")]
     fields.append(T.StructField("correction", T.StringType(), True))
-    rows = [(*(c.group or ()), c.label, c.count_before, c.target, c.count_after, c.kept,
+    rows = [((*(c.group or ()), c.label), c.count_before, c.target, c.count_after, c.kept,
              c.draws, c.sample_size, c.correction) for c in plan.classes]
-    spark.createDataFrame(rows, T.StructType(fields)).write.mode("overwrite").parquet(path)
+    try:
+        spark.createDataFrame(rows, T.StructType(fields)).write.mode("overwrite").parquet(path)
+    except SPARK_ERRORS as error:
+        raise OutputError(f"Writing the cell table {path!r} failed: {first_line(error)}") from None
 
 
 def first_line(error: BaseException) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from spark_upsample.errors import ConfigError, OutputError
-from spark_upsample.report import REPORT_NAME
+from spark_upsample.report import REPORT_NAME, REPORT_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -282,8 +282,9 @@ def _partition_folders(staging: Path, depth: int) -> set[Path]:
 
 def _keep_previous_files(previous: Path, staging: Path, replaced: set[Path]) -> None:
     """Hard-link (or copy) into ``staging`` every file of ``previous`` that the new output keeps:
-    all but those in the partition folders ``replaced`` and those the staged output has at the
-    same place (Spark's markers, the report)."""
+    all but those in the partition folders ``replaced``, those the staged output has at the
+    same place (Spark's markers), the previous run's report and cell table (a report describes
+    its run only), and hidden top-level folders the staged output has too (replaced whole)."""
     if not previous.is_dir():
         return
     for source in previous.rglob("*"):
@@ -291,6 +292,9 @@ def _keep_previous_files(previous: Path, staging: Path, replaced: set[Path]) -> 
         target = staging / relative
         if source.is_dir() or target.exists() or not replaced.isdisjoint(relative.parents):
             continue
+        top = relative.parts[0]
+        if top.startswith(REPORT_PREFIX) or (top.startswith("_") and (staging / top).exists()):
+            continue  # the run's own report and tables replace the previous ones whole
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(source, target)

@@ -9,7 +9,8 @@ from typing import Any
 
 from spark_upsample.plan import ResamplePlan
 
-REPORT_NAME = "_upsample_report.json"  # a leading underscore: Spark's readers skip the file
+REPORT_PREFIX = "_upsample_report"  # a leading underscore: Spark's readers skip such files
+REPORT_NAME = REPORT_PREFIX + ".json"
 MAX_REPORT_CELLS = 10_000  # cells listed in the JSON; above, all of them go to a Parquet table
 
 

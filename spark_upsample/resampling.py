@@ -206,6 +206,10 @@ def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
     return Resampled(out, plan)
 
 
+def _label_of(key: Any, keys: CellKeys) -> Any:
+    return key[-1] if keys.group_by else key
+
+
 def _count_cells(df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> dict[Any, int]:
     """Rows per cell key (null labels included), in one job that reads only the key columns
     (and ``key_cols``, whose values must not repeat within a cell).
@@ -213,24 +217,28 @@ def _count_cells(df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> di
     Raises
     ------
     DuplicateKeyError
-        A ``key_cols`` value that occurs more than once in a cell; the first such cell, in cell
-        order, is named with one repeated key and how often it occurs.
+        A ``key_cols`` value that occurs more than once in a cell (rows with a null label, which
+        are dropped or refused, are not checked); the first such cell, in cell order, is named
+        with one repeated key and how often it occurs.
     """
-    cell = keys.column().alias("cell")
+    names = internal_names(df, "cell", "n", "total", "most", "key")
+    cell = keys.column().alias(names["cell"])
     if not key_cols:
         return {keys.to_python(r[0]): int(r[1]) for r in df.groupBy(cell).count().collect()}
-    per_key = df.groupBy(cell, *[col(c) for c in key_cols]).count()
-    rows = per_key.groupBy("cell").agg(
-        F.sum("count").alias("n"),
-        F.max("count").alias("most"),
-        F.max_by(F.struct(*[col(c) for c in key_cols]), F.col("count")).alias("key"),
+    per_key = df.groupBy(cell, *[col(c) for c in key_cols]).agg(F.count(F.lit(1)).alias(names["n"]))
+    n = F.col(names["n"])
+    rows = per_key.groupBy(names["cell"]).agg(
+        F.sum(n).alias(names["total"]),
+        F.max(n).alias(names["most"]),
+        F.max_by(F.struct(*[col(c) for c in key_cols]), n).alias(names["key"]),
     ).collect()
-    counts = {keys.to_python(r["cell"]): int(r["n"]) for r in rows}
-    repeated = {keys.to_python(r["cell"]): r for r in rows if r["most"] > 1}
+    counts = {keys.to_python(r[0]): int(r[1]) for r in rows}
+    repeated = {keys.to_python(r[0]): r for r in rows if r[2] > 1}
+    repeated = {k: r for k, r in repeated.items() if _label_of(k, keys) is not None}
     if repeated:
         first = ordered_classes({k: 0 for k in repeated})[0]
         r = repeated[first]
-        raise duplicate_key_error(first, list(r["key"]), key_cols, int(r["most"]))
+        raise duplicate_key_error(first, list(r[3]), key_cols, int(r[2]))
     return counts
 
 

@@ -173,3 +173,40 @@ def test_timestamp_labels_in_a_daylight_saving_fall_back_hour_stay_apart(spark, 
         else:
             os.environ["TZ"] = previous
         time.tzset()
+
+
+def test_key_columns_with_nulls_keep_rows_apart(spark):
+    from spark_upsample.identity import row_identity
+
+    df = spark.createDataFrame([(1, None), (None, 1), (None, None), (1, 1)], "a int, b int")
+    ids = df.select(row_identity(df, ["a", "b"]).column.alias("id")).distinct().count()
+    assert ids == 4  # xxhash64 alone skips nulls: (1, null) and (null, 1) would be one id
+
+
+def test_repeated_keys_among_dropped_null_labels_are_not_an_error(spark):
+    rows = [(1, "a"), (2, "a"), (3, "b"), (9, None), (9, None)]
+    df = spark.createDataFrame(rows, "id long, label string")
+    out = upsample(df, "label", key_cols=["id"], null_labels="drop", seed=1)
+    assert sorted(out.groupBy("label").count().collect()) == [("a", 2), ("b", 2)]
+
+
+@pytest.mark.parametrize(
+    ("folder", "path", "relative"),
+    [
+        ("/tmp/in/", "file:/tmp/in/part-0.parquet", "part-0.parquet"),
+        ("/tmp/in/", "file:///tmp/in/day=1/part-0.parquet", "day=1/part-0.parquet"),
+        ("/", "hdfs://nn:8020/a/x.parquet", "a/x.parquet"),
+        ("/t/", "s3a://bucket/t/x.parquet", "x.parquet"),
+        ("/tmp/a%20b/", "file:/tmp/a%20b/x.parquet", "x.parquet"),
+        ("/tmp/in/", "file:/elsewhere/x.parquet", ""),  # not below: the whole path is used
+    ],
+)
+def test_file_paths_are_made_relative_to_the_input_folder(spark, folder, path, relative):
+    from spark_upsample.identity import _folder_path, _relative_pattern
+
+    got = spark.createDataFrame([(path,)], "p string").select(
+        F.regexp_extract("p", _relative_pattern(folder), 1)).first()[0]
+    assert got == relative
+    assert _folder_path(["file:///tmp/in/a.parquet", "file:///tmp/in/b/c.parquet"]) == "/tmp/in/"
+    assert _folder_path(["hdfs://nn:8020/a/x.parquet", "hdfs://nn:8020/b/y.parquet"]) == "/"
+    assert _folder_path(["s3a://bucket/t/x.parquet"]) == "/t/"

@@ -571,7 +571,8 @@ def test_more_cells_than_the_report_lists_go_to_a_parquet_table(spark, tmp_path)
     cells = spark.read.parquet(table)
     assert cells.count() == 10_002
     assert cells.where("count_after != 2 OR target != 2").count() == 0
-    assert sorted(cells.columns[:2]) == ["g", "label"]
+    assert cells.select("cell.*").columns == ["g", "label"]
+    assert cells.select("cell.g").distinct().count() == groups
     assert spark.read.parquet(out).count() == 4 * groups  # Spark's readers skip the table
 
 
@@ -594,3 +595,22 @@ def test_timestamp_labels_in_a_fall_back_hour_verify_as_written(spark, tmp_path,
     assert sorted(written) == [("2026-11-01 05:30:00", 10), ("2026-11-01 06:30:00", 10),
                                ("2026-11-02 12:00:00", 10)]
     assert len(report_of(out)["classes"]) == 3
+
+
+def test_an_append_keeps_earlier_data_but_not_the_earlier_report_or_cell_table(tmp_path):
+    from spark_upsample.landing import _keep_previous_files
+
+    previous, staging = tmp_path / "out", tmp_path / "staging"
+    for path, text in [("part-0.parquet", "old data"), ("_upsample_report.json", "old report"),
+                       ("_upsample_report_cells.parquet/part-a.parquet", "old cells"),
+                       ("_other/part-a", "old hidden"), ("_kept/part-a", "kept hidden")]:
+        (previous / path).parent.mkdir(parents=True, exist_ok=True)
+        (previous / path).write_text(text)
+    for path in ("part-1.parquet", "_other/part-b"):
+        (staging / path).parent.mkdir(parents=True, exist_ok=True)
+        (staging / path).write_text("new")
+
+    _keep_previous_files(previous, staging, replaced=set())
+
+    kept = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+    assert kept == ["_kept/part-a", "_other/part-b", "part-0.parquet", "part-1.parquet"]
