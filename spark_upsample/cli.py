@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     add("--replacement", action=argparse.BooleanOptionalAction,
         help="shrink classes by draws with replacement instead of a subset")
     add("--group-by", help="comma-separated columns: balance classes within each group")
-    add("--key-col", action="append", metavar="COLUMN",
+    add("--key-col", dest="key_cols", action="append", metavar="COLUMN",
         help="a column that identifies rows within a class (repeat for several): the same rows "
         "for the same seed however the input is split")
     add("--weight-col", help="write each row once with this weight column instead of copies")
@@ -133,8 +133,6 @@ def _config_from(args: dict[str, Any]) -> JobConfig:
     for option in ("input_option", "output_option"):
         if option in args:
             args[option + "s"] = _key_values(option, args.pop(option))
-    if "key_col" in args:
-        args["key_cols"] = args.pop("key_col")
     if "strategy" in args:
         args["strategy"] = parse_strategy(args["strategy"])
     if args.get("output_files") == 0:
