@@ -53,7 +53,7 @@ class CellKeys:
 
     def parts(self) -> list[Column]:
         """The key's components as Spark columns of the input (timestamps as microseconds)."""
-        return [_part(col(c), t) for c, t in zip(self.names, self.types)]
+        return [_part(col(c), t) for c, t in zip(self.names, self.types, strict=True)]
 
     def column(self) -> Column:
         """The key as one Spark column of the input: the label part, or a struct of all parts."""
@@ -64,7 +64,7 @@ class CellKeys:
         """A Spark key value (from :meth:`column`, collected) as the plan's key."""
         if not self.group_by:
             return _from_spark(value, self.types[0])
-        return tuple(_from_spark(v, t) for v, t in zip(value, self.types))
+        return tuple(_from_spark(v, t) for v, t in zip(value, self.types, strict=True))
 
     def label(self, value: Any) -> Any:
         """A label as the plan keys it (a timestamp as an aware UTC datetime); other values as
@@ -95,7 +95,7 @@ class CellKeys:
         flat = [f"_k{i}" for i in range(len(self.types))]
         key_types = [_spark_type(t) for t in self.types]
         schema = T.StructType(
-            [T.StructField(n, t, True) for n, t in zip(flat, key_types)] + list(fields)
+            [T.StructField(n, t, True) for n, t in zip(flat, key_types, strict=True)] + list(fields)
         )
         data = [(*self._to_spark(row[0]), *row[1:]) for row in rows]
         if type(spark).__module__.startswith("pyspark.sql.connect"):
@@ -108,7 +108,7 @@ class CellKeys:
 
     def _to_spark(self, key: Any) -> tuple[Any, ...]:
         values = key if self.group_by else (key,)
-        return tuple(_to_spark(v, t) for v, t in zip(values, self.types))
+        return tuple(_to_spark(v, t) for v, t in zip(values, self.types, strict=True))
 
 
 def key_name(df: DataFrame) -> str:

@@ -41,14 +41,12 @@ from spark_upsample.io import (
     check_partition_columns,
     first_line,
     read_input,
-    write_output,
     write_cells_table,
+    write_output,
     written_counts,
 )
 from spark_upsample.landing import Landing, check_not_overlapping, check_report_path
 from spark_upsample.methods import resample_for_config
-from spark_upsample.resampling import Resampled
-from spark_upsample.strategy import DEFAULT_MAX_RATIO
 from spark_upsample.plan import ResamplePlan
 from spark_upsample.report import (
     MAX_TABLE_ROWS,
@@ -58,6 +56,8 @@ from spark_upsample.report import (
     summary_table,
     write_report,
 )
+from spark_upsample.resampling import Resampled
+from spark_upsample.strategy import DEFAULT_MAX_RATIO
 
 log = logging.getLogger("spark_upsample")
 

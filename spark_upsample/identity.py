@@ -125,7 +125,7 @@ def _quiet_analysis_errors() -> Iterator[None]:
     try:
         yield
     finally:
-        for logger, was in zip(loggers, previous):
+        for logger, was in zip(loggers, previous, strict=True):
             logger.disabled = was
 
 
@@ -133,7 +133,7 @@ def duplicate_key_error(label: Any, key: Sequence[Any], key_cols: Sequence[str],
     DuplicateKeyError
 ):
     """The error for a key that repeats within a class (found by the counting job)."""
-    shown = ", ".join(f"{c}={v!r}" for c, v in zip(key_cols, key))
+    shown = ", ".join(f"{c}={v!r}" for c, v in zip(key_cols, key, strict=True))
     return DuplicateKeyError(
         f"key_cols {list(key_cols)} do not identify the rows of class {label!r}: the key "
         f"({shown}) occurs {times:,} times. Give columns that are unique within each class "

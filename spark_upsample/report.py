@@ -32,7 +32,8 @@ def summary_table(plan: ResamplePlan) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
     lines = []
     for row in [header, *rows]:
-        cells = [row[0].ljust(widths[0])] + [v.rjust(w) for v, w in zip(row[1:], widths[1:])]
+        values = zip(row[1:], widths[1:], strict=True)
+        cells = [row[0].ljust(widths[0])] + [v.rjust(w) for v, w in values]
         lines.append("  ".join(cells).rstrip())
     lines.append(f"row identity: {plan.row_identity}"
                  + (f" ({', '.join(plan.key_cols)})" if plan.key_cols else ""))

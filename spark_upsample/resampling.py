@@ -22,13 +22,13 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_upsample.cells import CellKeys
 from spark_upsample.errors import (
     InvalidLabelError,
     InvalidParameterError,
     InvalidStrategyError,
     SingleClassError,
 )
-from spark_upsample.cells import CellKeys
 from spark_upsample.frames import (
     check_columns,
     check_label_type,

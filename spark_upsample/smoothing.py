@@ -152,7 +152,8 @@ def class_stds(df: DataFrame, key: Column, columns: Sequence[str], identity: Col
     start = F.struct(F.lit(0).cast("long").alias("n"), F.lit(0.0).alias("mean"),
                      F.lit(0.0).alias("m2"))
     values = F.array_sort(F.collect_list(F.struct(
-        identity.alias("id"), *[col(c).cast("double").alias(f"v{j}") for j, c in enumerate(columns)])))
+        identity.alias("id"),
+        *[col(c).cast("double").alias(f"v{j}") for j, c in enumerate(columns)])))
     per_bucket = df.groupBy(key.alias(names["key"]),
                             F.pmod(identity, F.lit(BUCKETS)).alias(names["bucket"])).agg(
         values.alias(names["values"]),
@@ -162,7 +163,8 @@ def class_stds(df: DataFrame, key: Column, columns: Sequence[str], identity: Col
         F.aggregate(F.col(names["values"]), start, _welford(f"v{j}")).alias(f"s{j}")
         for j in range(len(columns))], *[f"m{j}" for j in range(len(columns))])
     merged = moments.groupBy(key_col).agg(
-        F.array_sort(F.collect_list(F.struct(bucket, *[F.col(f"s{j}") for j in range(len(columns))])))
+        F.array_sort(F.collect_list(
+            F.struct(bucket, *[F.col(f"s{j}") for j in range(len(columns))])))
         .alias(names["parts"]),
         *[F.sum(f"m{j}").alias(names[m]) for j, m in enumerate(missing)])
     return merged.select(key_col, *[
