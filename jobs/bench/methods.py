@@ -89,7 +89,7 @@ def run_job(spark: SparkSession, case: Case, out: Path, seed: int) -> Callable[[
 def job_planning(report_path: Path) -> Planning:
     """The cells and the ``count_and_plan`` seconds of the job's report."""
     report = json.loads(report_path.read_text())
-    return Planning(len(report["classes"]), report["timings_seconds"]["count_and_plan"])
+    return Planning(report["cells"]["total"], report["timings_seconds"]["count_and_plan"])
 
 
 def run_tutorial(spark: SparkSession, case: Case, out: Path, seed: int) -> None:
