@@ -121,7 +121,7 @@ def resample_with_plan(
     **options
         The common options of :func:`spark_upsample.upsample_with_plan` (``null_labels``,
         ``max_ratio``, ``checkpoint_input``, ``group_by``, ``weight_col``, ``lineage_col``,
-        ``shrinkage``, ``shrinkage_cols``, ``shuffle``).
+        ``shrinkage``, ``shrinkage_cols``, ``shuffle``, ``key_cols``).
 
     Returns and raises as :func:`spark_upsample.upsample_with_plan`.
     """
