@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spark-upsample",
         description="Rebalance classes by random sampling with replacement, to exact counts.",
+        epilog="spark-upsample report PATH.json renders the HTML page of a saved run report.",
         argument_default=argparse.SUPPRESS,
     )
     add = parser.add_argument

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 WIDTH = 760  # the viewBox width of every chart; the page scales it to the column
 SERIES = (("before", "rows before"), ("target", "target"), ("after", "rows after"))
 NAME_WIDTH = 190  # the column of class names left of the bars
-MAX_NAME = 26  # characters of a name drawn on a chart; the <title> has all of it
+MAX_BIN_WIDTH = 90  # a histogram of few bins keeps narrow bars, from the left
+MAX_NAME = 24  # characters of a name drawn on a chart; the <title> has all of it
 
 
 def esc(value: object) -> str:
@@ -108,7 +109,7 @@ def histogram(bins: Sequence[tuple[str, str, int]], unit: str, caption: str) -> 
     top, plot_height, bottom = 18, 130, 22
     height = top + plot_height + bottom
     largest = max((count for _, _, count in bins), default=0) or 1
-    slot = WIDTH / max(len(bins), 1)
+    slot = min(WIDTH / max(len(bins), 1), MAX_BIN_WIDTH)
     parts = [
         _open(height, caption),
         f'<line class="base" x1="0" x2="{WIDTH}" y1="{top + plot_height}" '

@@ -96,16 +96,18 @@ def network_trap() -> Iterator[tuple[list[bytes], tuple[str, ...]]]:
     that reaches it; yields that record and the flags that send all of Chromium's traffic there
     (so the network is cut, and any attempt to use it shows)."""
     server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)  # to look at `done` ten times a second
     seen: list[bytes] = []
+    done = threading.Event()
 
     def serve() -> None:
-        while True:
+        while not done.is_set():
             try:
                 connection, _ = server.accept()
-            except OSError:  # closed: the block ended
-                return
+            except TimeoutError:
+                continue
             with connection:
-                connection.settimeout(5)
+                connection.settimeout(1)
                 try:
                     seen.append(connection.recv(4096))
                 except OSError as error:
@@ -117,8 +119,9 @@ def network_trap() -> Iterator[tuple[list[bytes], tuple[str, ...]]]:
         port = server.getsockname()[1]
         yield seen, (f"--proxy-server=http://127.0.0.1:{port}", "--proxy-bypass-list=<-loopback>")
     finally:
-        server.close()
+        done.set()
         thread.join(timeout=10)
+        server.close()
 
 
 def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:

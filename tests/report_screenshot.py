@@ -37,6 +37,7 @@ def run_demo(*options: str) -> Path:
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the demo's Spark on loopback only
     target = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "report.png")
     screenshot(run_demo(), target, SIZE)
     print(f"screenshot: {target}")
