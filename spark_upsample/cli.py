@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -45,7 +45,7 @@ from spark_upsample.io import (
     write_output,
     written_counts,
 )
-from spark_upsample.landing import Landing, check_not_overlapping, check_report_path
+from spark_upsample.landing import Landing, check_not_overlapping, check_report_path, local_path
 from spark_upsample.methods import resample_for_config
 from spark_upsample.plan import ResamplePlan
 from spark_upsample.report import (
@@ -53,9 +53,12 @@ from spark_upsample.report import (
     REPORT_NAME,
     cells_table_path,
     list_cells,
+    page_path_for,
     summary_table,
+    write_page,
     write_report,
 )
+from spark_upsample.report_command import render_saved_report
 from spark_upsample.resampling import Resampled
 from spark_upsample.strategy import DEFAULT_MAX_RATIO
 
@@ -71,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spark-upsample",
         description="Rebalance classes by random sampling with replacement, to exact counts.",
+        epilog="spark-upsample report PATH.json renders the HTML page of a saved run report.",
         argument_default=argparse.SUPPRESS,
     )
     add = parser.add_argument
@@ -88,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--compression", help="output compression codec, e.g. snappy, zstd")
     add("--output-files", type=int, help="number of output files (adds a shuffle); 0: Spark's")
     add("--report", help="report JSON path (default: _upsample_report.json in the output)")
+    add("--report-html", help="the report's HTML page (default: beside the report JSON, .html)")
+    add("--no-report-html", dest="report_html", action="store_false", help="write no page")
     add("--label-col", help="the class column (default: label)")
     add("--method", help="upsample (default), downsample, or resample (every class to --target)")
     add("--strategy", help="auto, minority, 'not minority', 'not majority', all (downsample: "
@@ -146,7 +152,15 @@ def _config_from(args: dict[str, Any]) -> JobConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the job; returns the exit code (see the module docstring)."""
+    """Run the job; returns the exit code (see the module docstring). ``report PATH.json``
+    instead renders the page of a saved report (:mod:`spark_upsample.report_command`)."""
+    if list(sys.argv[1:] if argv is None else argv)[:1] == ["report"]:
+        try:
+            return render_saved_report(list(sys.argv[2:] if argv is None else argv[1:]))
+        except InputError as error:
+            return _fail(EXIT_INPUT, error)
+        except OutputError as error:
+            return _fail(EXIT_OUTPUT, error)
     try:
         args = vars(build_parser().parse_args(argv))
     except SystemExit as exit_:  # argparse: --help, --version, or a usage error
@@ -164,6 +178,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if config.output:
             check_not_overlapping(config.input, config.output)
             check_report_path(config.report, config.output)
+            _check_page_path(config)
     except ConfigError as error:
         if session is not None and session[1]:
             session[0].stop()
@@ -227,13 +242,19 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
 
     if config.dry_run or landing is None:
         list_cells(report, result.plan, None)
-        _print(f"spark-upsample dry run: {config.source}, seed {result.plan.seed}\n"
-               f"{summary_table(result.plan)}\nnothing written (dry run)")
         report["status"] = "dry-run"
+        page = config.report_html if isinstance(config.report_html, str) else None
+        if page:
+            _write_report_elsewhere(report, page, write_page, "The plan's page")
+        _print(f"spark-upsample dry run: {config.source}, seed {result.plan.seed}\n"
+               f"{summary_table(result.plan)}\nnothing written (dry run)"
+               + (f"\npage of the plan: {page}" if page else ""))
         return report
 
     report_path = config.report or _default_report_path(config, landing)
     staged_report = landing.staged_location(report_path) if report_path else None
+    page_path = _page_path(config, report_path)
+    staged_page = landing.staged_location(page_path) if page_path else None
     table = cells_table_path(report_path) if report_path else None
     with_table = list_cells(report, result.plan, table)
     try:
@@ -245,6 +266,8 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
             if with_table:
                 write_cells_table(spark, result.plan, df.schema, cells_table_path(staged_report))
             write_report(report, staged_report)
+        if staged_page is not None:
+            write_page(report, staged_page)
         landing.publish()
     except BaseException:
         landing.abort()
@@ -253,10 +276,14 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
         if with_table:
             write_cells_table(spark, result.plan, df.schema, cells_table_path(report_path))
         _write_report_elsewhere(report, report_path)
+    if page_path is not None and staged_page is None:
+        what = "The output is in place, but the page"
+        _write_report_elsewhere(report, page_path, write_page, what)
     _print(f"spark-upsample: {config.source} -> {config.output}, seed {result.plan.seed}\n"
            f"{summary_table(result.plan)}\n"
            f"output: {config.output} ({config.output_format})\n"
-           f"report: {report_path or 'not written (pass --report PATH for this output)'}")
+           f"report: {report_path or 'not written (pass --report PATH for this output)'}"
+           + (f"\npage: {page_path}" if page_path else ""))
     return report
 
 
@@ -304,14 +331,39 @@ def _default_report_path(config: JobConfig, landing: Landing) -> str | None:
     return os.path.join(str(config.output), REPORT_NAME) if landing.staged else None
 
 
-def _write_report_elsewhere(report: dict[str, Any], path: str) -> None:
-    """Write a report that is not inside the output, once the output is in place."""
+def _write_report_elsewhere(
+    report: dict[str, Any], path: str,
+    write: Callable[[dict[str, Any], str], None] = write_report,
+    what: str = "The output is in place, but the report",
+) -> None:
+    """Write a report (or with ``write_page``, its page) that is not inside the output, once
+    the output is in place; ``what`` starts the error message."""
     try:
-        write_report(report, path)
+        write(report, path)
     except OSError as error:
-        raise OutputError(
-            f"The output is in place, but the report could not be written to {path!r}: {error}."
-        ) from None
+        raise OutputError(f"{what} could not be written to {path!r}: {error}.") from None
+
+
+def _page_path(config: JobConfig, report_path: str | None) -> str | None:
+    """Where the report's page goes: ``report_html``, else beside the report; None for none."""
+    if config.report_html is False:
+        return None
+    if isinstance(config.report_html, str):
+        return config.report_html
+    return page_path_for(report_path) if report_path else None
+
+
+def _check_page_path(config: JobConfig) -> None:
+    """Raise :class:`ConfigError` for a page inside the output where readers would read it, or
+    inside the output of a dry run (which writes nothing there)."""
+    if not isinstance(config.report_html, str) or not config.output:
+        return
+    check_report_path(config.report_html, config.output)
+    page, output = local_path(config.report_html), local_path(config.output)
+    if config.dry_run and page is not None and output is not None and output in page.parents:
+        raise ConfigError(
+            f"The page {config.report_html!r} is inside the output {config.output!r}, which a "
+            "dry run leaves untouched. Give --report-html a path outside it.")
 
 
 def _dynamic_partitions(spark: SparkSession, config: JobConfig) -> int:

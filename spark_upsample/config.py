@@ -52,6 +52,7 @@ class JobConfig:
     compression: str | None = None
     output_files: int | None = None
     report: str | None = None
+    report_html: str | bool | None = None  # a path; None: beside the report; False: no page
     label_col: str = "label"
     method: str = "upsample"
     strategy: str | float | dict[str, int] = "auto"
@@ -240,6 +241,14 @@ def _shrinkage(key: str, value: Any) -> float | dict[str, float] | None:
     return float(value)
 
 
+def _page(key: str, value: Any) -> str | bool | None:
+    if value is False or value is None:
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{key} must be a path, or false for no page. Got {value!r} instead.")
+    return value
+
+
 def _seed(key: str, value: Any) -> int | None:
     if value is None:
         return None
@@ -281,6 +290,7 @@ _CHECKS = {
     "compression": _text,
     "output_files": _positive_int,
     "report": _text,
+    "report_html": _page,
     "label_col": _text,
     "method": _choice(METHODS),
     "strategy": _strategy,

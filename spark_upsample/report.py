@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from spark_upsample.plan import ResamplePlan
+from spark_upsample.report_html import render_page
 
 REPORT_PREFIX = "_upsample_report"  # a leading underscore: Spark's readers skip such files
 REPORT_NAME = REPORT_PREFIX + ".json"
@@ -53,11 +54,12 @@ def cells_table_path(report_path: str) -> str:
 def list_cells(report: dict[str, Any], plan: ResamplePlan, table_path: str | None) -> bool:
     """Put the plan's cells into ``report``: all of them up to :data:`MAX_REPORT_CELLS`, else
     the first ones and the path of the full table (``table_path``). True when the table is
-    needed."""
+    needed. With ``group_by``, ``report["groups"]`` is the number of groups (None without)."""
     cells = plan.classes
     report["cells"] = {"total": len(cells), "listed": min(len(cells), MAX_REPORT_CELLS),
                        "table": table_path if len(cells) > MAX_REPORT_CELLS else None}
     report["classes"] = [c.to_dict() for c in cells[:MAX_REPORT_CELLS]]
+    report["groups"] = len({c.group for c in cells}) if plan.group_by else None
     return len(cells) > MAX_REPORT_CELLS
 
 
@@ -66,3 +68,17 @@ def write_report(report: dict[str, Any], path: str | Path) -> None:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
+
+
+def page_path_for(report_path: str) -> str:
+    """Where the page of a report at ``report_path`` goes by default: beside it, ``.html``
+    instead of its extension (``run.json`` -> ``run.html``; ``run.html`` -> ``run.html.html``)."""
+    stem, extension = os.path.splitext(report_path)
+    return stem + ".html" if extension != ".html" else report_path + ".html"
+
+
+def write_page(report: dict[str, Any], path: str | Path) -> None:
+    """Write the report's HTML page (:func:`render_page`), creating the folder if needed."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render_page(report), encoding="utf-8")
