@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--compression", help="output compression codec, e.g. snappy, zstd")
     add("--output-files", type=int, help="number of output files (adds a shuffle); 0: Spark's")
     add("--report", help="report JSON path (default: _upsample_report.json in the output)")
-    add("--label-col", help="the class column (default: label)")
+    add("--label-col", action="append", metavar="COLUMN",
+        help="the class column (default: label); repeat for classes on several columns")
     add("--method", help="upsample (default), downsample, or resample (every class to --target)")
     add("--strategy", help="auto, minority, 'not minority', 'not majority', all (downsample: "
         "majority instead of minority), a ratio, or class=count,class=count")
