@@ -14,6 +14,7 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from spark_upsample import (
+    DuplicateKeyError,
     InvalidLabelError,
     InvalidParameterError,
     InvalidStrategyError,
@@ -428,3 +429,13 @@ def test_job_null_in_one_label_column(spark, tmp_path, capsys):
     )
     assert counts(spark.read.parquet(str(out)), "label", "sex") == {k: 30 for k in SIZES}
     assert report_of(out)["null_labels_dropped"] == 1
+
+
+def test_key_columns_are_unique_per_combination_and_nulls_are_not_checked(spark):
+    rows = [(1, 0, "F"), (1, 0, "M"), (2, 0, "M"), (3, 1, "M"), (3, 1, "M"), (9, None, "F"),
+            (9, None, "F")]  # fmt: skip
+    df = spark.createDataFrame(rows, "id long, label int, sex string")
+    with pytest.raises(DuplicateKeyError, match=r"of class \(1, 'M'\): the key \(id=3\) occurs 2"):
+        upsample(df, LABEL, key_cols=["id"], null_labels="drop")
+    fine = upsample(df.where("id != 3"), LABEL, key_cols=["id"], null_labels="drop", seed=1)
+    assert counts(fine, "label", "sex") == {(0, "F"): 2, (0, "M"): 2}
