@@ -1,17 +1,20 @@
 """Cells: the (group, class) pairs a run balances, keyed the same way in Spark and in Python.
 
-A cell's key is its label, or ``(*group values, label)`` with ``group_by``. In Spark it is one
-column of the input (the label, or a struct of the group columns and the label); small per-cell
-tables (targets, rates, cuts, weights) are joined to the rows on it. Values travel between the
-two sides exactly: a ``timestamp`` travels as its epoch microseconds, because PySpark turns
-timestamps into naive local datetimes, and two instants of a daylight-saving fall-back hour
-would become one Python value (merging two classes). In Python a timestamp label is a
-timezone-aware UTC ``datetime``.
+A class is the value of the label column, or, when the label is several columns (strata on
+label x sex), the tuple of their values in the order given: ``(1, "F")``. A cell's key is its
+class, or ``(*group values, class)`` with ``group_by``. In Spark it is one column of the input
+(the label, or a flat struct of the group and label columns); small per-cell tables (targets,
+rates, cuts, weights) are joined to the rows on it. Values travel between the two sides
+exactly: a ``timestamp`` travels as its epoch microseconds, because PySpark turns timestamps
+into naive local datetimes, and two instants of a daylight-saving fall-back hour would become
+one Python value (merging two classes). In Python a timestamp label is a timezone-aware UTC
+``datetime``.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +23,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_upsample.frames import col, internal_names
+from spark_upsample.frames import col, internal_names, label_columns
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
@@ -31,25 +34,34 @@ class CellKeys:
 
     Attributes
     ----------
-    label_col, group_by : the label and group columns
-    types : the Spark types of the group columns, then of the label
+    label_col : the label column, or a tuple of several (see :func:`label_columns`)
+    group_by : the group columns
+    types : the Spark types of the group columns, then of the label column(s)
     """
 
-    label_col: str
+    label_col: str | tuple[str, ...]
     group_by: tuple[str, ...]
     types: tuple[T.DataType, ...]
 
     @classmethod
-    def of(cls, df: DataFrame, label_col: str, group_by: Sequence[str] = ()) -> CellKeys:
-        """The keys of ``df``'s cells by ``group_by`` and ``label_col``."""
+    def of(
+        cls, df: DataFrame, label_col: str | Sequence[str], group_by: Sequence[str] = ()
+    ) -> CellKeys:
+        """The keys of ``df``'s cells by ``group_by`` and ``label_col`` (a name or a list)."""
         schema = df.schema
-        names = (*group_by, label_col)
-        return cls(label_col, tuple(group_by), tuple(schema[c].dataType for c in names))
+        label = label_columns(label_col)
+        names = (*group_by, *((label,) if isinstance(label, str) else label))
+        return cls(label, tuple(group_by), tuple(schema[c].dataType for c in names))
+
+    @property
+    def label_cols(self) -> tuple[str, ...]:
+        """The label column(s), always as a tuple."""
+        return (self.label_col,) if isinstance(self.label_col, str) else self.label_col
 
     @property
     def names(self) -> tuple[str, ...]:
-        """The group columns, then the label column."""
-        return (*self.group_by, self.label_col)
+        """The group columns, then the label column(s)."""
+        return (*self.group_by, *self.label_cols)
 
     def parts(self) -> list[Column]:
         """The key's components as Spark columns of the input (timestamps as microseconds)."""
@@ -58,25 +70,53 @@ class CellKeys:
     def column(self) -> Column:
         """The key as one Spark column of the input: the label part, or a struct of all parts."""
         parts = self.parts()
-        return parts[0] if not self.group_by else F.struct(*parts)
+        return parts[0] if len(parts) == 1 else F.struct(*parts)
+
+    def not_null(self) -> Column:
+        """True for the rows whose label (every label column) is not null."""
+        checks = [col(c).isNotNull() for c in self.label_cols]
+        return functools.reduce(lambda a, b: a & b, checks)
 
     def to_python(self, value: Any) -> Any:
         """A Spark key value (from :meth:`column`, collected) as the plan's key."""
-        if not self.group_by:
+        if len(self.types) == 1:
             return _from_spark(value, self.types[0])
-        return tuple(_from_spark(v, t) for v, t in zip(value, self.types, strict=True))
+        flat = tuple(_from_spark(v, t) for v, t in zip(value, self.types, strict=True))
+        return self._nested(flat)
+
+    def label_of(self, key: Any) -> Any:
+        """The class of a plan key: the key itself, or its last item with ``group_by``."""
+        return key[-1] if self.group_by else key
+
+    def is_null(self, label: Any) -> bool:
+        """Whether a class (from :meth:`label_of`) has a null label value, in any label column."""
+        return any(v is None for v in label) if self._several else label is None
 
     def label(self, value: Any) -> Any:
-        """A label as the plan keys it (a timestamp as an aware UTC datetime); other values as
-        they are. For matching user-given class names (strategy dicts) to the plan's labels."""
-        data_type = self.types[-1]
-        if isinstance(data_type, T.TimestampType) and isinstance(value, _dt.datetime):
-            return value.astimezone(_dt.timezone.utc)  # a naive value is local time, as PySpark
-        return value
+        """A class as the plan keys it (a timestamp as an aware UTC datetime); other values as
+        they are. For matching user-given class names (strategy dicts) to the plan's labels: with
+        several label columns, a tuple of one value per column."""
+        if not self._several:
+            return _label_value(value, self.types[-1])
+        if not isinstance(value, tuple) or len(value) != len(self.label_cols):
+            return value  # names no class; the caller's error lists the classes there are
+        types = self.types[len(self.group_by):]
+        return tuple(_label_value(v, t) for v, t in zip(value, types, strict=True))
 
     def labels(self, mapping: Mapping[Any, Any]) -> dict[Any, Any]:
         """``mapping`` with its keys passed through :meth:`label`."""
         return {self.label(k): v for k, v in mapping.items()}
+
+    @property
+    def _several(self) -> bool:
+        return not isinstance(self.label_col, str)
+
+    def _nested(self, flat: tuple[Any, ...]) -> Any:
+        """Flat key values (group columns, then label columns) as the plan's key."""
+        if not self._several:
+            return flat
+        label = flat[len(self.group_by):]
+        return (*flat[:len(self.group_by)], label) if self.group_by else label
 
     def table(
         self,
@@ -102,18 +142,25 @@ class CellKeys:
             table = spark.createDataFrame(data, schema)  # no per-row checks to skip there
         else:
             table = spark.createDataFrame(data, schema, verifySchema=False)
-        key = F.col(flat[0]) if not self.group_by else F.struct(
+        key = F.col(flat[0]) if len(flat) == 1 else F.struct(
             *[F.col(n).alias(f"k{i}") for i, n in enumerate(flat)])
         return table.select(key.alias(key_name), *[F.col(f.name) for f in fields])
 
     def _to_spark(self, key: Any) -> tuple[Any, ...]:
-        values = key if self.group_by else (key,)
+        label = self.label_of(key)
+        values = (*(key[:-1] if self.group_by else ()), *(label if self._several else (label,)))
         return tuple(_to_spark(v, t) for v, t in zip(values, self.types, strict=True))
 
 
 def key_name(df: DataFrame) -> str:
     """A fresh column name for the cell key of ``df``."""
     return internal_names(df, "cell")["cell"]
+
+
+def _label_value(value: Any, data_type: T.DataType) -> Any:
+    if isinstance(data_type, T.TimestampType) and isinstance(value, _dt.datetime):
+        return value.astimezone(_dt.timezone.utc)  # a naive value is local time, as PySpark
+    return value
 
 
 def _part(column: Column, data_type: T.DataType) -> Column:

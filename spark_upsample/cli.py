@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--report", help="report JSON path (default: _upsample_report.json in the output)")
     add("--report-html", help="the report's HTML page (default: beside the report JSON, .html)")
     add("--no-report-html", dest="report_html", action="store_false", help="write no page")
-    add("--label-col", help="the class column (default: label)")
+    add("--label-col", action="append", metavar="COLUMN",
+        help="the class column (default: label); repeat for classes on several columns")
     add("--method", help="upsample (default), downsample, or resample (every class to --target)")
     add("--strategy", help="auto, minority, 'not minority', 'not majority', all (downsample: "
         "majority instead of minority), a ratio, or class=count,class=count")

@@ -53,7 +53,7 @@ class JobConfig:
     output_files: int | None = None
     report: str | None = None
     report_html: str | bool | None = None  # a path; None: beside the report; False: no page
-    label_col: str = "label"
+    label_col: str | tuple[str, ...] = "label"
     method: str = "upsample"
     strategy: str | float | dict[str, int] = "auto"
     target: int | str | None = None
@@ -191,6 +191,19 @@ def _columns(key: str, value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _label_col(key: str, value: Any) -> str | tuple[str, ...]:
+    """One column name, or a list of names (strata on several columns; a list of one is that
+    name)."""
+    if isinstance(value, str):
+        return str(_text(key, value))
+    names = list(value) if isinstance(value, (list, tuple)) else []
+    if not names or not all(isinstance(v, str) and v.strip() for v in names) or len(
+            set(names)) < len(names):
+        raise ConfigError(f"{key} must be a column name or a list of distinct column names. "
+                          f"Got {value!r} instead.")
+    return names[0] if len(names) == 1 else tuple(names)
+
+
 def _positive_int(key: str, value: Any) -> int | None:
     if value is None or value == 0:
         return None
@@ -291,7 +304,7 @@ _CHECKS = {
     "output_files": _positive_int,
     "report": _text,
     "report_html": _page,
-    "label_col": _text,
+    "label_col": _label_col,
     "method": _choice(METHODS),
     "strategy": _strategy,
     "target": _target,

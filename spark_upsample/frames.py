@@ -53,6 +53,33 @@ def internal_names(df: DataFrame, *roles: str) -> dict[str, str]:
     return {role: f"{prefix}_{role}" for role in roles}
 
 
+def label_columns(label_col: Any) -> str | tuple[str, ...]:
+    """The label as the cells key it: a column name, or a tuple of two or more names (strata on
+    several columns, whose classes are the combinations of their values). A list of one name
+    is that name.
+
+    Raises
+    ------
+    InvalidParameterError
+        Not a name or a list of distinct names.
+    """
+    if isinstance(label_col, str) and label_col:
+        return label_col
+    names = tuple(label_col) if isinstance(label_col, (list, tuple)) else ()
+    if not names or not all(isinstance(n, str) and n for n in names) or len(set(names)) < len(
+            names):
+        raise InvalidParameterError(
+            "label_col must be a column name or a list of distinct column names. "
+            f"Got {label_col!r} instead.")
+    return names[0] if len(names) == 1 else names
+
+
+def describe_label(label_col: str | tuple[str, ...]) -> str:
+    """The label column(s) as error messages name them: ``'label'``, or ``label columns
+    ['label', 'sex']``."""
+    return repr(label_col) if isinstance(label_col, str) else f"label columns {list(label_col)}"
+
+
 def check_columns(df: DataFrame, *names: str) -> None:
     """Raise :class:`MissingColumnError` for the first name not in ``df``, suggesting near names."""
     columns = df.columns
@@ -101,9 +128,10 @@ def class_counts(df: DataFrame, label_col: str) -> dict[Any, int]:
 
 
 def clean_counts(
-    counts: dict[Any, int], label_col: str, null_labels: str
+    counts: dict[Any, int], label_col: str | tuple[str, ...], null_labels: str
 ) -> tuple[dict[Any, int], int]:
-    """Split off null labels and reject NaN and empty input.
+    """Split off null labels and reject NaN and empty input. With several label columns the
+    classes are tuples, and a class with a null in any column counts under the key None.
 
     Returns the counts of the non-null classes and the number of null-label rows to drop.
 
@@ -115,15 +143,20 @@ def clean_counts(
         No rows with a label.
     """
     nulls = counts.pop(None, 0)
+    name = describe_label(label_col)
     if nulls and null_labels == "error":
+        null = f"a null {name}" if isinstance(label_col, str) else f"a null in {name}"
         raise InvalidLabelError(
-            f"{nulls} row(s) have a null {label_col!r}. Fill or filter them first, or pass "
+            f"{nulls} row(s) have {null}. Fill or filter them first, or pass "
             "null_labels='drop' (--null-labels drop) to leave them out of the output."
         )
-    nans = sum(n for c, n in counts.items() if isinstance(c, float) and math.isnan(c))
+    nans = sum(n for c, n in counts.items()
+               if any(isinstance(v, float) and math.isnan(v)
+                      for v in (c if isinstance(c, tuple) else (c,))))
     if nans:
+        nan = f"a NaN {name}" if isinstance(label_col, str) else f"NaN in {name}"
         raise InvalidLabelError(
-            f"{nans} row(s) have a NaN {label_col!r}; NaN is not a class. Replace or filter them."
+            f"{nans} row(s) have {nan}; NaN is not a class. Replace or filter them."
         )
     if not counts:
         raise EmptyInputError(

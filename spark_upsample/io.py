@@ -88,8 +88,8 @@ def write_output(df: DataFrame, config: JobConfig, path: str, mode: str) -> None
 def written_counts(
     spark: SparkSession, config: JobConfig, path: str, written: DataFrame
 ) -> dict[Any, int]:
-    """Rows per label (per group and label with ``group_by``, as tuples) in the files at ``path``,
-    reading only those columns.
+    """Rows per class (per group and class with ``group_by``, as tuples), keyed as the plan keys
+    them, in the files at ``path``, reading only those columns.
 
     The files are read with the writer's own options (a CSV has a header line only with
     ``header=true``, as Spark writes it) and with the schema they were written with, so that text
@@ -106,22 +106,25 @@ def written_counts(
 def write_cells_table(spark: SparkSession, plan: ResamplePlan, input_schema: T.StructType,
                       path: str) -> None:
     """Write every cell of ``plan`` as one Parquet row: a struct ``cell`` of the group and label
-    columns (named and typed as in the input), then the counts of :meth:`ClassPlan.to_dict`.
+    columns (named and typed as in the input; every label column of a label of several), then
+    the counts of :meth:`ClassPlan.to_dict`.
 
     Raises
     ------
     OutputError
         Spark could not write the table.
     """
+    several = not isinstance(plan.label_col, str)
+    label_cols = plan.label_col if several else (plan.label_col,)
     cell = T.StructType([T.StructField(c, input_schema[c].dataType, True)
-                         for c in (*plan.group_by, plan.label_col)])
+                         for c in (*plan.group_by, *label_cols)])
     fields = [T.StructField("cell", cell, False)]
     fields += [T.StructField(name, T.LongType(), True)
                for name in ("count_before", "target", "count_after", "kept", "draws",
                             "sample_size")]
     fields.append(T.StructField("correction", T.StringType(), True))
-    rows = [((*(c.group or ()), c.label), c.count_before, c.target, c.count_after, c.kept,
-             c.draws, c.sample_size, c.correction) for c in plan.classes]
+    rows = [((*(c.group or ()), *(c.label if several else (c.label,))), c.count_before, c.target,
+             c.count_after, c.kept, c.draws, c.sample_size, c.correction) for c in plan.classes]
     try:
         spark.createDataFrame(rows, T.StructType(fields)).write.mode("overwrite").parquet(path)
     except SPARK_ERRORS as error:

@@ -2,6 +2,8 @@
 
 Config files and command lines name classes as text ("0", "true", "fraud"), while labels may be
 integers, booleans, dates...; :func:`keyed_by_label` parses such text as the label column's type.
+A class of several label columns is their values joined by ``/`` in the order of ``label_col``
+(``"1/F"`` for ``label_col = ["label", "sex"]``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from spark_upsample.undersampling import downsample_with_plan
 
 def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
     """Run the library call that ``config.method`` names, with every option the config sets."""
-    label_type = df.schema[config.label_col].dataType if config.label_col in df.columns else None
+    schema = {f.name: f.dataType for f in df.schema.fields}
+    label_type: T.DataType | tuple[T.DataType | None, ...] | None = (
+        schema.get(config.label_col) if isinstance(config.label_col, str)
+        else tuple(schema.get(c) for c in config.label_col))
     strategy = keyed_by_label(config.strategy, label_type, "strategy")
     common: dict[str, Any] = dict(
         seed=config.seed,
@@ -54,8 +59,12 @@ def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
                               **growing, **common)
 
 
-def keyed_by_label(by_text: Any, data_type: T.DataType, what: str) -> Any:
-    """A config table ``{class text: value}`` with its keys parsed as labels of ``data_type``.
+def keyed_by_label(
+    by_text: Any, data_type: T.DataType | tuple[T.DataType | None, ...] | None, what: str
+) -> Any:
+    """A config table ``{class text: value}`` with its keys parsed as labels of ``data_type``
+    (None: text), or, for a label of several columns, of the tuple of their types: a key
+    ``"1/F"`` becomes the class ``(1, "F")``.
 
     Config files and command lines name classes as text (TOML keys are always strings); the
     library matches dict keys to labels by value, so ``"0"`` must become ``0`` for an integer
@@ -66,23 +75,35 @@ def keyed_by_label(by_text: Any, data_type: T.DataType, what: str) -> Any:
     Raises
     ------
     InvalidStrategyError
-        A key that is not a value of the label's type (``"x"`` for an integer label).
+        A key that is not a value of the label's type (``"x"`` for an integer label), or not
+        one value per label column.
     """
     if not isinstance(by_text, dict):
         return by_text
-    parse = _parser(data_type)
+    types = data_type if isinstance(data_type, tuple) else (data_type,)
     labels = {}
     for text, value in by_text.items():
-        try:
-            labels[parse(text.strip())] = value
-        except (ValueError, ArithmeticError):
+        parts = text.split("/") if isinstance(data_type, tuple) else [text]
+        if len(parts) != len(types):
             raise InvalidStrategyError(
-                f"{what} names class {text!r}, which is not a {data_type.simpleString()} value "
-                f"like the label column's.") from None
+                f"{what} names class {text!r}, which is not {len(types)} values separated by "
+                "'/', one per label column.")
+        values = []
+        for part, part_type in zip(parts, types, strict=True):
+            try:
+                values.append(_parser(part_type)(part.strip()))
+            except (ValueError, ArithmeticError):
+                kind = part_type.simpleString() if part_type else "string"
+                raise InvalidStrategyError(
+                    f"{what} names class {text!r}, which is not a {kind} value like the label "
+                    "column's." if len(types) == 1 else
+                    f"{what} names class {text!r}, whose {part.strip()!r} is not a {kind} value "
+                    "like its label column's.") from None
+        labels[tuple(values) if isinstance(data_type, tuple) else values[0]] = value
     return labels
 
 
-def _parser(data_type: T.DataType) -> Callable[[str], Any]:
+def _parser(data_type: T.DataType | None) -> Callable[[str], Any]:
     """Text to a Python value the way PySpark returns values of ``data_type``."""
     if isinstance(data_type, T.BooleanType):
         return _boolean

@@ -11,7 +11,7 @@ from spark_upsample.resampling import Options, Resampled, run
 from spark_upsample.strategy import DEFAULT_MAX_RATIO, SamplingStrategy
 
 
-def upsample(df: DataFrame, label_col: str, **options: Any) -> DataFrame:
+def upsample(df: DataFrame, label_col: str | Sequence[str], **options: Any) -> DataFrame:
     """Rebalance classes by random sampling with replacement, to exact target counts.
 
     A pure transform (``df.transform(upsample, "label", seed=1)``); the keyword arguments are
@@ -23,7 +23,7 @@ def upsample(df: DataFrame, label_col: str, **options: Any) -> DataFrame:
 
 def upsample_with_plan(
     df: DataFrame,
-    label_col: str,
+    label_col: str | Sequence[str],
     *,
     sampling_strategy: SamplingStrategy = "auto",
     seed: int | None = None,
@@ -46,8 +46,12 @@ def upsample_with_plan(
     df : DataFrame
         The input. It must give the same rows each time it is read (a file scan, a table or an
         in-memory frame does); see ``checkpoint_input`` otherwise.
-    label_col : str
-        The class column: integer, string, boolean, float, decimal, date or timestamp.
+    label_col : str or list of str
+        The class column: integer, string, boolean, float, decimal, date or timestamp. A list
+        of such columns makes each combination of their values present in the data a class
+        (strata on label x sex), keyed by the tuple of the values in the order given, such as
+        ``(1, "F")``, in the plan and in ``sampling_strategy`` and ``shrinkage`` dicts; a row
+        with a null in any of them has a null label.
     sampling_strategy : str, float, dict or callable, default "auto"
         The target count of each class, as in imbalanced-learn's ``RandomOverSampler``
         (see :func:`spark_upsample.strategy.over_sampling_targets`).

@@ -14,7 +14,8 @@ class ClassPlan:
 
     Attributes
     ----------
-    label : the class value, as Spark returns it (int, str, bool, float, ...)
+    label : the class value, as Spark returns it (int, str, bool, float, ...); with several
+        label columns, the tuple of their values in the order of ``label_col``
     count_before : rows of the class in the input
     target : rows of the class in the output (its total weight in weights mode)
     kept : original rows kept once each (all, none, or a uniform subset)
@@ -57,7 +58,8 @@ class ClassPlan:
         return "none"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict: label (and group) as JSON scalars, counts, the correction."""
+        """JSON-ready dict: label (and group) as JSON scalars (a label of several columns as a
+        list of them), counts, the correction."""
         group = {} if self.group is None else {"group": [json_label(g) for g in self.group]}
         return {
             **group,
@@ -82,7 +84,8 @@ class ResamplePlan:
     Attributes
     ----------
     method : "upsample", "downsample" or "resample"
-    label_col, group_by : the label and grouping columns
+    label_col, group_by : the label column (a tuple of them for strata on several columns) and
+        the grouping columns
     seed : the seed used (picked at random when none was given)
     sampling_strategy : the strategy or target, as text
     keep_originals, replacement : how classes grow and shrink
@@ -97,7 +100,7 @@ class ResamplePlan:
     """
 
     method: str
-    label_col: str
+    label_col: str | tuple[str, ...]
     seed: int
     sampling_strategy: str
     keep_originals: bool
@@ -138,7 +141,8 @@ class ResamplePlan:
         """JSON-ready dict of the whole plan."""
         return {
             "method": self.method,
-            "label_col": self.label_col,
+            "label_col": self.label_col if isinstance(self.label_col, str) else list(
+                self.label_col),
             "group_by": list(self.group_by),
             "seed": self.seed,
             "row_identity": self.row_identity,
@@ -156,8 +160,19 @@ class ResamplePlan:
         }
 
 
+def class_name(label_col: str | tuple[str, ...], label: Any) -> str:
+    """A class as the summary table names it: its value (``1``), or with several label columns
+    each column with its value (``label=1, sex=F``)."""
+    if isinstance(label_col, str):
+        return str(label)
+    return ", ".join(f"{c}={v}" for c, v in zip(label_col, label, strict=True))
+
+
 def json_label(label: Any) -> Any:
-    """A label as a JSON scalar: bool, int, float and str as they are, anything else as str."""
+    """A label as a JSON scalar: bool, int, float and str as they are, anything else as str; the
+    tuple of a label of several columns as a list of those."""
+    if isinstance(label, tuple):
+        return [json_label(v) for v in label]
     if label is None or isinstance(label, (bool, int, float, str)):
         return label
     if isinstance(label, (decimal.Decimal, _dt.date, _dt.datetime)):

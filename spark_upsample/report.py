@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from spark_upsample.plan import ResamplePlan
+from spark_upsample.plan import ResamplePlan, class_name
 from spark_upsample.report_html import render_page
 
 REPORT_PREFIX = "_upsample_report"  # a leading underscore: Spark's readers skip such files
@@ -20,11 +20,12 @@ MAX_TABLE_ROWS = 40
 
 def summary_table(plan: ResamplePlan) -> str:
     """A small text table of the class counts before and after (per group with ``group_by``,
-    the first :data:`MAX_TABLE_ROWS` rows; the report has them all)."""
+    the first :data:`MAX_TABLE_ROWS` rows; the report has them all). A class of several label
+    columns reads ``label=1, sex=F``."""
     header = ("group/class" if plan.group_by else "class", "before", "target", "after")
     rows = [
-        (_name(c.group, c.label), f"{c.count_before:,}", f"{c.target:,}",
-         f"{c.count_after:,}" if not plan.weight_col else f"{c.count_before:,}")
+        (_name(c.group, class_name(plan.label_col, c.label)), f"{c.count_before:,}",
+         f"{c.target:,}", f"{c.count_after:,}" if not plan.weight_col else f"{c.count_before:,}")
         for c in plan.classes[:MAX_TABLE_ROWS]
     ]
     if len(plan.classes) > MAX_TABLE_ROWS:
@@ -41,7 +42,7 @@ def summary_table(plan: ResamplePlan) -> str:
     return "\n".join(lines)
 
 
-def _name(group: tuple | None, label: object) -> str:
+def _name(group: tuple | None, label: str) -> str:
     return "/".join(str(v) for v in (*(group or ()), label))
 
 

@@ -78,8 +78,17 @@ def render_page(report: dict[str, Any]) -> str:
 
 
 def label_text(value: Any) -> str:
-    """A label or group value as the report's JSON spells it (true, null, 1.5, text)."""
+    """A label or group value as the report's JSON spells it (true, null, 1.5, text); a class of
+    several label columns (a JSON list) as its values joined by ", "."""
+    if isinstance(value, list):
+        return ", ".join(label_text(v) for v in value)
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def label_header(report: dict[str, Any]) -> str:
+    """The label column's name, or the names of several joined by ", "."""
+    label_col = report.get("label_col", "label")
+    return ", ".join(label_col) if isinstance(label_col, list) else str(label_col)
 
 
 def cell_name(cell: Cell) -> str:
@@ -162,7 +171,7 @@ def _classes_section(report: dict[str, Any], cells: list[Cell]) -> str:
         parts.append(
             _table(
                 "totals",
-                [report.get("label_col", "label"), "before", "target", "after", "ratio"],
+                [label_header(report), "before", "target", "after", "ratio"],
                 rows[:MAX_ROWS],
                 len(rows),
             )
@@ -224,7 +233,7 @@ def _run_section(report: dict[str, Any]) -> str:
         ("output", _output_text(report)),
         ("write mode", output.get("write_mode")),
         ("partition by", ", ".join(output.get("partition_by") or []) or None),
-        ("label column", report.get("label_col")),
+        ("label column", label_header(report)),
         ("method", report.get("method")),
         ("strategy", None if strategy is None else label_text(strategy)),
         ("target", report.get("target")),
@@ -315,7 +324,7 @@ def _cell_table(kind: str, report: dict[str, Any], cells: Sequence[Cell], total:
     group_by = report.get("group_by") or []
     headers = [
         *group_by,
-        report.get("label_col", "label"),
+        label_header(report),
         "before",
         "target",
         "after",

@@ -36,6 +36,7 @@ from spark_upsample.frames import (
     clean_counts,
     col,
     internal_names,
+    label_columns,
 )
 from spark_upsample.identity import duplicate_key_error, row_identity
 from spark_upsample.plan import ClassPlan, ResamplePlan
@@ -93,14 +94,14 @@ class Options:
         object.__setattr__(self, "key_col_names", _names("key_cols", self.key_cols or ()))
 
 
-def resample(df: DataFrame, label_col: str, **options: Any) -> DataFrame:
+def resample(df: DataFrame, label_col: str | Sequence[str], **options: Any) -> DataFrame:
     """Every class to one count; the keyword arguments are those of :func:`resample_with_plan`."""
     return resample_with_plan(df, label_col, **options).df
 
 
 def resample_with_plan(
     df: DataFrame,
-    label_col: str,
+    label_col: str | Sequence[str],
     *,
     target: int | str,
     seed: int | None = None,
@@ -130,10 +131,11 @@ def resample_with_plan(
                                       **options))
 
 
-def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
+def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resampled:
     """Validate, count, plan and build the resampled frame (see the module docstring)."""
     group_by = options.group_by_names
-    _validate(df, label_col, options)
+    label = label_columns(label_col)
+    _validate(df, label, options)
     seed = resolve_seed(options.seed)
     columns = list(df.columns)
     identity = row_identity(df, options.key_col_names)
@@ -142,11 +144,11 @@ def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
     if options.checkpoint_input:
         df = df.localCheckpoint(eager=True)
 
-    keys = CellKeys.of(df, label_col, group_by)
+    keys = CellKeys.of(df, label, group_by)
     raw = _count_cells(df, keys, options.key_col_names)
-    counts, nulls = _clean(raw, label_col, options.null_labels, group_by)
+    counts, nulls = _clean(raw, keys, options.null_labels)
     if nulls:
-        df = df.where(col(label_col).isNotNull())
+        df = df.where(keys.not_null())
     targets, single = _targets(counts, options, keys)
 
     if options.weight_col:
@@ -177,7 +179,7 @@ def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
 
     plan = ResamplePlan(
         method=options.method,
-        label_col=label_col,
+        label_col=label,
         seed=seed,
         sampling_strategy=describe_strategy(options.sampling_strategy),
         keep_originals=options.keep_originals,
@@ -185,7 +187,7 @@ def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
         null_labels_dropped=nulls,
         classes=tuple(
             ClassPlan(
-                label=k[-1] if group_by else k,
+                label=keys.label_of(k),
                 count_before=counts[k],
                 target=targets[k],
                 kept=actions[k].keep,
@@ -204,10 +206,6 @@ def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
     log.info("%s plan: seed=%d, %d cell(s), %s -> %s rows, row identity: %s", options.method,
              seed, len(counts), f"{plan.rows_before:,}", f"{plan.rows_after:,}", identity.kind)
     return Resampled(out, plan)
-
-
-def _label_of(key: Any, keys: CellKeys) -> Any:
-    return key[-1] if keys.group_by else key
 
 
 def _count_cells(df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> dict[Any, int]:
@@ -234,7 +232,7 @@ def _count_cells(df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> di
     ).collect()
     counts = {keys.to_python(r[0]): int(r[1]) for r in rows}
     repeated = {keys.to_python(r[0]): r for r in rows if r[2] > 1}
-    repeated = {k: r for k, r in repeated.items() if _label_of(k, keys) is not None}
+    repeated = {k: r for k, r in repeated.items() if not keys.is_null(keys.label_of(k))}
     if repeated:
         first = ordered_classes({k: 0 for k in repeated})[0]
         r = repeated[first]
@@ -274,23 +272,26 @@ def _names(what: str, names: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _validate(df: DataFrame, label_col: str, options: Options) -> None:
+def _validate(df: DataFrame, label: str | tuple[str, ...], options: Options) -> None:
     if options.method not in METHODS:
         raise InvalidParameterError(f"method must be one of {METHODS}. Got {options.method!r}.")
+    label_cols = (label,) if isinstance(label, str) else label
     shrinkage_cols = _names("shrinkage_cols", options.shrinkage_cols)
-    check_columns(df, label_col, *options.group_by_names, *shrinkage_cols,
+    check_columns(df, *label_cols, *options.group_by_names, *shrinkage_cols,
                   *options.key_col_names)
     for name in options.key_col_names:
         if isinstance(df.schema[name].dataType, T.MapType):
             raise InvalidParameterError(
                 f"key_cols: column {name!r} is a map, which cannot identify rows; use atomic "
                 "columns.")
-    if label_col in options.group_by_names:
-        raise InvalidParameterError(f"group_by must not include the label column {label_col!r}.")
-    check_label_type(df, label_col)
+    for label_col in label_cols:
+        if label_col in options.group_by_names:
+            raise InvalidParameterError(
+                f"group_by must not include the label column {label_col!r}.")
+        check_label_type(df, label_col)
     for name in options.group_by_names:
         check_label_type(df, name, role="group_by")
-    overlap = set(shrinkage_cols) & {label_col, *options.group_by_names}
+    overlap = set(shrinkage_cols) & {*label_cols, *options.group_by_names}
     if overlap:
         raise InvalidParameterError(
             f"shrinkage_cols must not include the label or group_by columns; got {sorted(overlap)}.")
@@ -318,22 +319,20 @@ def _validate(df: DataFrame, label_col: str, options: Options) -> None:
     check_shrinkage(df, options.shrinkage, shrinkage_cols)
 
 
-def _clean(
-    raw: dict[Any, int], label_col: str, null_labels: str, group_by: tuple[str, ...]
-) -> tuple[dict[Any, int], int]:
-    """The non-null class counts (by class, or by (group, class)) and the null-label rows."""
-    if not group_by:
-        return clean_counts(raw, label_col, null_labels)
+def _clean(raw: dict[Any, int], keys: CellKeys, null_labels: str) -> tuple[dict[Any, int], int]:
+    """The non-null class counts (by class, or by (group, class)) and the null-label rows (a
+    null in any label column makes a row's label null)."""
     by_label: Counter = Counter()
     for key, n in raw.items():
-        by_label[key[-1]] += n
-    _, nulls = clean_counts(dict(by_label), label_col, null_labels)  # raises on bad labels
-    nans = sum(n for key, n in raw.items() if any(_is_nan(g) for g in key[:-1]))
+        label = keys.label_of(key)
+        by_label[None if keys.is_null(label) else label] += n
+    _, nulls = clean_counts(dict(by_label), keys.label_col, null_labels)  # raises on bad labels
+    nans = sum(n for key, n in raw.items() if keys.group_by and any(_is_nan(g) for g in key[:-1]))
     if nans:
         raise InvalidLabelError(
-            f"{nans} row(s) have NaN in a group_by column {list(group_by)}; NaN is not a group. "
-            "Replace or filter them.")
-    return {k: n for k, n in raw.items() if k[-1] is not None}, nulls
+            f"{nans} row(s) have NaN in a group_by column {list(keys.group_by)}; NaN is not a "
+            "group. Replace or filter them.")
+    return {k: n for k, n in raw.items() if not keys.is_null(keys.label_of(k))}, nulls
 
 
 def _is_nan(value: Any) -> bool:

@@ -11,7 +11,7 @@ from spark_upsample.resampling import Options, Resampled, run
 from spark_upsample.strategy import SamplingStrategy
 
 
-def downsample(df: DataFrame, label_col: str, **options: Any) -> DataFrame:
+def downsample(df: DataFrame, label_col: str | Sequence[str], **options: Any) -> DataFrame:
     """Rebalance classes by removing rows at random, to exact target counts.
 
     A pure transform; the keyword arguments are those of :func:`downsample_with_plan`.
@@ -21,7 +21,7 @@ def downsample(df: DataFrame, label_col: str, **options: Any) -> DataFrame:
 
 def downsample_with_plan(
     df: DataFrame,
-    label_col: str,
+    label_col: str | Sequence[str],
     *,
     sampling_strategy: SamplingStrategy = "auto",
     replacement: bool = False,
