@@ -121,12 +121,6 @@ def check_null_policy(null_labels: str) -> None:
         )
 
 
-def class_counts(df: DataFrame, label_col: str) -> dict[Any, int]:
-    """Rows per label value, null included, in one aggregation that reads only the label column."""
-    rows = df.groupBy(col(label_col)).count().collect()
-    return {row[0]: int(row[1]) for row in rows}
-
-
 def clean_counts(
     counts: dict[Any, int], label_col: str | tuple[str, ...], null_labels: str
 ) -> tuple[dict[Any, int], int]:

@@ -88,7 +88,7 @@ def label_text(value: Any) -> str:
 def label_header(report: dict[str, Any]) -> str:
     """The label column's name, or the names of several joined by ", "."""
     label_col = report.get("label_col", "label")
-    return ", ".join(label_col) if isinstance(label_col, list) else str(label_col)
+    return ", ".join(label_col) if isinstance(label_col, (list, tuple)) else str(label_col)
 
 
 def cell_name(cell: Cell) -> str:
