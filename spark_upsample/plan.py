@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, replace
 from typing import Any
 
 
@@ -23,6 +24,13 @@ class ClassPlan:
         ``draws / count_before``, or Bernoulli at ``kept / count_before`` for a subset), or None
         when the class was not sampled
     group : the values of the ``group_by`` columns, or None without ``group_by``
+    prior_factor : original prior / resampled prior of the class (within its group with
+        ``group_by``): ``(count_before / rows before) / (target / rows after)``, the targets
+        counting as weights in weights mode. A model trained on the resampled rows scores
+        ``p'(c|x)``; ``p'(c|x) * prior_factor_c``, renormalised over the classes, is the
+        probability under the original class priors (see :func:`spark_upsample.prior_correction`).
+        None for a class with a target of 0 (the model never sees it). :class:`ResamplePlan`
+        fills it in from its classes.
     """
 
     label: Any
@@ -32,6 +40,7 @@ class ClassPlan:
     draws: int = 0
     sample_size: int | None = None
     group: tuple[Any, ...] | None = None
+    prior_factor: float | None = None
 
     @property
     def key(self) -> Any:
@@ -69,6 +78,7 @@ class ClassPlan:
             "draws": self.draws,
             "sample_size": self.sample_size,
             "correction": self.correction,
+            "prior_factor": self.prior_factor,
         }
 
 
@@ -88,7 +98,8 @@ class ResamplePlan:
     keep_originals, replacement : how classes grow and shrink
     weight_col : the weight column in weights mode, else None
     null_labels_dropped : rows left out for a null label
-    classes : one :class:`ClassPlan` per class (per group and class with ``group_by``)
+    classes : one :class:`ClassPlan` per class (per group and class with ``group_by``), each
+        with its ``prior_factor`` filled in
     single_class_groups : groups with one class only, left as they are
     row_identity : what the random numbers were keyed on (see :mod:`spark_upsample.identity`):
         ``"key columns"``, ``"file row index"`` or ``"partition position (same partitioning
@@ -109,6 +120,9 @@ class ResamplePlan:
     single_class_groups: tuple[tuple[Any, ...], ...] = ()
     row_identity: str = "partition position (same partitioning only)"
     key_cols: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", with_prior_factors(self.classes))
 
     @property
     def rows_before(self) -> int:
@@ -154,6 +168,21 @@ class ResamplePlan:
             "single_class_groups": [[json_label(g) for g in group]
                                     for group in self.single_class_groups],
         }
+
+
+def with_prior_factors(classes: tuple[ClassPlan, ...]) -> tuple[ClassPlan, ...]:
+    """``classes`` with :attr:`ClassPlan.prior_factor` computed within each group: the share of
+    the group's rows the class had, over the share of the group's targets it got."""
+    before: dict[Any, int] = defaultdict(int)
+    after: dict[Any, int] = defaultdict(int)
+    for c in classes:
+        before[c.group] += c.count_before
+        after[c.group] += c.target
+    return tuple(
+        replace(c, prior_factor=(c.count_before / before[c.group]) / (c.target / after[c.group])
+                if c.target else None)
+        for c in classes
+    )
 
 
 def json_label(label: Any) -> Any:
