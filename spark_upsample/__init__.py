@@ -20,11 +20,11 @@ from spark_upsample.errors import (
     SingleClassError,
     SparkUpsampleError,
 )
+from spark_upsample.oversampling import upsample, upsample_with_plan
 from spark_upsample.plan import ClassPlan, ResamplePlan
 from spark_upsample.priors import prior_correction
-from spark_upsample.strategy import common_targets, over_sampling_targets, under_sampling_targets
-from spark_upsample.oversampling import upsample, upsample_with_plan
 from spark_upsample.resampling import Resampled, resample, resample_with_plan
+from spark_upsample.strategy import common_targets, over_sampling_targets, under_sampling_targets
 from spark_upsample.undersampling import downsample, downsample_with_plan
 from spark_upsample.weights import class_weights
 

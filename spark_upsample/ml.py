@@ -22,9 +22,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from pyspark import keyword_only
-from pyspark.ml import Estimator, Model, Transformer
+from pyspark.ml import Estimator, Model, PipelineModel, Transformer
 from pyspark.ml import Pipeline as SparkPipeline
-from pyspark.ml import PipelineModel
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasLabelCol
 from pyspark.ml.pipeline import PipelineReader, PipelineSharedReadWrite
@@ -70,13 +69,20 @@ def _to_strategy(value: Any) -> Any:
     pairs = value.items() if isinstance(value, Mapping) else value
     if isinstance(pairs, (list, tuple)) or isinstance(value, Mapping):
         pairs = [list(p) for p in pairs]
-        if all(len(p) == 2 and isinstance(p[0], JSON_LABEL) and isinstance(p[1], int)
-               for p in pairs):
+        if all(
+            len(p) == 2 and isinstance(p[0], JSON_LABEL) and isinstance(p[1], int) for p in pairs
+        ):
             counts = dict(map(tuple, pairs))
             return [[label, counts[label]] for label in ordered_classes(counts)]
     raise TypeError(
         "samplingStrategy must be a string, a float or a dict {class: count} with bool, int, "
-        f"float or string classes (a callable cannot be saved). Got {value!r} instead.")
+        f"float or string classes (a callable cannot be saved). Got {value!r} instead."
+    )
+
+
+def _from_pairs(strategy: Any) -> Any:
+    """A strategy as the functions take it: ``[label, count]`` pairs back to a dict."""
+    return dict(map(tuple, strategy)) if isinstance(strategy, list) else strategy
 
 
 def _to_target(value: Any) -> int | str:
@@ -96,18 +102,24 @@ def _param(name: str, doc: str, convert: Callable[[Any], Any]) -> Param:
 class _SamplerParams(HasLabelCol):
     """The Params every sampler has (the common options of the functions)."""
 
-    seed: Param[int] = _param("seed", "random seed; unset: a fresh one per fit, in the plan",
-                              TypeConverters.toInt)
-    groupBy: Param[list[str]] = _param("groupBy", "balance classes within groups of these columns",
-                                      TypeConverters.toListString)
-    keyCols: Param[list[str]] = _param("keyCols", "columns that identify a row within its class",
-                                      TypeConverters.toListString)
-    nullLabels: Param[str] = _param("nullLabels", "null labels: 'error' or 'drop'",
-                                   TypeConverters.toString)
-    checkpointInput: Param[bool] = _param("checkpointInput", "materialise the input first",
-                                         TypeConverters.toBoolean)
-    weightCol: Param[str] = _param("weightCol", "weights instead of copies, in this new column",
-                                  TypeConverters.toString)
+    seed: Param[int] = _param(
+        "seed", "random seed; unset: a fresh one per fit, in the plan", TypeConverters.toInt
+    )
+    groupBy: Param[list[str]] = _param(
+        "groupBy", "balance classes within groups of these columns", TypeConverters.toListString
+    )
+    keyCols: Param[list[str]] = _param(
+        "keyCols", "columns that identify a row within its class", TypeConverters.toListString
+    )
+    nullLabels: Param[str] = _param(
+        "nullLabels", "null labels: 'error' or 'drop'", TypeConverters.toString
+    )
+    checkpointInput: Param[bool] = _param(
+        "checkpointInput", "materialise the input first", TypeConverters.toBoolean
+    )
+    weightCol: Param[str] = _param(
+        "weightCol", "weights instead of copies, in this new column", TypeConverters.toString
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -116,8 +128,10 @@ class _SamplerParams(HasLabelCol):
 
 class _StrategyParams(Params):
     samplingStrategy: Param[Any] = _param(
-        "samplingStrategy", "target counts: a string, a float ratio or a dict {class: count}",
-        _to_strategy)
+        "samplingStrategy",
+        "target counts: a string, a float ratio or a dict {class: count}",
+        _to_strategy,
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -125,19 +139,24 @@ class _StrategyParams(Params):
 
     def getSamplingStrategy(self) -> Any:
         """The strategy as the functions take it (a dict strategy as a dict)."""
-        value = self.getOrDefault(self.samplingStrategy)
-        return dict(map(tuple, value)) if isinstance(value, list) else value
+        return _from_pairs(self.getOrDefault(self.samplingStrategy))
 
 
 class _GrowthParams(Params):
-    keepOriginals: Param[bool] = _param("keepOriginals", "keep every original row once",
-                                        TypeConverters.toBoolean)
-    maxRatio: Param[float] = _param("maxRatio", "refuse a class growing more than this; None: off",
-                                    _optional(TypeConverters.toFloat))
-    shrinkage: Param[float] = _param("shrinkage", "smoothed bootstrap: noise on shrinkageCols",
-                                     TypeConverters.toFloat)
-    shrinkageCols: Param[list[str]] = _param("shrinkageCols", "float columns to smooth",
-                                             TypeConverters.toListString)
+    keepOriginals: Param[bool] = _param(
+        "keepOriginals", "keep every original row once", TypeConverters.toBoolean
+    )
+    maxRatio: Param[float] = _param(
+        "maxRatio",
+        "refuse a class growing more than this; None: off",
+        _optional(TypeConverters.toFloat),
+    )
+    shrinkage: Param[float] = _param(
+        "shrinkage", "smoothed bootstrap: noise on shrinkageCols", TypeConverters.toFloat
+    )
+    shrinkageCols: Param[list[str]] = _param(
+        "shrinkageCols", "float columns to smooth", TypeConverters.toListString
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -145,8 +164,9 @@ class _GrowthParams(Params):
 
 
 class _ReplacementParams(Params):
-    replacement: Param[bool] = _param("replacement", "shrink classes by draws with replacement",
-                                      TypeConverters.toBoolean)
+    replacement: Param[bool] = _param(
+        "replacement", "shrink classes by draws with replacement", TypeConverters.toBoolean
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -157,6 +177,7 @@ class _Sampler(Estimator, _SamplerParams, DefaultParamsReadable, DefaultParamsWr
     """A resampling step of a :class:`Pipeline`; see the module docstring."""
 
     _function: Callable[..., Resampled]
+    _input_kwargs: dict[str, Any]
 
     def setParams(self, **params: Any) -> _Sampler:
         """Set Params by name, e.g. ``setParams(seed=1, labelCol="y")``."""
@@ -164,8 +185,11 @@ class _Sampler(Estimator, _SamplerParams, DefaultParamsReadable, DefaultParamsWr
 
     def resampleWithPlan(self, dataset: DataFrame) -> Resampled:
         """Resample ``dataset`` with this stage's Params: the resampled frame and its plan."""
-        options = {OPTION_NAMES[p.name]: self._option(p) for p in self.params
-                   if p.name in OPTION_NAMES and self.isDefined(p)}
+        options = {
+            OPTION_NAMES[p.name]: self._option(p)
+            for p in self.params
+            if p.name in OPTION_NAMES and self.isDefined(p)
+        }
         return type(self)._function(dataset, self.getLabelCol(), **options)
 
     def resample(self, dataset: DataFrame) -> DataFrame:
@@ -173,16 +197,16 @@ class _Sampler(Estimator, _SamplerParams, DefaultParamsReadable, DefaultParamsWr
         return self.resampleWithPlan(dataset).df
 
     def _option(self, param: Param) -> Any:
-        if param.name == "samplingStrategy":
-            return self.getSamplingStrategy()  # type: ignore[attr-defined]  # in its subclasses
-        return self.getOrDefault(param)
+        value = self.getOrDefault(param)
+        return _from_pairs(value) if param.name == "samplingStrategy" else value
 
     def _fit(self, dataset: DataFrame) -> SamplerModel:
         name = type(self).__name__
         raise TypeError(
             f"{name} resamples the training data only inside spark_upsample.ml.Pipeline, a "
             "drop-in for pyspark.ml.Pipeline (which would not resample at all). Use that "
-            f"Pipeline, or {name}.resample(df) to resample a frame directly.")
+            f"Pipeline, or {name}.resample(df) to resample a frame directly."
+        )
 
     def _fit_resample(self, dataset: DataFrame) -> tuple[SamplerModel, DataFrame]:
         resampled = self.resampleWithPlan(dataset)
@@ -203,12 +227,20 @@ class Upsampler(_Sampler, _StrategyParams, _GrowthParams):
 
     @keyword_only
     def __init__(
-        self, *, labelCol: str = "label", samplingStrategy: Any = "auto",
-        seed: int | None = None, keepOriginals: bool = False,
-        maxRatio: float | None = DEFAULT_MAX_RATIO, groupBy: list[str] | None = None,
-        keyCols: list[str] | None = None, nullLabels: str = "error",
-        checkpointInput: bool = False, weightCol: str | None = None,
-        shrinkage: float | None = None, shrinkageCols: list[str] | None = None,
+        self,
+        *,
+        labelCol: str = "label",
+        samplingStrategy: Any = "auto",
+        seed: int | None = None,
+        keepOriginals: bool = False,
+        maxRatio: float | None = DEFAULT_MAX_RATIO,
+        groupBy: list[str] | None = None,
+        keyCols: list[str] | None = None,
+        nullLabels: str = "error",
+        checkpointInput: bool = False,
+        weightCol: str | None = None,
+        shrinkage: float | None = None,
+        shrinkageCols: list[str] | None = None,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -225,10 +257,17 @@ class Downsampler(_Sampler, _StrategyParams, _ReplacementParams):
 
     @keyword_only
     def __init__(
-        self, *, labelCol: str = "label", samplingStrategy: Any = "auto",
-        replacement: bool = False, seed: int | None = None, groupBy: list[str] | None = None,
-        keyCols: list[str] | None = None, nullLabels: str = "error",
-        checkpointInput: bool = False, weightCol: str | None = None,
+        self,
+        *,
+        labelCol: str = "label",
+        samplingStrategy: Any = "auto",
+        replacement: bool = False,
+        seed: int | None = None,
+        groupBy: list[str] | None = None,
+        keyCols: list[str] | None = None,
+        nullLabels: str = "error",
+        checkpointInput: bool = False,
+        weightCol: str | None = None,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -244,17 +283,29 @@ class Resampler(_Sampler, _GrowthParams, _ReplacementParams):
     """
 
     _function = staticmethod(resample_with_plan)
-    target: Param[Any] = _param("target", "the count of every class: an int or 'majority', "
-                                "'mean', 'median', 'minority'", _to_target)
+    target: Param[Any] = _param(
+        "target",
+        "the count of every class: an int or 'majority', 'mean', 'median', 'minority'",
+        _to_target,
+    )
 
     @keyword_only
     def __init__(
-        self, *, labelCol: str = "label", target: int | str | None = None,
-        seed: int | None = None, keepOriginals: bool = False, replacement: bool = False,
-        maxRatio: float | None = DEFAULT_MAX_RATIO, groupBy: list[str] | None = None,
-        keyCols: list[str] | None = None, nullLabels: str = "error",
-        checkpointInput: bool = False, weightCol: str | None = None,
-        shrinkage: float | None = None, shrinkageCols: list[str] | None = None,
+        self,
+        *,
+        labelCol: str = "label",
+        target: int | str | None = None,
+        seed: int | None = None,
+        keepOriginals: bool = False,
+        replacement: bool = False,
+        maxRatio: float | None = DEFAULT_MAX_RATIO,
+        groupBy: list[str] | None = None,
+        keyCols: list[str] | None = None,
+        nullLabels: str = "error",
+        checkpointInput: bool = False,
+        weightCol: str | None = None,
+        shrinkage: float | None = None,
+        shrinkageCols: list[str] | None = None,
     ) -> None:
         super().__init__()
         self._set(**self._input_kwargs)
@@ -262,7 +313,8 @@ class Resampler(_Sampler, _GrowthParams, _ReplacementParams):
     def resampleWithPlan(self, dataset: DataFrame) -> Resampled:
         if not self.isDefined(self.target):
             raise InvalidParameterError(
-                "Resampler needs target: an int or 'majority', 'mean', 'median', 'minority'.")
+                "Resampler needs target: an int or 'majority', 'mean', 'median', 'minority'."
+            )
         return super().resampleWithPlan(dataset)
 
 
@@ -300,8 +352,11 @@ class Pipeline(SparkPipeline):
         for stage in stages:
             if not isinstance(stage, (Estimator, Transformer)):
                 raise TypeError(f"Cannot recognize a pipeline stage of type {type(stage)}.")
-        fitted = [i for i, stage in enumerate(stages)
-                  if isinstance(stage, Estimator) and not isinstance(stage, _Sampler)]
+        fitted = [
+            i
+            for i, stage in enumerate(stages)
+            if isinstance(stage, Estimator) and not isinstance(stage, _Sampler)
+        ]
         last = fitted[-1] if fitted else -1
         models: list[Transformer] = []
         for i, stage in enumerate(stages):
@@ -310,7 +365,7 @@ class Pipeline(SparkPipeline):
                 if i < last:
                     model, dataset = stage._fit_resample(dataset)
                 models.append(model)
-            elif i > last or isinstance(stage, Transformer):
+            elif isinstance(stage, Transformer):  # every stage after ``last`` is one
                 models.append(stage)
                 if i < last:
                     dataset = stage.transform(dataset)

@@ -69,13 +69,17 @@ def prior_correction(
     probabilities = col(probability_col) if isinstance(probability_col, str) else probability_col
     if vector:
         probabilities = vector_to_array(probabilities)
-    scaled = F.zip_with(probabilities, F.array(*[F.lit(f) for f in factors]),
-                        lambda p, f: p * f)
+    scaled = F.zip_with(probabilities, F.array(*[F.lit(f) for f in factors]), lambda p, f: p * f)
     total = F.aggregate(scaled, F.lit(0.0), lambda acc, x: acc + x)
     corrected = F.transform(scaled, lambda x: x / total)
-    checked = F.when(F.size(probabilities) == len(factors), corrected).otherwise(F.raise_error(
-        F.lit(f"prior_correction: the probabilities need {len(factors)} entries, one per class "
-              "of the plan")))
+    checked = F.when(F.size(probabilities) == len(factors), corrected).otherwise(
+        F.raise_error(
+            F.lit(
+                f"prior_correction: the probabilities need {len(factors)} entries, one per class "
+                "of the plan"
+            )
+        )
+    )
     return array_to_vector(checked) if vector else checked
 
 
@@ -84,30 +88,41 @@ def _factors_by_index(plan: ResamplePlan, labels: Sequence[Any] | None) -> list[
         raise InvalidParameterError(
             f"prior_correction: the plan balanced classes within groups (group_by="
             f"{list(plan.group_by)}), so the prior factors differ per group; correct per group "
-            "with ClassPlan.prior_factor.")
-    factors = {c.label: c.prior_factor for c in plan.classes}
-    dropped = [label for label, f in factors.items() if f is None]
+            "with ClassPlan.prior_factor."
+        )
+    factors = {c.label: c.prior_factor for c in plan.classes if c.prior_factor is not None}
+    dropped = [c.label for c in plan.classes if c.prior_factor is None]
     if dropped:
         raise InvalidParameterError(
             f"prior_correction: the plan drops class(es) {dropped} (target 0), which the model "
-            "never saw; there are no probabilities to correct for them.")
+            "never saw; there are no probabilities to correct for them."
+        )
     if labels is None:
         if not all(_is_index(label) for label in factors) or (
-                sorted(factors) != list(range(len(factors)))):
+            sorted(factors) != list(range(len(factors)))
+        ):
             raise InvalidParameterError(
                 f"prior_correction: the plan's labels {list(factors)} are not the class indices "
                 f"0..{len(factors) - 1} of a Spark ML classifier; pass labels=[...] with the "
-                "label of each index (e.g. StringIndexerModel.labels).")
+                "label of each index (e.g. StringIndexerModel.labels)."
+            )
         labels = range(len(factors))
     order = list(labels)
-    if len(order) != len(factors) or any(label not in factors for label in order) or (
-            len(set(order)) != len(order)):
+    if (
+        len(order) != len(factors)
+        or any(label not in factors for label in order)
+        or (len(set(order)) != len(order))
+    ):
         raise InvalidParameterError(
             f"prior_correction: labels must list each class of the plan once; got {order}, "
-            f"the plan's classes are {list(factors)}.")
-    return [float(factors[label]) for label in order]  # type: ignore[arg-type]  # None refused
+            f"the plan's classes are {list(factors)}."
+        )
+    return [factors[label] for label in order]
 
 
 def _is_index(label: Any) -> bool:
-    return (isinstance(label, numbers.Real) and not isinstance(label, bool)
-            and float(label).is_integer())
+    return (
+        isinstance(label, numbers.Real)
+        and not isinstance(label, bool)
+        and float(label).is_integer()
+    )

@@ -1,4 +1,4 @@
-"""Class weights as a Column: scikit-learn's ``class_weight="balanced"`` for Spark ML's ``weightCol``.
+"""Class weights as a Column: scikit-learn's ``class_weight="balanced"`` for ``weightCol``.
 
 Spark ML's classifiers take a ``weightCol`` but have no ``class_weight`` option. The column made
 here weights every row without copying or moving any: one aggregation counts the rows per class,
@@ -57,9 +57,13 @@ def class_weights(df: DataFrame, label_col: str) -> Column:
     if nulls:
         raise InvalidLabelError(
             f"{nulls} row(s) have a null {label_col!r}, which is no class to weigh; fill or "
-            "filter them first.")
+            "filter them first."
+        )
     total = sum(counts.values())
     weights = {label: total / (len(counts) * n) for label, n in counts.items()}
-    table = F.create_map(*chain.from_iterable(
-        (F.lit(label).cast(key_type), F.lit(weight)) for label, weight in weights.items()))
+    table = F.create_map(
+        *chain.from_iterable(
+            (F.lit(label).cast(key_type), F.lit(weight)) for label, weight in weights.items()
+        )
+    )
     return F.try_element_at(table, keys.column())

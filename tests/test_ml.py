@@ -9,9 +9,8 @@ from collections import Counter
 import numpy as np
 import pytest
 from chispa import assert_df_equality
-from pyspark.ml import Estimator, Model
+from pyspark.ml import Estimator, Model, PipelineModel
 from pyspark.ml import Pipeline as SparkPipeline
-from pyspark.ml import PipelineModel
 from pyspark.ml.classification import LogisticRegression
 from pyspark.ml.evaluation import Evaluator
 from pyspark.ml.feature import VectorAssembler
@@ -76,8 +75,12 @@ class RecordingEvaluator(Evaluator):
 
 
 def stages(seen):
-    return [VectorAssembler(inputCols=["x"], outputCol="features"), Upsampler(seed=1),
-            Recorder(seen), LogisticRegression(maxIter=5)]
+    return [
+        VectorAssembler(inputCols=["x"], outputCol="features"),
+        Upsampler(seed=1),
+        Recorder(seen),
+        LogisticRegression(maxIter=5),
+    ]
 
 
 def test_pipeline_fits_later_stages_on_resampled_rows_and_scores_every_row(spark):
@@ -107,18 +110,24 @@ def test_pyspark_pipeline_refuses_a_sampler_stage(spark):
     assert str(error.value) == (
         "Upsampler resamples the training data only inside spark_upsample.ml.Pipeline, a "
         "drop-in for pyspark.ml.Pipeline (which would not resample at all). Use that Pipeline, "
-        "or Upsampler.resample(df) to resample a frame directly.")
+        "or Upsampler.resample(df) to resample a frame directly."
+    )
 
 
 def test_stages_resample_as_the_functions_do(spark):
     df = imbalanced(spark)
     assert_df_equality(
         Upsampler(seed=3, samplingStrategy={1.0: 25}, keepOriginals=True).resample(df),
-        upsample(df, "label", seed=3, sampling_strategy={1.0: 25}, keep_originals=True))
-    assert_df_equality(Downsampler(seed=3, replacement=True).resample(df),
-                       downsample(df, "label", seed=3, replacement=True))
-    assert_df_equality(Resampler(seed=3, target="mean", weightCol="w").resample(df),
-                       resample(df, "label", seed=3, target="mean", weight_col="w"))
+        upsample(df, "label", seed=3, sampling_strategy={1.0: 25}, keep_originals=True),
+    )
+    assert_df_equality(
+        Downsampler(seed=3, replacement=True).resample(df),
+        downsample(df, "label", seed=3, replacement=True),
+    )
+    assert_df_equality(
+        Resampler(seed=3, target="mean", weightCol="w").resample(df),
+        resample(df, "label", seed=3, target="mean", weight_col="w"),
+    )
     with pytest.raises(InvalidParameterError, match="^Resampler needs target: an int or"):
         Resampler().resample(df)
     with pytest.raises(TypeError, match="a callable cannot be saved"):
@@ -133,20 +142,27 @@ def test_cross_validator_resamples_each_training_fold_and_no_validation_fold(spa
     upsampler = Upsampler(seed=1)
     pipeline = Pipeline(stages=[upsampler, Recorder(trained)])
     grid = ParamGridBuilder().addGrid(upsampler.samplingStrategy, ["auto", 0.5]).build()
-    cv = CrossValidator(estimator=pipeline, estimatorParamMaps=grid, foldCol="fold",
-                        evaluator=RecordingEvaluator(evaluated))
+    cv = CrossValidator(
+        estimator=pipeline,
+        estimatorParamMaps=grid,
+        foldCol="fold",
+        evaluator=RecordingEvaluator(evaluated),
+    )
     cv.fit(df)
 
     expected_train = []
     for k in range(3):
         train = sum((folds[j] for j in range(3) if j != k), Counter())
-        expected_train += [{0.0: train[0.0], 1.0: train[0.0]},
-                           {0.0: train[0.0], 1.0: int(0.5 * train[0.0])}]
+        expected_train += [
+            {0.0: train[0.0], 1.0: train[0.0]},
+            {0.0: train[0.0], 1.0: int(0.5 * train[0.0])},
+        ]
     expected_train.append({0.0: 40, 1.0: 40})  # the final fit, on all rows, "auto" is best
     assert sorted(map(sorted_items, trained)) == sorted(map(sorted_items, expected_train))
     # Every validation fold is evaluated as it is: its own rows, each once, per param map.
-    expected_valid = sorted(sorted((i, label) for i, label, f in rows if f == k)
-                            for k in range(3) for _ in grid)
+    expected_valid = sorted(
+        sorted((i, label) for i, label, f in rows if f == k) for k in range(3) for _ in grid
+    )
     assert sorted(sorted(e) for e in evaluated) == expected_valid
 
 
@@ -154,9 +170,13 @@ def test_train_validation_split_resamples_the_training_part_only(spark):
     df = imbalanced(spark)
     trained, evaluated = [], []
     pipeline = Pipeline(stages=[Upsampler(seed=1), Recorder(trained)])
-    tvs = TrainValidationSplit(estimator=pipeline, seed=7,
-                               estimatorParamMaps=[{}], trainRatio=0.6,
-                               evaluator=RecordingEvaluator(evaluated))
+    tvs = TrainValidationSplit(
+        estimator=pipeline,
+        seed=7,
+        estimatorParamMaps=[{}],
+        trainRatio=0.6,
+        evaluator=RecordingEvaluator(evaluated),
+    )
     tvs.fit(df)
     (valid,) = evaluated
     train_counts = trained[0]
@@ -173,10 +193,13 @@ def sorted_items(counts):
 
 def test_pipeline_and_fitted_model_save_and_load(spark, tmp_path):
     df = imbalanced(spark)
-    pipeline = Pipeline(stages=[VectorAssembler(inputCols=["x"], outputCol="features"),
-                                Upsampler(seed=1, samplingStrategy={1: 30}, groupBy=[],
-                                          maxRatio=None),
-                                LogisticRegression(maxIter=5)])
+    pipeline = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=["x"], outputCol="features"),
+            Upsampler(seed=1, samplingStrategy={1: 30}, groupBy=[], maxRatio=None),
+            LogisticRegression(maxIter=5),
+        ]
+    )
     pipeline.save(str(tmp_path / "pipeline"))
     loaded = Pipeline.load(str(tmp_path / "pipeline"))
     assert type(loaded) is Pipeline
@@ -189,7 +212,10 @@ def test_pipeline_and_fitted_model_save_and_load(spark, tmp_path):
     model.save(str(tmp_path / "model"))
     reloaded = PipelineModel.load(str(tmp_path / "model"))
     assert [type(s).__name__ for s in reloaded.stages] == [
-        "VectorAssembler", "SamplerModel", "LogisticRegressionModel"]
+        "VectorAssembler",
+        "SamplerModel",
+        "LogisticRegressionModel",
+    ]
     expected = model.transform(df).select("id", vector_to_array("probability").alias("p"))
     actual = reloaded.transform(df).select("id", vector_to_array("probability").alias("p"))
     assert_df_equality(actual, expected)
@@ -200,8 +226,10 @@ def test_pipeline_and_fitted_model_save_and_load(spark, tmp_path):
 
 def logistic_frame(spark, n_major=30, n_minor=10):
     rng = np.random.default_rng(5)
-    rows = [(i, float(i >= n_major), float(rng.normal(1.0 if i >= n_major else 0.0)))
-            for i in range(n_major + n_minor)]
+    rows = [
+        (i, float(i >= n_major), float(rng.normal(1.0 if i >= n_major else 0.0)))
+        for i in range(n_major + n_minor)
+    ]
     return spark.createDataFrame(rows, "id long, label double, x double")
 
 
@@ -220,10 +248,13 @@ def test_weight_col_and_class_weights_train_logistic_regression_like_exact_copie
     assert label_counts(weighted.where(F.col("w") == 3.0)) == {1.0: 10}
     balanced = df.withColumn("w", class_weights(df, "label"))
     assert {(r.label, r.w) for r in balanced.select("label", "w").distinct().collect()} == {
-        (0.0, 40 / (2 * 30)), (1.0, 40 / (2 * 10))}
+        (0.0, 40 / (2 * 30)),
+        (1.0, 40 / (2 * 10)),
+    }
     # Three copies of each class-1 row: what the integer weights stand for.
     copies = df.withColumn("n", F.when(F.col("label") == 1.0, 3).otherwise(1)).select(
-        "id", "label", "x", F.explode(F.array_repeat(F.lit(0), F.col("n"))).alias("copy"))
+        "id", "label", "x", F.explode(F.array_repeat(F.lit(0), F.col("n"))).alias("copy")
+    )
     assert copies.count() == 60
 
     exact = fit_lr(copies)
@@ -238,20 +269,30 @@ def test_class_weights_of_string_labels_and_null_labels(spark):
     assert sorted(tuple(r) for r in weights) == [("a", 4 / 6), ("b", 2.0)]
     with pytest.raises(InvalidLabelError) as error:
         class_weights(df.union(spark.createDataFrame([(None,)], "y string")), "y")
-    assert str(error.value) == ("1 row(s) have a null 'y', which is no class to weigh; fill or "
-                                "filter them first.")
+    assert str(error.value) == (
+        "1 row(s) have a null 'y', which is no class to weigh; fill or filter them first."
+    )
 
 
 # --- priors --------------------------------------------------------------------------------
 
 
 def plan_of(counts_targets, group_by=()):
-    classes = tuple(ClassPlan(label=label, count_before=n, target=t, kept=min(n, t),
-                              group=group)
-                    for (group, label), (n, t) in counts_targets.items())
-    return ResamplePlan(method="resample", label_col="label", seed=1, sampling_strategy="x",
-                        keep_originals=False, replacement=False, null_labels_dropped=0,
-                        classes=classes, group_by=group_by)
+    classes = tuple(
+        ClassPlan(label=label, count_before=n, target=t, kept=min(n, t), group=group)
+        for (group, label), (n, t) in counts_targets.items()
+    )
+    return ResamplePlan(
+        method="resample",
+        label_col="label",
+        seed=1,
+        sampling_strategy="x",
+        keep_originals=False,
+        replacement=False,
+        null_labels_dropped=0,
+        classes=classes,
+        group_by=group_by,
+    )
 
 
 def test_plan_gives_each_class_its_prior_factor():
@@ -259,8 +300,10 @@ def test_plan_gives_each_class_its_prior_factor():
     # original priors 0.9 / 0.1, resampled 0.5 / 0.5
     assert [c.prior_factor for c in plan.classes] == [0.9 / 0.5, 0.1 / 0.5]
     assert plan.to_dict()["classes"][1]["prior_factor"] == 0.1 / 0.5
-    grouped = plan_of({(("d1",), 0): (3, 3), (("d1",), 1): (1, 3), (("d2",), 0): (5, 0),
-                       (("d2",), 1): (5, 5)}, group_by=("day",))
+    grouped = plan_of(
+        {(("d1",), 0): (3, 3), (("d1",), 1): (1, 3), (("d2",), 0): (5, 0), (("d2",), 1): (5, 5)},
+        group_by=("day",),
+    )
     assert [c.prior_factor for c in grouped.classes] == [0.75 / 0.5, 0.25 / 0.5, None, 0.5]
 
 
@@ -268,8 +311,9 @@ def test_prior_correction_matches_the_closed_form_on_a_logistic_model(spark):
     rng = np.random.default_rng(11)
     x = rng.normal(size=3000)
     y = (rng.random(3000) < 1 / (1 + np.exp(-(-2.0 + 1.5 * x)))).astype(float)
-    df = spark.createDataFrame([(i, float(y[i]), float(x[i])) for i in range(3000)],
-                               "id long, label double, x double")
+    df = spark.createDataFrame(
+        [(i, float(y[i]), float(x[i])) for i in range(3000)], "id long, label double, x double"
+    )
     result = upsample_with_plan(df, "label", seed=2)
     plan = result.plan
     n0, n1 = plan.counts_before[0.0], plan.counts_before[1.0]
@@ -281,8 +325,11 @@ def test_prior_correction_matches_the_closed_form_on_a_logistic_model(spark):
     original = lr.fit(assembler.transform(df))
 
     scored = resampled.transform(assembler.transform(df)).select(
-        "id", "x", vector_to_array("probability")[1].alias("p_resampled"),
-        vector_to_array(prior_correction(plan, "probability")).alias("corrected"))
+        "id",
+        "x",
+        vector_to_array("probability")[1].alias("p_resampled"),
+        vector_to_array(prior_correction(plan, "probability")).alias("corrected"),
+    )
     rows = scored.collect()
     b, w = resampled.intercept, resampled.coefficients[0]
     for r in rows:
@@ -293,10 +340,14 @@ def test_prior_correction_matches_the_closed_form_on_a_logistic_model(spark):
         logit = math.log(r.corrected[1] / r.corrected[0])
         assert math.isclose(logit, b + w * r.x + math.log(f1 / f0), abs_tol=1e-7)
     # And it recovers (up to sampling noise) the model fitted on the original priors.
-    truth = original.transform(assembler.transform(df)).select(
-        "id", vector_to_array("probability")[1].alias("p")).collect()
-    gap = np.abs(np.array([r.corrected[1] for r in sorted(rows)])
-                 - np.array([r.p for r in sorted(truth)]))
+    truth = (
+        original.transform(assembler.transform(df))
+        .select("id", vector_to_array("probability")[1].alias("p"))
+        .collect()
+    )
+    gap = np.abs(
+        np.array([r.corrected[1] for r in sorted(rows)]) - np.array([r.p for r in sorted(truth)])
+    )
     assert gap.mean() < 0.02
 
 
@@ -312,11 +363,17 @@ def test_prior_correction_of_arrays_with_an_explicit_label_order(spark):
 
 def test_prior_correction_refusals(spark):
     plan = plan_of({(None, "a"): (60, 40), (None, "b"): (30, 40)})
-    with pytest.raises(InvalidParameterError, match=r"labels \['a', 'b'\] are not the class "
-                                                    r"indices 0\.\.1 .* StringIndexerModel"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"labels \['a', 'b'\] are not the class "
+        r"indices 0\.\.1 .* StringIndexerModel",
+    ):
         prior_correction(plan, "probability")
-    with pytest.raises(InvalidParameterError, match=r"labels must list each class of the plan "
-                                                    r"once; got \['a', 'a'\]"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"labels must list each class of the plan "
+        r"once; got \['a', 'a'\]",
+    ):
         prior_correction(plan, "probability", labels=["a", "a"])
     with pytest.raises(InvalidParameterError, match=r"drops class\(es\) \[1\] \(target 0\)"):
         prior_correction(plan_of({(None, 0): (5, 5), (None, 1): (5, 0)}), "probability")
