@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -29,8 +30,8 @@ class ClassPlan:
         counting as weights in weights mode. A model trained on the resampled rows scores
         ``p'(c|x)``; ``p'(c|x) * prior_factor_c``, renormalised over the classes, is the
         probability under the original class priors (see :func:`spark_upsample.prior_correction`).
-        None for a class with a target of 0 (the model never sees it). :class:`ResamplePlan`
-        fills it in from its classes.
+        None for a class with a target of 0 (the model never sees it); see
+        :func:`prior_factors`.
     """
 
     label: Any
@@ -98,8 +99,7 @@ class ResamplePlan:
     keep_originals, replacement : how classes grow and shrink
     weight_col : the weight column in weights mode, else None
     null_labels_dropped : rows left out for a null label
-    classes : one :class:`ClassPlan` per class (per group and class with ``group_by``), each
-        with its ``prior_factor`` filled in
+    classes : one :class:`ClassPlan` per class (per group and class with ``group_by``)
     single_class_groups : groups with one class only, left as they are
     row_identity : what the random numbers were keyed on (see :mod:`spark_upsample.identity`):
         ``"key columns"``, ``"file row index"`` or ``"partition position (same partitioning
@@ -120,9 +120,6 @@ class ResamplePlan:
     single_class_groups: tuple[tuple[Any, ...], ...] = ()
     row_identity: str = "partition position (same partitioning only)"
     key_cols: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "classes", with_prior_factors(self.classes))
 
     @property
     def rows_before(self) -> int:
@@ -170,19 +167,24 @@ class ResamplePlan:
         }
 
 
-def with_prior_factors(classes: tuple[ClassPlan, ...]) -> tuple[ClassPlan, ...]:
-    """``classes`` with :attr:`ClassPlan.prior_factor` computed within each group: the share of
-    the group's rows the class had, over the share of the group's targets it got."""
+def prior_factors(
+    counts: Mapping[Any, int], targets: Mapping[Any, int], grouped: bool = False
+) -> dict[Any, float | None]:
+    """:attr:`ClassPlan.prior_factor` of every cell key: the share of its group's rows the class
+    had, over the share of its group's targets it got (the group is ``key[:-1]`` when
+    ``grouped``; else there is one group). None for a target of 0."""
     before: dict[Any, int] = defaultdict(int)
     after: dict[Any, int] = defaultdict(int)
-    for c in classes:
-        before[c.group] += c.count_before
-        after[c.group] += c.target
-    return tuple(
-        replace(c, prior_factor=(c.count_before / before[c.group]) / (c.target / after[c.group])
-                if c.target else None)
-        for c in classes
-    )
+    for key, n in counts.items():
+        group = key[:-1] if grouped else None
+        before[group] += n
+        after[group] += targets[key]
+    factors: dict[Any, float | None] = {}
+    for key, n in counts.items():
+        group = key[:-1] if grouped else None
+        target = targets[key]
+        factors[key] = (n / before[group]) / (target / after[group]) if target else None
+    return factors
 
 
 def json_label(label: Any) -> Any:

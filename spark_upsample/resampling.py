@@ -38,7 +38,7 @@ from spark_upsample.frames import (
     internal_names,
 )
 from spark_upsample.identity import duplicate_key_error, row_identity
-from spark_upsample.plan import ClassPlan, ResamplePlan
+from spark_upsample.plan import ClassPlan, ResamplePlan, prior_factors
 from spark_upsample.sampler import KEEP_ENTRY, ClassAction, draw_exact
 from spark_upsample.smoothing import check_shrinkage, smoothed
 from spark_upsample.strategy import (
@@ -175,6 +175,7 @@ def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
     extra = [c for c in (options.weight_col, options.lineage_col) if c]
     out = out.select(*[col(c) for c in columns + extra])
 
+    factors = prior_factors(counts, targets, grouped=bool(group_by))
     plan = ResamplePlan(
         method=options.method,
         label_col=label_col,
@@ -192,6 +193,7 @@ def run(df: DataFrame, label_col: str, options: Options) -> Resampled:
                 draws=actions[k].draws,
                 sample_size=sizes.get(k),
                 group=tuple(k[:-1]) if group_by else None,
+                prior_factor=factors[k],
             )
             for k in ordered_classes(counts)
         ),

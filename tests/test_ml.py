@@ -31,6 +31,7 @@ from spark_upsample import (
     upsample_with_plan,
 )
 from spark_upsample.ml import Downsampler, Pipeline, Resampler, SamplerModel, Upsampler
+from spark_upsample.plan import prior_factors
 from tests.helpers import label_counts
 
 MINORITY_EVERY = 5  # label 1.0 for every 5th id: 10 of 50 rows
@@ -278,8 +279,23 @@ def test_class_weights_of_string_labels_and_null_labels(spark):
 
 
 def plan_of(counts_targets, group_by=()):
+    """A plan by hand: ``{(group, label): (count_before, target)}``."""
+    grouped = bool(group_by)
+    keys = {
+        (*group, label) if grouped else label: v for (group, label), v in counts_targets.items()
+    }
+    factors = prior_factors(
+        {k: n for k, (n, _) in keys.items()}, {k: t for k, (_, t) in keys.items()}, grouped=grouped
+    )
     classes = tuple(
-        ClassPlan(label=label, count_before=n, target=t, kept=min(n, t), group=group)
+        ClassPlan(
+            label=label,
+            count_before=n,
+            target=t,
+            kept=min(n, t),
+            group=group,
+            prior_factor=factors[(*group, label) if grouped else label],
+        )
         for (group, label), (n, t) in counts_targets.items()
     )
     return ResamplePlan(
@@ -295,16 +311,26 @@ def plan_of(counts_targets, group_by=()):
     )
 
 
-def test_plan_gives_each_class_its_prior_factor():
-    plan = plan_of({(None, 0): (90, 50), (None, 1): (10, 50)})
+def test_prior_factors_are_original_over_resampled_priors_within_each_group():
     # original priors 0.9 / 0.1, resampled 0.5 / 0.5
-    assert [c.prior_factor for c in plan.classes] == [0.9 / 0.5, 0.1 / 0.5]
-    assert plan.to_dict()["classes"][1]["prior_factor"] == 0.1 / 0.5
-    grouped = plan_of(
-        {(("d1",), 0): (3, 3), (("d1",), 1): (1, 3), (("d2",), 0): (5, 0), (("d2",), 1): (5, 5)},
-        group_by=("day",),
+    assert prior_factors({0: 90, 1: 10}, {0: 50, 1: 50}) == {0: 0.9 / 0.5, 1: 0.1 / 0.5}
+    grouped = prior_factors(
+        {("d1", 0): 3, ("d1", 1): 1, ("d2", 0): 5, ("d2", 1): 5},
+        {("d1", 0): 3, ("d1", 1): 3, ("d2", 0): 0, ("d2", 1): 5},
+        grouped=True,
     )
-    assert [c.prior_factor for c in grouped.classes] == [0.75 / 0.5, 0.25 / 0.5, None, 0.5]
+    assert grouped == {
+        ("d1", 0): 0.75 / 0.5,
+        ("d1", 1): 0.25 / 0.5,
+        ("d2", 0): None,
+        ("d2", 1): 0.5,
+    }
+
+
+def test_the_plan_of_a_run_carries_the_prior_factors(spark):
+    plan = upsample_with_plan(imbalanced(spark), "label", weight_col="w").plan
+    assert [c.prior_factor for c in plan.classes] == [0.8 / 0.5, 0.2 / 0.5]
+    assert plan.to_dict()["classes"][1]["prior_factor"] == 0.2 / 0.5
 
 
 def test_prior_correction_matches_the_closed_form_on_a_logistic_model(spark):
