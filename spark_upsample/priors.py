@@ -16,7 +16,6 @@ import numbers
 from collections.abc import Sequence
 from typing import Any
 
-from pyspark.ml.functions import array_to_vector, vector_to_array
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
@@ -67,20 +66,25 @@ def prior_correction(
     """
     factors = _factors_by_index(plan, labels)
     probabilities = col(probability_col) if isinstance(probability_col, str) else probability_col
-    if vector:
-        probabilities = vector_to_array(probabilities)
+    if not vector:
+        return _corrected(probabilities, factors)
+    # Imported here: pyspark.ml takes a second to import, and the job never needs it.
+    from pyspark.ml.functions import array_to_vector, vector_to_array
+
+    return array_to_vector(_corrected(vector_to_array(probabilities), factors))
+
+
+def _corrected(probabilities: Column, factors: list[float]) -> Column:
+    """``p_i * f_i / sum_k p_k * f_k`` of an array column, failing a row of the wrong length."""
     scaled = F.zip_with(probabilities, F.array(*[F.lit(f) for f in factors]), lambda p, f: p * f)
     total = F.aggregate(scaled, F.lit(0.0), lambda acc, x: acc + x)
-    corrected = F.transform(scaled, lambda x: x / total)
-    checked = F.when(F.size(probabilities) == len(factors), corrected).otherwise(
-        F.raise_error(
-            F.lit(
-                f"prior_correction: the probabilities need {len(factors)} entries, one per class "
-                "of the plan"
-            )
-        )
+    message = (
+        f"prior_correction: the probabilities need {len(factors)} entries, one per class "
+        "of the plan"
     )
-    return array_to_vector(checked) if vector else checked
+    return F.when(
+        F.size(probabilities) == len(factors), F.transform(scaled, lambda x: x / total)
+    ).otherwise(F.raise_error(F.lit(message)))
 
 
 def _factors_by_index(plan: ResamplePlan, labels: Sequence[Any] | None) -> list[float]:
