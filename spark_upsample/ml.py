@@ -66,18 +66,25 @@ def _to_strategy(value: Any) -> Any:
         return value
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return float(value)
-    pairs = value.items() if isinstance(value, Mapping) else value
-    if isinstance(pairs, (list, tuple)) or isinstance(value, Mapping):
-        pairs = [list(p) for p in pairs]
-        if all(
-            len(p) == 2 and isinstance(p[0], JSON_LABEL) and isinstance(p[1], int) for p in pairs
-        ):
-            counts = dict(map(tuple, pairs))
-            return [[label, counts[label]] for label in ordered_classes(counts)]
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple)) and all(isinstance(p, (list, tuple)) for p in value):
+        pairs = [tuple(p) for p in value]  # the saved form, read back
+    else:
+        pairs = []
+    if pairs and all(
+        len(p) == 2 and isinstance(p[0], JSON_LABEL) and _is_count(p[1]) for p in pairs
+    ):
+        counts = dict(pairs)
+        return [[label, counts[label]] for label in ordered_classes(counts)]
     raise TypeError(
         "samplingStrategy must be a string, a float or a dict {class: count} with bool, int, "
         f"float or string classes (a callable cannot be saved). Got {value!r} instead."
     )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _from_pairs(strategy: Any) -> Any:
