@@ -1,7 +1,9 @@
 """spark-upsample: exact, reproducible class rebalancing on Apache Spark.
 
 The public API: :func:`upsample`, :func:`downsample` and :func:`resample` (DataFrame -> DataFrame
-transforms), and their ``*_with_plan`` forms, which return the plan of what they did too.
+transforms), and their ``*_with_plan`` forms, which return the plan of what they did too;
+:func:`class_weights` and :func:`prior_correction`, Column expressions for training a model.
+The Spark ML stages are in :mod:`spark_upsample.ml`.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from spark_upsample.errors import (
     SingleClassError,
     SparkUpsampleError,
 )
-from spark_upsample.plan import ClassPlan, ResamplePlan
-from spark_upsample.strategy import common_targets, over_sampling_targets, under_sampling_targets
 from spark_upsample.oversampling import upsample, upsample_with_plan
+from spark_upsample.plan import ClassPlan, ResamplePlan
+from spark_upsample.priors import prior_correction
 from spark_upsample.resampling import Resampled, resample, resample_with_plan
+from spark_upsample.strategy import common_targets, over_sampling_targets, under_sampling_targets
 from spark_upsample.undersampling import downsample, downsample_with_plan
+from spark_upsample.weights import class_weights
 
 __version__ = "0.1.0"
 
@@ -40,10 +44,12 @@ __all__ = [
     "SparkUpsampleError",
     "ResamplePlan",
     "Resampled",
+    "class_weights",
     "common_targets",
     "downsample",
     "downsample_with_plan",
     "over_sampling_targets",
+    "prior_correction",
     "resample",
     "resample_with_plan",
     "under_sampling_targets",

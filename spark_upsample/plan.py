@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import decimal
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,13 @@ class ClassPlan:
         ``draws / count_before``, or Bernoulli at ``kept / count_before`` for a subset), or None
         when the class was not sampled
     group : the values of the ``group_by`` columns, or None without ``group_by``
+    prior_factor : original prior / resampled prior of the class (within its group with
+        ``group_by``): ``(count_before / rows before) / (target / rows after)``, the targets
+        counting as weights in weights mode. A model trained on the resampled rows scores
+        ``p'(c|x)``; ``p'(c|x) * prior_factor_c``, renormalised over the classes, is the
+        probability under the original class priors (see :func:`spark_upsample.prior_correction`).
+        None for a class with a target of 0 (the model never sees it); see
+        :func:`prior_factors`.
     """
 
     label: Any
@@ -33,6 +42,7 @@ class ClassPlan:
     draws: int = 0
     sample_size: int | None = None
     group: tuple[Any, ...] | None = None
+    prior_factor: float | None = None
 
     @property
     def key(self) -> Any:
@@ -71,6 +81,7 @@ class ClassPlan:
             "draws": self.draws,
             "sample_size": self.sample_size,
             "correction": self.correction,
+            "prior_factor": self.prior_factor,
         }
 
 
@@ -166,6 +177,26 @@ def class_name(label_col: str | tuple[str, ...], label: Any) -> str:
     if isinstance(label_col, str):
         return str(label)
     return ", ".join(f"{c}={v}" for c, v in zip(label_col, label, strict=True))
+
+
+def prior_factors(
+    counts: Mapping[Any, int], targets: Mapping[Any, int], grouped: bool = False
+) -> dict[Any, float | None]:
+    """:attr:`ClassPlan.prior_factor` of every cell key: the share of its group's rows the class
+    had, over the share of its group's targets it got (the group is ``key[:-1]`` when
+    ``grouped``; else there is one group). None for a target of 0."""
+    before: dict[Any, int] = defaultdict(int)
+    after: dict[Any, int] = defaultdict(int)
+    for key, n in counts.items():
+        group = key[:-1] if grouped else None
+        before[group] += n
+        after[group] += targets[key]
+    factors: dict[Any, float | None] = {}
+    for key, n in counts.items():
+        group = key[:-1] if grouped else None
+        target = targets[key]
+        factors[key] = (n / before[group]) / (target / after[group]) if target else None
+    return factors
 
 
 def json_label(label: Any) -> Any:

@@ -39,7 +39,7 @@ from spark_upsample.frames import (
     label_columns,
 )
 from spark_upsample.identity import duplicate_key_error, row_identity
-from spark_upsample.plan import ClassPlan, ResamplePlan
+from spark_upsample.plan import ClassPlan, ResamplePlan, prior_factors
 from spark_upsample.sampler import KEEP_ENTRY, ClassAction, draw_exact
 from spark_upsample.smoothing import check_shrinkage, smoothed
 from spark_upsample.strategy import (
@@ -177,6 +177,7 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
     extra = [c for c in (options.weight_col, options.lineage_col) if c]
     out = out.select(*[col(c) for c in columns + extra])
 
+    factors = prior_factors(counts, targets, grouped=bool(group_by))
     plan = ResamplePlan(
         method=options.method,
         label_col=label,
@@ -194,6 +195,7 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
                 draws=actions[k].draws,
                 sample_size=sizes.get(k),
                 group=tuple(k[:-1]) if group_by else None,
+                prior_factor=factors[k],
             )
             for k in ordered_classes(counts)
         ),
