@@ -275,6 +275,26 @@ def test_class_weights_of_string_labels_and_null_labels(spark):
     )
 
 
+def test_class_weights_of_several_label_columns(spark):
+    df = spark.createDataFrame(
+        [(1, "F")] * 1 + [(1, "M")] * 3 + [(0, "F")] * 2 + [(0, "M")] * 2, "y int, sex string"
+    )
+    weights = df.select("y", "sex", class_weights(df, ["y", "sex"]).alias("w")).distinct()
+    assert sorted(tuple(r) for r in weights.collect()) == [
+        (0, "F", 1.0),
+        (0, "M", 1.0),
+        (1, "F", 2.0),
+        (1, "M", 2 / 3),
+    ]
+    with pytest.raises(InvalidLabelError) as error:
+        nulls = spark.createDataFrame([(1, None)], "y int, sex string")
+        class_weights(df.union(nulls), ["y", "sex"])
+    assert str(error.value) == (
+        "1 row(s) have a null in label columns ['y', 'sex'], which is no class to weigh; fill or "
+        "filter them first."
+    )
+
+
 # --- priors --------------------------------------------------------------------------------
 
 
