@@ -1,7 +1,8 @@
 """spark-upsample: exact, reproducible class rebalancing on Apache Spark.
 
 The public API: :func:`upsample`, :func:`downsample` and :func:`resample` (DataFrame -> DataFrame
-transforms), and their ``*_with_plan`` forms, which return the plan of what they did too.
+transforms), and their ``*_with_plan`` forms, which return the plan of what they did too; for
+training, :func:`split` (exact stratified parts) and :func:`with_folds` (a fold column).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from spark_upsample.plan import ClassPlan, ResamplePlan
 from spark_upsample.strategy import common_targets, over_sampling_targets, under_sampling_targets
 from spark_upsample.oversampling import upsample, upsample_with_plan
 from spark_upsample.resampling import Resampled, resample, resample_with_plan
+from spark_upsample.splitting import CellParts, Split, SplitPlan, split, split_with_plan, with_folds
 from spark_upsample.undersampling import downsample, downsample_with_plan
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CellParts",
     "ClassPlan",
     "DuplicateKeyError",
     "EmptyInputError",
@@ -38,6 +41,8 @@ __all__ = [
     "RatioLimitError",
     "SingleClassError",
     "SparkUpsampleError",
+    "Split",
+    "SplitPlan",
     "ResamplePlan",
     "Resampled",
     "common_targets",
@@ -46,7 +51,10 @@ __all__ = [
     "over_sampling_targets",
     "resample",
     "resample_with_plan",
+    "split",
+    "split_with_plan",
     "under_sampling_targets",
     "upsample",
     "upsample_with_plan",
+    "with_folds",
 ]
