@@ -111,4 +111,4 @@ def _exact(value: numbers.Real) -> Fraction:
     """A fraction as written: a float by its shortest decimal form (0.7 is 7/10)."""
     if isinstance(value, float):
         return Fraction(repr(float(value)))  # float(): numpy's repr names its type
-    return Fraction(str(value))  # int, Fraction ("1/3"), Decimal: exact as text
+    return Fraction(str(value))  # an int or a Fraction ("1/3"): exact as text
