@@ -356,7 +356,8 @@ def _check_split(config: JobConfig) -> None:
     if part not in config.split:
         raise ConfigError(f"resample_part must name a part of split ({', '.join(config.split)}). "
                           f"Got {part!r} instead.")
-    only_resampled = {config.weight_col, config.lineage_col} & set(config.partition_by)
+    only_resampled = [c for c in (config.weight_col, config.lineage_col)
+                      if c and c in config.partition_by]
     if only_resampled:
-        raise ConfigError(f"partition_by names {sorted(only_resampled)[0]!r}, which only the "
+        raise ConfigError(f"partition_by names {only_resampled[0]!r}, which only the "
                           f"resampled part {part!r} has; with split, partition by input columns.")
