@@ -1,8 +1,9 @@
 """spark-upsample: exact, reproducible class rebalancing on Apache Spark.
 
 The public API: :func:`upsample`, :func:`downsample` and :func:`resample` (DataFrame -> DataFrame
-transforms), and their ``*_with_plan`` forms, which return the plan of what they did too;
-:func:`class_weights` and :func:`prior_correction`, Column expressions for training a model.
+transforms), and their ``*_with_plan`` forms, which return the plan of what they did too; for
+training, :func:`split` (exact stratified parts) and :func:`with_folds` (a fold column), and
+:func:`class_weights` and :func:`prior_correction`, Column expressions for fitting a model.
 The Spark ML stages are in :mod:`spark_upsample.ml`.
 """
 
@@ -24,6 +25,7 @@ from spark_upsample.oversampling import upsample, upsample_with_plan
 from spark_upsample.plan import ClassPlan, ResamplePlan
 from spark_upsample.priors import prior_correction
 from spark_upsample.resampling import Resampled, resample, resample_with_plan
+from spark_upsample.splitting import CellParts, Split, SplitPlan, split, split_with_plan, with_folds
 from spark_upsample.strategy import common_targets, over_sampling_targets, under_sampling_targets
 from spark_upsample.undersampling import downsample, downsample_with_plan
 from spark_upsample.weights import class_weights
@@ -31,6 +33,7 @@ from spark_upsample.weights import class_weights
 __version__ = "0.1.0"
 
 __all__ = [
+    "CellParts",
     "ClassPlan",
     "DuplicateKeyError",
     "EmptyInputError",
@@ -42,6 +45,8 @@ __all__ = [
     "RatioLimitError",
     "SingleClassError",
     "SparkUpsampleError",
+    "Split",
+    "SplitPlan",
     "ResamplePlan",
     "Resampled",
     "class_weights",
@@ -52,7 +57,10 @@ __all__ = [
     "prior_correction",
     "resample",
     "resample_with_plan",
+    "split",
+    "split_with_plan",
     "under_sampling_targets",
     "upsample",
     "upsample_with_plan",
+    "with_folds",
 ]

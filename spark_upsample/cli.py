@@ -60,6 +60,14 @@ from spark_upsample.report import (
 )
 from spark_upsample.report_command import render_saved_report
 from spark_upsample.resampling import Resampled
+from spark_upsample.split_job import (
+    Output,
+    check_landing,
+    outputs,
+    report_section,
+    split_and_resample,
+    summary_lines,
+)
 from spark_upsample.strategy import DEFAULT_MAX_RATIO
 
 log = logging.getLogger("spark_upsample")
@@ -121,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--checkpoint-input", action=argparse.BooleanOptionalAction,
         help="materialise the input once before counting (for inputs that can change between reads)")
     add("--remote", help="Spark Connect URL, e.g. sc://host:15002 (default: $SPARK_REMOTE if set)")
+    add("--split", help="split first, e.g. train=0.8,test=0.2: every part is written to "
+        "<output>/<part>, the --resample-part resampled")
+    add("--resample-part", help="with --split: the part to resample (default: train)")
     add("--dry-run", action=argparse.BooleanOptionalAction,
         help="count and print the plan; write nothing")
     add("--verbose", action=argparse.BooleanOptionalAction,
@@ -223,8 +234,13 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
     log.info("reading %s (%s)", config.source, config.input_format)
     df = read_input(spark, config)
     check_partition_columns(df, config)
+    check_landing(config, landing.dynamic_partitions if landing else 0)
+    divided = None
     try:
-        result = resample_for_config(df, config)
+        if config.split:
+            divided, result = split_and_resample(df, config)
+        else:
+            result = resample_for_config(df, config)
     except MissingColumnError as error:
         if config.input_table:
             raise
@@ -240,6 +256,12 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
     if log.isEnabledFor(logging.DEBUG):
         log.debug("plan: %s", json.dumps(_plan_head(result.plan), default=str))
     report = _report(spark, config, result, started, timings)
+    summary = summary_table(result.plan)
+    if divided is not None:
+        report["split"] = report_section(config, result, divided)
+        report["rows_read"] = divided.plan.rows
+        report["rows_written"] = sum(p["rows_written"] for p in report["split"]["parts"].values())
+        summary += "\n" + summary_lines(config, result, divided)
 
     if config.dry_run or landing is None:
         list_cells(report, result.plan, None)
@@ -248,7 +270,7 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
         if page:
             _write_report_elsewhere(report, page, write_page, "The plan's page")
         _print(f"spark-upsample dry run: {config.source}, seed {result.plan.seed}\n"
-               f"{summary_table(result.plan)}\nnothing written (dry run)"
+               f"{summary}\nnothing written (dry run)"
                + (f"\npage of the plan: {page}" if page else ""))
         return report
 
@@ -259,7 +281,7 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
     table = cells_table_path(report_path) if report_path else None
     with_table = list_cells(report, result.plan, table)
     try:
-        _write_and_verify(spark, config, landing, result, timings)
+        _write_and_verify(spark, config, landing, outputs(config, result, divided), timings)
         report["timings_seconds"] = {**timings, "total": time.perf_counter() - clock}
         log.debug("timings (seconds): %s", json.dumps(report["timings_seconds"]))
         report["finished_at"] = datetime.now(timezone.utc).isoformat()
@@ -281,7 +303,7 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
         what = "The output is in place, but the page"
         _write_report_elsewhere(report, page_path, write_page, what)
     _print(f"spark-upsample: {config.source} -> {config.output}, seed {result.plan.seed}\n"
-           f"{summary_table(result.plan)}\n"
+           f"{summary}\n"
            f"output: {config.output} ({config.output_format})\n"
            f"report: {report_path or 'not written (pass --report PATH for this output)'}"
            + (f"\npage: {page_path}" if page_path else ""))
@@ -296,24 +318,40 @@ def _plan_head(plan: ResamplePlan) -> dict[str, Any]:
 
 
 def _write_and_verify(
-    spark: SparkSession, config: JobConfig, landing: Landing, result: Resampled, timings: dict
+    spark: SparkSession, config: JobConfig, landing: Landing, frames: list[Output], timings: dict
 ) -> None:
+    """Write each of ``frames`` (to its folder of the output), then check every one's counts."""
     clock = time.perf_counter()
-    log.info("writing %s rows to %s", f"{result.plan.rows_after:,}", config.output)
-    try:
-        write_output(result.df, config, landing.write_path, landing.spark_mode)
-    except Exception as error:
-        raise OutputError(f"Writing {config.output!r} failed: {first_line(error)}") from None
+    for frame in frames:
+        _write(config, landing, frame)
     timings["write"] = time.perf_counter() - clock
-
     clock = time.perf_counter()
+    for frame in frames:
+        _verify(spark, config, landing, frame)
+    timings["verify"] = time.perf_counter() - clock
+
+
+def _folder(path: str, frame: Output) -> str:
+    return path if frame.folder is None else f"{path.rstrip('/')}/{frame.folder}"
+
+
+def _write(config: JobConfig, landing: Landing, frame: Output) -> None:
+    output = _folder(str(config.output), frame)
+    log.info("writing %s rows to %s", f"{sum(frame.counts.values()):,}", output)
+    try:
+        write_output(frame.df, config, _folder(landing.write_path, frame), landing.spark_mode)
+    except Exception as error:
+        raise OutputError(f"Writing {output!r} failed: {first_line(error)}") from None
+
+
+def _verify(spark: SparkSession, config: JobConfig, landing: Landing, frame: Output) -> None:
     if not landing.staged and (config.write_mode == "append" or landing.dynamic_partitions):
         # Written in place among earlier rows: the output's counts are not this run's alone.
         log.warning("%s to a non-local output: written counts are not verified",
                     "append" if config.write_mode == "append" else "dynamic partition overwrite")
     else:
-        written = written_counts(spark, config, landing.write_path, result.df)
-        expected = result.plan.counts_after
+        written = written_counts(spark, config, _folder(landing.write_path, frame), frame.df)
+        expected = frame.counts
         log.debug("written rows of %d cell(s); planned %d", len(written), len(expected))
         if written != expected:
             wrong = [k for k in {**expected, **written} if written.get(k) != expected.get(k)]
@@ -322,9 +360,9 @@ def _write_and_verify(
             more = f" (and {len(wrong) - 5:,} more cells)" if len(wrong) > 5 else ""
             where = ("The output was not published." if landing.staged else
                      f"Spark wrote it in place at {config.output!r}: check or remove it.")
+            what = "output" if frame.folder is None else f"part {frame.folder!r}"
             raise OutputError(
-                f"The written output does not match the plan: {shown}{more}. {where}")
-    timings["verify"] = time.perf_counter() - clock
+                f"The written {what} does not match the plan: {shown}{more}. {where}")
 
 
 def _default_report_path(config: JobConfig, landing: Landing) -> str | None:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spark_upsample.errors import ConfigError
+from spark_upsample.errors import ConfigError, InvalidParameterError
+from spark_upsample.parts import check_fractions
 from spark_upsample.strategy import (
     COMMON_TARGETS,
     DEFAULT_MAX_RATIO,
@@ -73,6 +74,8 @@ class JobConfig:
     remote: str | None = None
     dry_run: bool = False
     verbose: bool = False
+    split: dict[str, float] | None = None
+    resample_part: str | None = None
 
     @property
     def source(self) -> str:
@@ -262,6 +265,18 @@ def _page(key: str, value: Any) -> str | bool | None:
     return value
 
 
+def _split(key: str, value: Any) -> dict[str, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_strategy(value, "split", float)
+    try:
+        names, _ = check_fractions(value)
+    except InvalidParameterError as error:
+        raise ConfigError(f"split: {error}") from None
+    return {name: float(value[name]) for name in names}
+
+
 def _seed(key: str, value: Any) -> int | None:
     if value is None:
         return None
@@ -324,6 +339,8 @@ _CHECKS = {
     "remote": _remote,
     "dry_run": _flag,
     "verbose": _flag,
+    "split": _split,
+    "resample_part": _text,
 }
 
 
@@ -345,5 +362,25 @@ def _check_consistency(config: JobConfig) -> None:
         raise ConfigError(
             f"strategy must be one of {', '.join(allowed)}, a float ratio in (0, 1] or a table "
             f"of class = count (method {config.method}). Got {config.strategy!r} instead.")
+    _check_split(config)
     if config.method == "downsample" and (config.keep_originals or config.shrinkage is not None):
         raise ConfigError("keep_originals and shrinkage apply to upsample and resample only.")
+
+
+def _check_split(config: JobConfig) -> None:
+    """``resample_part`` names a part of ``split``; only that part has the weight or lineage
+    column, so the output cannot be partitioned by one."""
+    if config.split is None:
+        if config.resample_part is not None:
+            raise ConfigError("resample_part goes with split (e.g. split = { train = 0.8, "
+                              "test = 0.2 }); without split the whole input is resampled.")
+        return
+    part = config.resample_part or "train"
+    if part not in config.split:
+        raise ConfigError(f"resample_part must name a part of split ({', '.join(config.split)}). "
+                          f"Got {part!r} instead.")
+    only_resampled = [c for c in (config.weight_col, config.lineage_col)
+                      if c and c in config.partition_by]
+    if only_resampled:
+        raise ConfigError(f"partition_by names {only_resampled[0]!r}, which only the "
+                          f"resampled part {part!r} has; with split, partition by input columns.")

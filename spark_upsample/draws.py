@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 KEY_BITS = 63
 KEY_SPACE = 1 << KEY_BITS  # keys are uniform integers in [0, KEY_SPACE)
@@ -40,6 +41,9 @@ TAIL_SIGMAS = 7.0
 SLOT_RATE = 1.0
 MAX_SLOT_COPIES = 24
 EXPLICIT_COPIES = 6  # counts 0..5 are compiled branches; the tail (P < 6e-4) an interpreted loop
+
+
+Key = TypeVar("Key", int, tuple[int, int])
 
 
 @dataclass(frozen=True)
@@ -159,10 +163,13 @@ def slot_cdf(mu: float) -> list[float]:
 
 
 def choose_threshold(
-    draws: int, total: int, below: int, in_window: int, at_cut: int | None,
-    after_cut: int | None,
-) -> int | None:
+    draws: int, total: int, below: int, in_window: int, at_cut: Key | None,
+    after_cut: Key | None,
+) -> Key | None:
     """The key ``tau`` such that exactly ``draws`` copies have a key <= ``tau``, or None.
+
+    A key is an integer, or a tuple that starts with one and breaks its ties (a split's
+    ``(key, row identity)``); the window is on the integer.
 
     Parameters
     ----------

@@ -90,8 +90,8 @@ class Options:
     key_col_names: tuple[str, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "group_by_names", _names("group_by", self.group_by))
-        object.__setattr__(self, "key_col_names", _names("key_cols", self.key_cols or ()))
+        object.__setattr__(self, "group_by_names", column_names("group_by", self.group_by))
+        object.__setattr__(self, "key_col_names", column_names("key_cols", self.key_cols or ()))
 
 
 def resample(df: DataFrame, label_col: str | Sequence[str], **options: Any) -> DataFrame:
@@ -145,7 +145,7 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
         df = df.localCheckpoint(eager=True)
 
     keys = CellKeys.of(df, label, group_by)
-    raw = _count_cells(df, keys, options.key_col_names)
+    raw = count_cells(df, keys, options.key_col_names)
     counts, nulls = _clean(raw, keys, options.null_labels)
     if nulls:
         df = df.where(keys.not_null())
@@ -166,8 +166,8 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
             if isinstance(shrinkage, Mapping):
                 shrinkage = keys.labels(shrinkage)
             out = smoothed(out, df, keys, counts, drawn_keys, shrinkage,
-                           _names("shrinkage_cols", options.shrinkage_cols), drawn.detail, seed,
-                           F.col(row))
+                           column_names("shrinkage_cols", options.shrinkage_cols), drawn.detail,
+                           seed, F.col(row))
         if options.lineage_col:
             entry = F.col(drawn.detail["entry"])
             out = out.withColumn(options.lineage_col, F.when(entry == KEEP_ENTRY, ORIGINAL)
@@ -210,7 +210,7 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
     return Resampled(out, plan)
 
 
-def _count_cells(df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> dict[Any, int]:
+def count_cells(df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> dict[Any, int]:
     """Rows per cell key (null labels included), in one job that reads only the key columns
     (and ``key_cols``, whose values must not repeat within a cell).
 
@@ -266,7 +266,14 @@ def describe_strategy(sampling_strategy: Any) -> str:
     return sampling_strategy if isinstance(sampling_strategy, str) else repr(sampling_strategy)
 
 
-def _names(what: str, names: Any) -> tuple[str, ...]:
+def column_names(what: str, names: Any) -> tuple[str, ...]:
+    """``names`` (a column name, or a list of them) as a tuple of names.
+
+    Raises
+    ------
+    InvalidParameterError
+        Anything but non-empty strings; ``what`` names the option in the message.
+    """
     if isinstance(names, str):
         names = [names]
     if not isinstance(names, Sequence) or not all(isinstance(n, str) and n for n in names):
@@ -274,25 +281,44 @@ def _names(what: str, names: Any) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _validate(df: DataFrame, label: str | tuple[str, ...], options: Options) -> None:
-    if options.method not in METHODS:
-        raise InvalidParameterError(f"method must be one of {METHODS}. Got {options.method!r}.")
+def check_cell_columns(
+    df: DataFrame,
+    label: str | tuple[str, ...],
+    group_by: tuple[str, ...],
+    key_cols: tuple[str, ...],
+    others: tuple[str, ...] = (),
+) -> None:
+    """Raise unless the columns that key a run's cells and rows can do so: the label column(s),
+    the ``group_by`` and ``key_cols`` columns (and ``others``) are in ``df``, the label and group
+    columns have a class type and differ, and no key column is a map.
+
+    Raises
+    ------
+    MissingColumnError, InvalidParameterError, InvalidLabelError
+    """
     label_cols = (label,) if isinstance(label, str) else label
-    shrinkage_cols = _names("shrinkage_cols", options.shrinkage_cols)
-    check_columns(df, *label_cols, *options.group_by_names, *shrinkage_cols,
-                  *options.key_col_names)
-    for name in options.key_col_names:
+    check_columns(df, *label_cols, *group_by, *others, *key_cols)
+    for name in key_cols:
         if isinstance(df.schema[name].dataType, T.MapType):
             raise InvalidParameterError(
                 f"key_cols: column {name!r} is a map, which cannot identify rows; use atomic "
                 "columns.")
     for label_col in label_cols:
-        if label_col in options.group_by_names:
+        if label_col in group_by:
             raise InvalidParameterError(
                 f"group_by must not include the label column {label_col!r}.")
         check_label_type(df, label_col)
-    for name in options.group_by_names:
+    for name in group_by:
         check_label_type(df, name, role="group_by")
+
+
+def _validate(df: DataFrame, label: str | tuple[str, ...], options: Options) -> None:
+    if options.method not in METHODS:
+        raise InvalidParameterError(f"method must be one of {METHODS}. Got {options.method!r}.")
+    label_cols = (label,) if isinstance(label, str) else label
+    shrinkage_cols = column_names("shrinkage_cols", options.shrinkage_cols)
+    check_cell_columns(df, label, options.group_by_names, options.key_col_names,
+                       shrinkage_cols)
     overlap = set(shrinkage_cols) & {*label_cols, *options.group_by_names}
     if overlap:
         raise InvalidParameterError(

@@ -32,6 +32,7 @@ from pyspark.sql import types as T
 
 from spark_upsample import faults
 from spark_upsample.cells import CellKeys
+from spark_upsample.cuts import CutWindow, window_aggregates, window_results
 from spark_upsample.draws import (
     EXPLICIT_COPIES,
     MAX_KEY,
@@ -183,7 +184,7 @@ def draw_exact(
     )
 
 
-def _hash_key(seed: int, stream: int, attempt: int, *parts: Column) -> Column:
+def hash_key(seed: int, stream: int, attempt: int, *parts: Column) -> Column:
     """A uniform 63-bit key of the seed, a stream and attempt number, and the given columns."""
     salt = F.lit(seed).cast("long"), F.lit(stream * 1024 + attempt).cast("int")
     return F.shiftrightunsigned(F.xxhash64(*salt, *parts), 1)
@@ -253,8 +254,8 @@ def _copies(
     copies = counted.select(
         "*", F.explode(F.when(count > 0, F.sequence(F.lit(1), count))).alias(names["copy"])
     )
-    w = F.when(entry == KEEP_ENTRY, _hash_key(seed, _KEEP_STREAM, attempt, row)).otherwise(
-        _hash_key(seed, _W_STREAM, attempt, row, entry, F.col(names["copy"])))
+    w = F.when(entry == KEEP_ENTRY, hash_key(seed, _KEEP_STREAM, attempt, row)).otherwise(
+        hash_key(seed, _W_STREAM, attempt, row, entry, F.col(names["copy"])))
     return copies.withColumn(names["w"], w)
 
 
@@ -302,23 +303,17 @@ def _cut_stats(copies: DataFrame, names: dict[str, str]) -> DataFrame:
     below ``primary``), the copies below the window and inside it, and the window's
     ``(want - below)``-th smallest key with the one after it (see :func:`choose_threshold`).
 
-    The O(sqrt(draws)) keys inside the window are sorted where they are aggregated, so a handful
-    of numbers per cell reach the driver whatever the number of cells and rows.
+    The O(sqrt(draws)) keys inside the window are sorted where they are aggregated
+    (:mod:`spark_upsample.cuts`), so a handful of numbers per cell reach the driver whatever the
+    number of cells and rows.
     """
     w = F.col(names["w"])
-    lo, hi = F.col(names["lo"]), F.col(names["hi"])
+    window = CutWindow(F.col(names["lo"]), F.col(names["hi"]), F.col(names["want"]), "")
     counted = copies.where(
         (F.col(names["entry"]) != KEEP_ENTRY) | (F.col(names["keep"]) == KEEP_SUBSET))
     stats = counted.groupBy(F.col(names["cell"] + "_t")).agg(
         F.count(F.lit(1)).alias("total"),
         F.count(F.when(w < F.col(names["primary"]), 1)).alias("primary"),
-        F.count(F.when(w < lo, 1)).alias("below"),
-        F.max(F.col(names["want"])).alias("want"),
-        F.array_sort(F.collect_list(F.when((w >= lo) & (w <= hi), w))).alias("window"),
+        *window_aggregates(w, w, window),
     )
-    window, need = F.col("window"), (F.col("want") - F.col("below")).cast("int")
-    return stats.select(
-        F.col(names["cell"] + "_t"), "total", "primary", "below", F.size(window),
-        F.when((need >= 1) & (need <= F.size(window)), F.element_at(window, need)),
-        F.when((need >= 1) & (need < F.size(window)), F.element_at(window, need + 1)),
-    )
+    return stats.select(F.col(names["cell"] + "_t"), "total", "primary", *window_results(window))

@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spark_upsample import downsample, resample, upsample  # noqa: E402
+from spark_upsample import downsample, resample, split, upsample, with_folds  # noqa: E402
 
 SEED = 11
 
@@ -44,6 +44,9 @@ def main(master: str, max_bytes: str, parquet_in: str, csv_in: str, out: str) ->
         "shrinkage": upsample(df, "label", shrinkage=1.0, shrinkage_cols=["x"],
                               keep_originals=True, seed=SEED),
         "csv_key_cols": upsample(csv, "label", key_cols=["id"], seed=SEED),
+        "split": split(df, "label", {"train": 0.6, "valid": 0.3, "test": 0.1}, seed=SEED)["valid"],
+        "folds": with_folds(df, "label", 4, seed=SEED, group_by=["g"]),
+        "csv_split": split(csv, "label", {"a": 0.5, "b": 0.5}, key_cols=["id"], seed=SEED)["a"],
         # Control: a union hides the file row index, so this one is keyed by partition position
         # and must differ between layouts (the comparison can fail).
         "positional": upsample(df.unionByName(df.limit(0)), "label", seed=SEED),

@@ -22,7 +22,7 @@ from tests.conftest import spark_env
 
 LAYOUT_RUN = Path(__file__).parent / "layout_run.py"
 TRANSFORMS = ("upsample", "downsample", "resample", "group_by", "keep_originals", "shrinkage",
-              "csv_key_cols")
+              "csv_key_cols", "split", "folds", "csv_split")
 
 
 def events(spark, rows: int = 3000) -> DataFrame:
