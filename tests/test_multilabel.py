@@ -81,6 +81,8 @@ def test_upsample_balances_every_combination_and_names_them(spark, people):
         "draws": 30,
         "sample_size": plan.classes[2].sample_size,
         "correction": plan.classes[2].correction,
+        # 3 of the 50 input rows, 30 of the 120 output rows
+        "prior_factor": pytest.approx((3 / 50) / (30 / 120)),
     }
     assert json.loads(json.dumps(plan_dict)) == plan_dict
     assert summary_table(plan).splitlines()[:6] == [
