@@ -194,10 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("unexpected failure", exc_info=True)
         return _fail(EXIT_UNEXPECTED, error, prefix="unexpected error", stop=stop, config=config)
     finally:
+        if owned:
+            spark.stop()  # first: a task cancelled late may still have written to the staging
         if landing is not None:
             landing.release()
-        if owned:
-            spark.stop()
 
 
 def run(spark: SparkSession, config: JobConfig, landing: Landing | None,
@@ -294,11 +294,11 @@ def _write_and_verify(
             raise OutputError(f"Writing {config.output!r} failed: {first_line(error)}") from None
         landing.abort()  # frees the space the staged part took, before measuring what is left
         space = landing.space()
-        left = f"; {_megabytes(space[0])} of {_megabytes(space[1])} free once the partial " \
-               "output was removed" if space else ""
+        free = f" ({_megabytes(space[0])} of {_megabytes(space[1])} free now)" if space else ""
         raise OutputError(
             f"The file system of {config.output!r} is full ({DISK_FULL}) while writing "
-            f"{result.plan.rows_after:,} rows{left}. Free space or choose another output path."
+            f"{result.plan.rows_after:,} rows; the partial output was removed{free}. Free space "
+            "or choose another output path."
         ) from None
     timings["write"] = time.perf_counter() - clock
 
@@ -577,7 +577,9 @@ def _fail(code: int, error: BaseException, prefix: str = "error", stop: StopRequ
 
 def _stopped(stop: StopRequest, config: JobConfig, finished: bool) -> int:
     """Say how a run stopped by a signal ended; returns 128 + the signal's number."""
-    if finished:
+    if not config.output or config.dry_run:
+        _print(f"spark-upsample: cancelled by {stop.name}; nothing was written.")
+    elif finished:
         _print(f"spark-upsample: stopped by {stop.name} as the run finished: the output "
                f"{config.output!r} is in place and complete.")
     else:

@@ -236,9 +236,11 @@ class Landing:
             self._remove_empty_work_dir()
 
     def release(self) -> None:
-        """Give back the output's lock (taken by :meth:`prepare`), and remove the work folder
-        when nothing else is in it."""
+        """Give back the output's lock (taken by :meth:`prepare`), removing this run's staging
+        folder if a Spark task that ended after :meth:`abort` wrote to it again, and the work
+        folder when nothing else is in it."""
         if self.lock is not None and self.lock.held:
+            shutil.rmtree(self.write_path, ignore_errors=True)
             self.lock.release()
             self._remove_empty_work_dir()
 

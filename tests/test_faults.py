@@ -16,12 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import CONNECT_MODE, spark_env
 from pyspark.sql import functions as F
 
-from conftest import spark_env
 from spark_upsample.cli import main
 from spark_upsample.errors import OutputError
-from spark_upsample.exclusion import OutputLock
 from spark_upsample.landing import WORK_DIR, Landing
 from spark_upsample.report import REPORT_NAME
 from tests.helpers import label_counts
@@ -34,16 +33,19 @@ ONE_ROW_PER_FILE = ["--output-option", "maxRecordsPerFile=1"]
 LOCAL_JOB = "--master local[2] --conf spark.ui.enabled=false --conf spark.sql.shuffle.partitions=2"
 
 
-@pytest.fixture
-def events(spark, tmp_path) -> str:
-    """A Parquet input: ids, a string label a/b/c (500/80/20) and a feature."""
+def write_events(spark, path: Path) -> str:
+    """A Parquet input at ``path``: ids, a string label a/b/c (500/80/20) and a feature."""
     labels = [c for c, n in SIZES.items() for _ in range(n)]
     df = spark.createDataFrame(
         [(i, c, i / 7) for i, c in enumerate(labels)], "id long, label string, x double"
     )
-    path = str(tmp_path / "events")
-    df.coalesce(2).write.parquet(path)
-    return path
+    df.coalesce(2).write.parquet(str(path))
+    return str(path)
+
+
+@pytest.fixture
+def events(spark, tmp_path) -> str:
+    return write_events(spark, tmp_path / "events")
 
 
 def start_job(args: list[str]) -> subprocess.Popen:
@@ -61,6 +63,11 @@ def output_of(job: subprocess.Popen, timeout: float = 300) -> str:
         if job.poll() is None:
             job.kill()
             job.wait()
+
+
+def job_lines(output: str) -> list[str]:
+    """The job's own lines in a job's console output (not its log's, nor Spark's)."""
+    return [line for line in output.splitlines() if line.startswith("spark-upsample: ")]
 
 
 def wait_until(condition, job: subprocess.Popen, what: str, timeout: float = 240) -> None:
@@ -165,7 +172,7 @@ def test_two_runs_at_once_one_writes_the_other_exits_4_naming_it(spark, events, 
     assert codes == [0, 4], outputs
     winner, loser = (0, 1) if jobs[0].returncode == 0 else (1, 0)
     [refusal] = [line for line in outputs[loser].splitlines() if "spark-upsample: error" in line]
-    assert f"Another run " in refusal and f"(process {jobs[winner].pid} on " in refusal
+    assert "Another run " in refusal and f"(process {jobs[winner].pid} on " in refusal
     assert label_counts(spark.read.parquet(str(out))) == {"a": 500, "b": 500, "c": 500}
     assert json.loads((out / REPORT_NAME).read_text())["seed"] == winner + 1
 
@@ -194,7 +201,8 @@ def small_disk(tmp_path) -> Iterator[Path]:
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip() or mounted.returncode}")
+        reason = mounted.stderr.strip() or f"mount exited {mounted.returncode}"
+        pytest.skip(f"cannot mount a small tmpfs here: {reason}")
     try:
         yield disk
     finally:
@@ -202,8 +210,8 @@ def small_disk(tmp_path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
-def test_a_full_disk_fails_with_exit_4_and_leaves_the_previous_output(spark, tmp_path, small_disk,
-                                                                     capsys):
+@pytest.mark.slow
+def test_a_full_disk_fails_with_exit_4_and_leaves_the_previous_output(spark, tmp_path, small_disk):
     events = tmp_path / "events"
     # 1 KB of random hex per row: Parquet cannot shrink it, so 1,900 rows need about 1.9 MB.
     payload = F.concat(*[F.sha2(F.concat(F.col("id").cast("string"), F.lit(k)), 256)
@@ -213,19 +221,22 @@ def test_a_full_disk_fails_with_exit_4_and_leaves_the_previous_output(spark, tmp
         .coalesce(2).write.parquet(str(events))
     out = small_disk / "out"
     args = ["--input", str(events), "--output", str(out)]
-    assert main([*args, "--seed", "1", "--method", "downsample"]) == 0  # 60 rows: fits
+    assert main([*args, "--seed", "1", "--method", "downsample"]) == 0  # 60 rows: fit
     before, free_before = snapshot(out), os.statvfs(small_disk).f_bfree
-    capsys.readouterr()
 
-    assert main([*args, "--seed", "2", "--write-mode", "overwrite"]) == 4  # 5,700 rows: not
-    [line] = [line for line in capsys.readouterr().err.splitlines() if "spark-upsample" in line]
+    job = start_job([*args, "--seed", "2", "--write-mode", "overwrite"])  # 5,700 rows: not
+    output = output_of(job)
+    assert job.returncode == 4, output[-3000:]
+    [line] = job_lines(output)
     assert re.fullmatch(
         rf"spark-upsample: error: The file system of '{out}' is full \(No space left on device\) "
-        r"while writing 5,700 rows; [\d.]+ MB of 2\.0 MB free once the partial output was "
-        r"removed\. Free space or choose another output path\.", line), line
+        r"while writing 5,700 rows; the partial output was removed \([\d.]+ MB of 2\.0 MB free "
+        r"now\)\. Free space or choose another output path\.", line), line
     assert snapshot(out) == before
     assert not (small_disk / WORK_DIR).exists()
-    assert os.statvfs(small_disk).f_bfree == free_before  # the space is free again
+    # The space is free again (once the job's JVM has exited: Spark leaves the file it failed to
+    # close open until then).
+    assert os.statvfs(small_disk).f_bfree == free_before
 
 
 # --- A stop signal ----------------------------------------------------------------------------
@@ -235,22 +246,25 @@ def test_a_full_disk_fails_with_exit_4_and_leaves_the_previous_output(spark, tmp
 @pytest.mark.parametrize(("stop", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
                          ids=["SIGTERM", "SIGINT"])
 def test_a_stop_signal_while_writing_cancels_cleans_up_and_exits_128_plus_it(
-        spark, events, tmp_path, stop, code):
+        spark, events, tmp_path, request, stop, code):
+    """In the Spark Connect pass the job runs with --remote (the pass's server)."""
     out, report = tmp_path / "out", tmp_path / "report.json"
     assert main(["--input", events, "--output", str(out), "--seed", "1"]) == 0
     before = snapshot(out)
 
-    job = start_job(["--input", events, "--output", str(out), "--seed", "2", "--strategy", "all",
-                     "--write-mode", "overwrite", "--report", str(report), *ONE_ROW_PER_FILE])
+    remote = ["--remote", request.getfixturevalue("connect_url")] if CONNECT_MODE else []
+    job = start_job([*remote, "--input", events, "--output", str(out), "--seed", "2",
+                     "--strategy", "all", "--write-mode", "overwrite", "--report", str(report),
+                     *ONE_ROW_PER_FILE])
     wait_until(lambda: writing(out), job, "writing")
     clock = time.monotonic()
     job.send_signal(stop)
     output = output_of(job, timeout=120)
     print(f"{stop.name}: the job exited {job.returncode} {time.monotonic() - clock:.1f}s after it")
     assert job.returncode == code, output[-3000:]
-    assert output.splitlines()[-1] == (
+    assert job_lines(output) == [(
         f"spark-upsample: cancelled by {stop.name}: the Spark jobs were cancelled and the staged "
-        f"output removed; the output {str(out)!r} is as it was.")
+        f"output removed; the output {str(out)!r} is as it was.")]
     assert snapshot(out) == before
     assert not (tmp_path / WORK_DIR).exists()
     written = json.loads(report.read_text())
