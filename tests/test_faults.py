@@ -27,14 +27,14 @@ from tests.helpers import label_counts
 from tests.test_entry_points import ROOT
 from tests.test_reliability import snapshot
 
-SIZES = {"a": 500, "b": 80, "c": 20}
-# One file per row: a write of 1,500 rows takes seconds, long enough to act while it runs.
+SIZES = {"a": 300, "b": 50, "c": 10}
+# One file per row: a write of 900 rows takes seconds, long enough to act while it runs.
 ONE_ROW_PER_FILE = ["--output-option", "maxRecordsPerFile=1"]
 LOCAL_JOB = "--master local[2] --conf spark.ui.enabled=false --conf spark.sql.shuffle.partitions=2"
 
 
 def write_events(spark, path: Path) -> str:
-    """A Parquet input at ``path``: ids, a string label a/b/c (500/80/20) and a feature."""
+    """A Parquet input at ``path``: ids, a string label a/b/c (300/50/10) and a feature."""
     labels = [c for c, n in SIZES.items() for _ in range(n)]
     df = spark.createDataFrame(
         [(i, c, i / 7) for i, c in enumerate(labels)], "id long, label string, x double"
@@ -81,6 +81,11 @@ def wait_until(condition, job: subprocess.Popen, what: str, timeout: float = 240
 def writing(output: Path) -> bool:
     """True while a run is writing ``output``'s staging folder (Spark's temporary files in it)."""
     return any((output.parent / WORK_DIR).glob(f"{output.name}.staging-*/_temporary/*"))
+
+
+def written(output: Path) -> tuple[int, int]:
+    """The seed of the run whose report is in ``output``, and its data files (one row each)."""
+    return json.loads((output / REPORT_NAME).read_text())["seed"], len(list(output.glob("part-*")))
 
 
 def write_ids(output: Path) -> set[str]:
@@ -173,8 +178,7 @@ def test_two_runs_at_once_one_writes_the_other_exits_4_naming_it(spark, events, 
     winner, loser = (0, 1) if jobs[0].returncode == 0 else (1, 0)
     [refusal] = [line for line in outputs[loser].splitlines() if "spark-upsample: error" in line]
     assert "Another run " in refusal and f"(process {jobs[winner].pid} on " in refusal
-    assert label_counts(spark.read.parquet(str(out))) == {"a": 500, "b": 500, "c": 500}
-    assert json.loads((out / REPORT_NAME).read_text())["seed"] == winner + 1
+    assert written(out) == (winner + 1, 900)
 
     # With overwrite: a retry starts while the first attempt writes.
     first = start_job([*args, "--seed", "3", "--write-mode", "overwrite"])
@@ -184,9 +188,8 @@ def test_two_runs_at_once_one_writes_the_other_exits_4_naming_it(spark, events, 
                  "--write-mode", "overwrite"]) == 4
     assert f"(process {first.pid} on " in capsys.readouterr().err
     assert "seed 3" in output_of(first) and first.returncode == 0
-    assert json.loads((out / REPORT_NAME).read_text())["seed"] == 3
+    assert written(out) == (3, 900)  # the job checked its counts before publishing
     assert len(write_ids(out)) == 1  # every data file from one write: never a mix
-    assert label_counts(spark.read.parquet(str(out))) == {"a": 500, "b": 500, "c": 500}
     assert not (tmp_path / WORK_DIR).exists()  # no staging folder, no lock left
 
 
@@ -319,7 +322,7 @@ def test_a_crashed_runs_leftovers_do_not_stop_the_next_run(spark, events, tmp_pa
             f"remove it ([Errno 1] Operation not permitted: " in err)
     assert f"replacing {report}: a report an earlier run left half-written" in err
     assert json.loads(report.read_text())["status"] == "succeeded"
-    assert label_counts(spark.read.parquet(str(out))) == {"a": 500, "b": 500, "c": 500}
+    assert label_counts(spark.read.parquet(str(out))) == {"a": 300, "b": 300, "c": 300}
     assert sorted(p.name for p in work.iterdir()) == [other.name, stuck.name]  # what it left
 
 
