@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if owned:
             spark.stop()  # first: a task cancelled late may still have written to the staging
         if landing is not None:
-            landing.release()
+            landing.release(settle_seconds=STOP_SETTLE_SECONDS if stop.signum else 0.0)
 
 
 def run(spark: SparkSession, config: JobConfig, landing: Landing | None,
@@ -323,6 +323,7 @@ def _write_and_verify(
     timings["verify"] = time.perf_counter() - clock
 
 
+STOP_SETTLE_SECONDS = 3.0  # after a stop signal, how long the staging folder must stay removed
 DISK_FULL = "No space left on device"  # ENOSPC, as the OS and Java word it
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 WORK_DIR = ".spark-upsample"  # beside the output; hidden from readers of the parent folder
 STAGING_TAG = ".staging-"
 BACKUP_TAG = ".previous-"
+MAX_SETTLE_SECONDS = 30.0
 
 
 def local_path(path: str) -> Path | None:
@@ -235,14 +237,29 @@ class Landing:
             shutil.rmtree(self.write_path, ignore_errors=True)
             self._remove_empty_work_dir()
 
-    def release(self) -> None:
-        """Give back the output's lock (taken by :meth:`prepare`), removing this run's staging
-        folder if a Spark task that ended after :meth:`abort` wrote to it again, and the work
-        folder when nothing else is in it."""
-        if self.lock is not None and self.lock.held:
-            shutil.rmtree(self.write_path, ignore_errors=True)
-            self.lock.release()
-            self._remove_empty_work_dir()
+    def release(self, settle_seconds: float = 0.0) -> None:
+        """Give back the output's lock (taken by :meth:`prepare`) and remove the work folder
+        when nothing else is in it.
+
+        Before that, this run's staging folder is removed again if a Spark task that ended
+        after :meth:`abort` wrote to it; with ``settle_seconds``, until it has stayed gone that
+        long (at most :data:`MAX_SETTLE_SECONDS`): after cancelled jobs, whose tasks stop a
+        little later (on a Spark Connect server, whatever this process does).
+        """
+        if self.lock is None or not self.lock.held:
+            return
+        staging = Path(self.write_path)
+        started = gone_since = time.monotonic()
+        while True:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+                gone_since = time.monotonic()
+            now = time.monotonic()
+            if now - gone_since >= settle_seconds or now - started >= MAX_SETTLE_SECONDS:
+                break
+            time.sleep(0.1)
+        self.lock.release()
+        self._remove_empty_work_dir()
 
     def space(self) -> tuple[int, int] | None:
         """Free and total bytes of the file system the output is staged on; None when not

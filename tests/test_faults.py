@@ -269,7 +269,7 @@ def test_a_stop_signal_while_writing_cancels_cleans_up_and_exits_128_plus_it(
         f"spark-upsample: cancelled by {stop.name}: the Spark jobs were cancelled and the staged "
         f"output removed; the output {str(out)!r} is as it was.")]
     assert snapshot(out) == before
-    assert not (tmp_path / WORK_DIR).exists()
+    assert not (tmp_path / WORK_DIR).exists(), sorted((tmp_path / WORK_DIR).rglob("*"))
     written = json.loads(report.read_text())
     assert written["status"] == "cancelled" and written["cancelled_by"] == stop.name
 
