@@ -56,7 +56,7 @@ class RunRecord:
             pid,
             socket.gethostname(),
             datetime.now(timezone.utc).isoformat(),
-            _process_start(pid),
+            _process_stat(pid)[1],
             f"spark-upsample {__version__}",
         )
 
@@ -67,7 +67,8 @@ class RunRecord:
         )
 
     def is_gone(self) -> bool:
-        """True when this machine ran the run and its process has exited."""
+        """True when this machine ran the run and its process has exited (a zombie too: killed,
+        not yet reaped)."""
         if self.host != socket.gethostname():
             return False  # another machine's process: it cannot be checked from here
         try:
@@ -76,7 +77,8 @@ class RunRecord:
             return True
         except PermissionError:
             pass  # a process of another user has this id
-        return self.process_start is not None and _process_start(self.pid) != self.process_start
+        state, started = _process_stat(self.pid)
+        return state == "Z" or (self.process_start is not None and started != self.process_start)
 
 
 class OutputLock:
@@ -175,10 +177,12 @@ def _read_record(path: Path) -> RunRecord | None:
         return None
 
 
-def _process_start(pid: int) -> str | None:
-    """The start time of process ``pid`` in clock ticks since boot (Linux), or None."""
+def _process_stat(pid: int) -> tuple[str | None, str | None]:
+    """The state (R, S, Z...) and start time (clock ticks since boot) of process ``pid`` on
+    Linux; None and None elsewhere or when it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name in parentheses may hold spaces
+        return None, None
+    fields = stat.rsplit(")", 1)[1].split()  # from field 3; the name in parentheses may hold spaces
+    return fields[0], fields[19]

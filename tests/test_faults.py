@@ -116,9 +116,16 @@ def test_a_second_run_of_an_output_is_refused_while_the_first_holds_it(tmp_path)
     second.release()
 
 
-def test_a_lock_of_a_gone_process_is_taken_over_and_one_of_another_host_is_not(tmp_path, caplog):
-    gone = subprocess.Popen(["true"])
-    gone.wait()
+@pytest.mark.parametrize("reaped", [True, False], ids=["exited", "killed-not-yet-reaped"])
+def test_a_lock_of_a_gone_process_is_taken_over_and_one_of_another_host_is_not(
+        tmp_path, caplog, reaped):
+    gone = subprocess.Popen(["sleep", "60"])
+    gone.kill()
+    if reaped:
+        gone.wait()
+    else:  # a zombie until its parent (this test) waits for it: kill(pid, 0) still succeeds
+        while Path(f"/proc/{gone.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.01)
     lock = tmp_path / WORK_DIR / "out.lock"
     lock.parent.mkdir()
     record = {"run_id": "0123456789ab", "pid": gone.pid, "host": socket.gethostname(),
@@ -135,6 +142,7 @@ def test_a_lock_of_a_gone_process_is_taken_over_and_one_of_another_host_is_not(t
     with pytest.raises(OutputError, match="Another run 0123456789ab .* on elsewhere.example"):
         Landing(str(tmp_path / "out"), "error").prepare()
     assert json.loads(lock.read_text())["host"] == "elsewhere.example"  # left alone
+    gone.wait()
 
 
 # Takes the lock of output "out" in folder argv[1] as run argv[2] at the time argv[3], and holds
@@ -350,3 +358,17 @@ def test_an_output_overlapping_the_input_by_another_spelling_is_refused(tmp_path
         f"{str(data / 'input')!r} (equal, inside or containing it); writing there could destroy "
         f"the input. Choose another output path.\n")
     assert snapshot(data) == before
+
+
+def test_the_readmes_fault_table_names_tests_that_exist():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("**Faults**", 1)[1].split("\n\n", 2)[1]
+    rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
+    assert len(rows) == 7
+    for row in rows:
+        tests = re.findall(r"`(?:(test_\w+\.py))?::(test_\w+)`", row.split(" | ")[-1])
+        assert tests, row
+        module = None
+        for file, name in tests:
+            module = file or module
+            assert f"def {name}(" in (ROOT / "tests" / module).read_text(), (module, name)
