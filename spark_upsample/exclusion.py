@@ -5,11 +5,12 @@ A run that stages its output (see :mod:`spark_upsample.landing`) first creates
 process start time, start time and version. The file is created whole in one atomic step (a
 hard link of a fully written temporary file, which fails when the lock exists; an exclusive
 create where the file system has no hard links), so two runs that start together cannot both
-hold it, and a reader never sees half a record.
+hold it.
 
 A lock is stale, and is taken over with a warning, when its run is provably gone: its host is
-this machine and no process has its id (or the process with that id started at another time,
-a reused id), or it holds no readable record (runs write it in one step, so that is no run's).
+this machine and no process has its id (or a zombie has it, or a process that started at
+another time: a reused id); or it has held no readable record for :data:`STARTING_SECONDS`
+(without hard links the record is written just after the exclusive create).
 A lock of a live run, or of a run on another machine, is never taken: the run that finds it
 stops with :class:`OutputError` naming the other run, and the lock's path for when that run
 is known to be gone.
@@ -25,6 +26,7 @@ import json
 import logging
 import os
 import socket
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +37,7 @@ from spark_upsample.errors import OutputError
 log = logging.getLogger(__name__)
 
 LOCK_SUFFIX = ".lock"
+STARTING_SECONDS = 10.0  # how long a lock without a readable record counts as a run starting
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,11 @@ class OutputLock:
                 return
             except FileExistsError:
                 holder = _read_record(self.path)
+                if holder is None and _seconds_since_written(self.path) < STARTING_SECONDS:
+                    raise OutputError(
+                        f"Another run is starting to write this output (its lock "
+                        f"{str(self.path)!r} is being written); only one run at a time may."
+                    ) from None
                 if holder is not None and not holder.is_gone():
                     raise OutputError(
                         f"Another {holder.describe()} is writing this output; only one run at a "
@@ -175,6 +183,14 @@ def _read_record(path: Path) -> RunRecord | None:
         return RunRecord(**json.loads(path.read_text()))
     except (OSError, ValueError, TypeError):
         return None
+
+
+def _seconds_since_written(path: Path) -> float:
+    """Seconds since ``path`` was last written; infinity when it is gone."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except OSError:
+        return float("inf")
 
 
 def _process_stat(pid: int) -> tuple[str | None, str | None]:

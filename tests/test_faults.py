@@ -145,6 +145,20 @@ def test_a_lock_of_a_gone_process_is_taken_over_and_one_of_another_host_is_not(
     gone.wait()
 
 
+def test_a_lock_without_a_record_is_a_run_starting_until_it_is_old(tmp_path, caplog):
+    lock = tmp_path / WORK_DIR / "out.lock"
+    lock.parent.mkdir()
+    lock.write_text("")  # a run without hard links, between its exclusive create and its record
+    with pytest.raises(OutputError, match=r"Another run is starting to write this output \(its "
+                       rf"lock '{re.escape(str(lock))}' is being written\)"):
+        Landing(str(tmp_path / "out"), "error").prepare()
+    os.utime(lock, (time.time() - 60, time.time() - 60))  # never finished: its run died
+    landing = Landing(str(tmp_path / "out"), "error")
+    landing.prepare()
+    assert f"took over the lock {lock} of a run this version cannot identify" in caplog.text
+    landing.release()
+
+
 # Takes the lock of output "out" in folder argv[1] as run argv[2] at the time argv[3], and holds
 # it for 5 seconds: racers that start late find it held, not stale.
 RACER = """
