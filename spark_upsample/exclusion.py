@@ -106,7 +106,9 @@ class OutputLock:
         Raises
         ------
         OutputError
-            Another run holds the lock (the message names it), or the lock cannot be created.
+            Another run holds the lock (the message names it).
+        OSError
+            The file system refused to create the lock (its folder cannot exist, say).
         """
         for _ in range(5):  # a stale lock taken over, or the folder removed meanwhile: retry
             try:
@@ -130,10 +132,6 @@ class OutputLock:
                 self._take_over(holder)
             except FileNotFoundError:
                 continue  # another output's run removed the empty folder: create it again
-            except OSError as error:
-                raise OutputError(
-                    f"Could not create the lock {str(self.path)!r}: {error}."
-                ) from None
         raise OutputError(f"Could not take the lock {str(self.path)!r}: it kept changing.")
 
     def release(self) -> None:

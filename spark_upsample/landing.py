@@ -149,13 +149,18 @@ class Landing:
         Raises
         ------
         OutputError
-            Another run is writing the output; the output exists and the mode is "error"; or it
-            is a file and the mode "append"; or a previous output an earlier run moved aside
-            cannot be put back.
+            Another run is writing the output, or its lock cannot be created; the output exists
+            and the mode is "error"; or it is a file and the mode "append"; or a previous output
+            an earlier run moved aside cannot be put back.
         """
         if self.final is None or self.lock is None:
             return
-        self.lock.acquire()
+        try:
+            self.lock.acquire()
+        except OSError as error:
+            raise OutputError(
+                f"Writing {self.output!r} failed: could not create its lock: {error}"
+            ) from None
         try:
             self._recover()
         except OSError as error:
