@@ -5,7 +5,8 @@ Databricks ``python_wheel_task``), and ``python -m spark_upsample``; all call :f
 
 Exit codes: 0 done; 2 bad configuration or arguments; 3 bad input (unreadable, missing label,
 null labels, a single class...); 4 output problem (exists, write failed, verification failed);
-1 anything unexpected. On any failure the existing output is left as it was.
+1 anything unexpected; 143 / 130 stopped by SIGTERM / SIGINT. On any failure the existing
+output is left as it was.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from spark_upsample.io import (
     SPARK_ERRORS,
     check_partition_columns,
     first_line,
+    full_text,
     read_input,
     write_cells_table,
     write_output,
@@ -60,6 +62,7 @@ from spark_upsample.report import (
 )
 from spark_upsample.report_command import render_saved_report
 from spark_upsample.resampling import Resampled
+from spark_upsample.signals import StopRequest, stop_on_signals
 from spark_upsample.split_job import (
     Output,
     check_landing,
@@ -197,32 +200,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_CONFIG, error)
 
     spark, owned = session or get_session(config)
+    landing, stop = None, StopRequest()
     try:
-        landing = None
-        if config.output:
-            landing = Landing(config.output, config.write_mode, local_disk=_same_disk(spark),
-                              connect=_is_connect(spark),
-                              dynamic_partitions=_dynamic_partitions(spark, config))
-            if not config.dry_run:
-                landing.prepare()
-        run(spark, config, landing)
-        return EXIT_OK
+        with stop_on_signals(spark, stop):
+            if config.output:
+                landing = Landing(config.output, config.write_mode, local_disk=_same_disk(spark),
+                                  connect=_is_connect(spark),
+                                  dynamic_partitions=_dynamic_partitions(spark, config))
+                if not config.dry_run:
+                    landing.prepare()
+            run(spark, config, landing, stop)
+        return _stopped(stop, config, finished=True) if stop.signum else EXIT_OK
     except CONFIG_ERRORS as error:
-        return _fail(EXIT_CONFIG, error)
+        return _fail(EXIT_CONFIG, error, stop=stop, config=config)
     except OutputError as error:
-        return _fail(EXIT_OUTPUT, error)
+        return _fail(EXIT_OUTPUT, error, stop=stop, config=config)
     except SparkUpsampleError as error:
-        return _fail(EXIT_INPUT, error)
+        return _fail(EXIT_INPUT, error, stop=stop, config=config)
     except Exception as error:  # noqa: BLE001 - the job's last line of defence
         log.debug("unexpected failure", exc_info=True)
-        return _fail(EXIT_UNEXPECTED, error, prefix="unexpected error")
+        return _fail(EXIT_UNEXPECTED, error, prefix="unexpected error", stop=stop, config=config)
     finally:
         if owned:
-            spark.stop()
+            spark.stop()  # first: a task cancelled late may still have written to the staging
+        if landing is not None:
+            landing.release(settle_seconds=STOP_SETTLE_SECONDS if stop.signum else 0.0)
 
 
-def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict[str, Any]:
-    """Read, resample, write, verify and publish; returns the report.
+def run(spark: SparkSession, config: JobConfig, landing: Landing | None,
+        stop: StopRequest | None = None) -> dict[str, Any]:
+    """Read, resample, write, verify and publish; returns the report. A stop signal recorded in
+    ``stop`` before the output is published cancels the run; a report outside the output then
+    says ``"status": "cancelled"``.
 
     Raises
     ------
@@ -291,9 +300,15 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None) -> dict
             write_report(report, staged_report)
         if staged_page is not None:
             write_page(report, staged_page)
+        if stop is not None:
+            stop.check(before="the output was published")
         landing.publish()
     except BaseException:
         landing.abort()
+        if stop is not None and stop.signum and report_path is not None and staged_report is None:
+            report.update(status="cancelled", cancelled_by=stop.name,
+                          finished_at=datetime.now(timezone.utc).isoformat())
+            _write_report_elsewhere(report, report_path)
         raise
     if report_path is not None and staged_report is None:
         if with_table:
@@ -341,7 +356,16 @@ def _write(config: JobConfig, landing: Landing, frame: Output) -> None:
     try:
         write_output(frame.df, config, _folder(landing.write_path, frame), landing.spark_mode)
     except Exception as error:
-        raise OutputError(f"Writing {output!r} failed: {first_line(error)}") from None
+        if DISK_FULL not in full_text(error):
+            raise OutputError(f"Writing {output!r} failed: {first_line(error)}") from None
+        landing.abort()  # frees the space the staged part took, before measuring what is left
+        space = landing.space()
+        free = f" ({_megabytes(space[0])} of {_megabytes(space[1])} free now)" if space else ""
+        raise OutputError(
+            f"The file system of {output!r} is full ({DISK_FULL}) while writing "
+            f"{sum(frame.counts.values()):,} rows; the partial output was removed{free}. Free "
+            "space or choose another output path."
+        ) from None
 
 
 def _verify(spark: SparkSession, config: JobConfig, landing: Landing, frame: Output) -> None:
@@ -363,6 +387,14 @@ def _verify(spark: SparkSession, config: JobConfig, landing: Landing, frame: Out
             what = "output" if frame.folder is None else f"part {frame.folder!r}"
             raise OutputError(
                 f"The written {what} does not match the plan: {shown}{more}. {where}")
+
+
+STOP_SETTLE_SECONDS = 3.0  # after a stop signal, how long the staging folder must stay removed
+DISK_FULL = "No space left on device"  # ENOSPC, as the OS and Java word it
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:,.1f} MB"
 
 
 def _default_report_path(config: JobConfig, landing: Landing) -> str | None:
@@ -626,9 +658,26 @@ def _setup_logging(verbose: bool) -> None:
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-def _fail(code: int, error: BaseException, prefix: str = "error") -> int:
+def _fail(code: int, error: BaseException, prefix: str = "error", stop: StopRequest | None = None,
+          config: JobConfig | None = None) -> int:
+    if stop is not None and stop.signum and config is not None:
+        log.debug("after %s: %s", stop.name, error)
+        return _stopped(stop, config, finished=False)
     _print(f"spark-upsample: {prefix}: {error}")
     return code
+
+
+def _stopped(stop: StopRequest, config: JobConfig, finished: bool) -> int:
+    """Say how a run stopped by a signal ended; returns 128 + the signal's number."""
+    if not config.output or config.dry_run:
+        _print(f"spark-upsample: cancelled by {stop.name}; nothing was written.")
+    elif finished:
+        _print(f"spark-upsample: stopped by {stop.name} as the run finished: the output "
+               f"{config.output!r} is in place and complete.")
+    else:
+        _print(f"spark-upsample: cancelled by {stop.name}: the Spark jobs were cancelled and the "
+               f"staged output removed; the output {config.output!r} is as it was.")
+    return stop.exit_code
 
 
 def _print(text: str) -> None:

@@ -131,6 +131,17 @@ def write_cells_table(spark: SparkSession, plan: ResamplePlan, input_schema: T.S
         raise OutputError(f"Writing the cell table {path!r} failed: {first_line(error)}") from None
 
 
+def full_text(error: BaseException) -> str:
+    """The message of ``error`` with Spark's stack trace of it and its causes, where Spark keeps
+    one (the cause of a failed write, such as a full disk, is only there)."""
+    parts = [str(error)]
+    for trace in (getattr(error, "_stackTrace", None),  # classic Spark's converted errors
+                  getattr(error, "getStackTrace", lambda: None)()):  # Spark Connect's
+        if isinstance(trace, str):
+            parts.append(trace)
+    return "\n".join(parts)
+
+
 def first_line(error: BaseException) -> str:
     """The first line of an exception's message; for a raw Java error, the Java exception's."""
     java = getattr(error, "java_exception", None)  # py4j errors Spark did not convert

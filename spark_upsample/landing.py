@@ -8,7 +8,11 @@ the file system has no hard links), so every write mode publishes one folder. Th
 the previous output aside, renames the staging folder into place (renames within one file system
 are atomic) and deletes the previous output; should the process die between the two renames,
 the next run puts the previous output back. The next run also removes the leftovers of killed
-runs, with a warning naming them.
+runs, with a warning naming them, and names those it cannot remove, which it leaves.
+
+One run at a time writes an output: :meth:`Landing.prepare` takes its lock
+(:mod:`spark_upsample.exclusion`) before anything else, and :meth:`Landing.release` gives it
+back.
 
 Spark writes in place, with its output committer, wherever this process cannot rename what
 Spark wrote: other file systems (HDFS, object stores, DBFS; use a table format such as Delta
@@ -21,12 +25,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from spark_upsample.errors import ConfigError, OutputError
+from spark_upsample.exclusion import LOCK_SUFFIX, OutputLock
 from spark_upsample.report import REPORT_NAME, REPORT_PREFIX
 
 log = logging.getLogger(__name__)
@@ -34,6 +40,7 @@ log = logging.getLogger(__name__)
 WORK_DIR = ".spark-upsample"  # beside the output; hidden from readers of the parent folder
 STAGING_TAG = ".staging-"
 BACKUP_TAG = ".previous-"
+MAX_SETTLE_SECONDS = 30.0
 
 
 def local_path(path: str) -> Path | None:
@@ -104,6 +111,11 @@ class Landing:
     def __post_init__(self) -> None:
         self.final = _stageable_path(self.output, self.local_disk, self.connect)
         self.run_id = uuid.uuid4().hex[:12]
+        self.lock = (
+            OutputLock(self._work_dir, self.final.name, self.run_id)
+            if self.final is not None
+            else None
+        )
 
     @property
     def staged(self) -> bool:
@@ -131,21 +143,30 @@ class Landing:
         return str(Path(self.write_path) / target.relative_to(self.final))
 
     def prepare(self) -> None:
-        """Recover from earlier killed runs, then refuse an output the mode cannot write to.
+        """Take the output's lock, recover from earlier killed runs, then refuse an output the
+        mode cannot write to. Call :meth:`release` when done, whatever happened.
 
         Raises
         ------
         OutputError
-            The output exists and the mode is "error"; or it is a file and the mode "append";
-            or the leftovers of an earlier run cannot be cleaned up.
+            Another run is writing the output, or its lock cannot be created; the output exists
+            and the mode is "error"; or it is a file and the mode "append"; or a previous output
+            an earlier run moved aside cannot be put back.
         """
-        if self.final is None:
+        if self.final is None or self.lock is None:
             return
+        try:
+            self.lock.acquire()
+        except OSError as error:
+            raise OutputError(
+                f"Writing {self.output!r} failed: could not create its lock: {error}"
+            ) from None
         try:
             self._recover()
         except OSError as error:
             raise OutputError(
-                f"Could not clean up after an earlier run in {str(self._work_dir)!r}: {error}."
+                f"Could not put back the previous output that an earlier run moved aside in "
+                f"{str(self._work_dir)!r}: {error}."
             ) from None
         if self.mode == "error" and self.final.exists():
             raise OutputError(
@@ -221,6 +242,38 @@ class Landing:
             shutil.rmtree(self.write_path, ignore_errors=True)
             self._remove_empty_work_dir()
 
+    def release(self, settle_seconds: float = 0.0) -> None:
+        """Give back the output's lock (taken by :meth:`prepare`) and remove the work folder
+        when nothing else is in it.
+
+        Before that, this run's staging folder is removed again if a Spark task that ended
+        after :meth:`abort` wrote to it; with ``settle_seconds``, until it has stayed gone that
+        long (at most :data:`MAX_SETTLE_SECONDS`): after cancelled jobs, whose tasks stop a
+        little later (on a Spark Connect server, whatever this process does).
+        """
+        if self.lock is None or not self.lock.held:
+            return
+        staging = Path(self.write_path)
+        started = gone_since = time.monotonic()
+        while True:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+                gone_since = time.monotonic()
+            now = time.monotonic()
+            if now - gone_since >= settle_seconds or now - started >= MAX_SETTLE_SECONDS:
+                break
+            time.sleep(0.1)
+        self.lock.release()
+        self._remove_empty_work_dir()
+
+    def space(self) -> tuple[int, int] | None:
+        """Free and total bytes of the file system the output is staged on; None when not
+        staged."""
+        if self.final is None:
+            return None
+        usage = shutil.disk_usage(self._work_dir if self._work_dir.exists() else self.final.parent)
+        return usage.free, usage.total
+
     @property
     def _work_dir(self) -> Path:
         assert self.final is not None
@@ -228,22 +281,28 @@ class Landing:
 
     def _recover(self) -> None:
         """Remove what killed runs left for this output, or put back a displaced previous output,
-        with a warning for each."""
+        with a warning for each; what cannot be removed is left, with a warning naming it.
+
+        Holding the lock, this run knows that no other run of this output is alive, so every
+        staging folder, displaced output and lock draft of this output's name in the work
+        folder is a dead run's (of any version: all name them so); entries of other outputs
+        that share the folder are never touched.
+        """
         assert self.final is not None
-        if not self._work_dir.is_dir():
-            return
-        for leftover in sorted(self._work_dir.glob(f"{self.final.name}{STAGING_TAG}*")):
-            _remove(leftover)
-            log.warning(
-                "removed %s: the staged output of an earlier run that did not finish", leftover
+        name = self.final.name
+        staged = sorted(self._work_dir.glob(f"{name}{STAGING_TAG}*"))
+        drafts = sorted(self._work_dir.glob(f"{name}{LOCK_SUFFIX}.*"))
+        for leftover in [*staged, *drafts]:
+            self._remove_leftover(
+                leftover,
+                "the staged output of an earlier run that did not finish"
+                if leftover in staged
+                else "a lock draft of an earlier run that did not finish",
             )
-        for backup in sorted(self._work_dir.glob(f"{self.final.name}{BACKUP_TAG}*")):
+        for backup in sorted(self._work_dir.glob(f"{name}{BACKUP_TAG}*")):
             if self.final.exists():
-                _remove(backup)
-                log.warning(
-                    "removed %s: an output replaced by an earlier run that did not "
-                    "finish deleting it",
-                    backup,
+                self._remove_leftover(
+                    backup, "an output replaced by an earlier run that did not finish deleting it"
                 )
             else:
                 os.rename(backup, self.final)
@@ -252,7 +311,16 @@ class Landing:
                     self.final,
                     backup,
                 )
-        self._remove_empty_work_dir()
+
+    def _remove_leftover(self, leftover: Path, what: str) -> None:
+        try:
+            _remove(leftover)
+        except OSError as error:
+            log.warning(
+                "left %s (%s): could not remove it (%s); remove it by hand", leftover, what, error
+            )
+        else:
+            log.warning("removed %s: %s", leftover, what)
 
     def _remove_empty_work_dir(self) -> None:
         try:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from spark_upsample.plan import ResamplePlan, class_name
 from spark_upsample.report_html import render_page
+
+log = logging.getLogger(__name__)
 
 REPORT_PREFIX = "_upsample_report"  # a leading underscore: Spark's readers skip such files
 REPORT_NAME = REPORT_PREFIX + ".json"
@@ -65,10 +68,18 @@ def list_cells(report: dict[str, Any], plan: ResamplePlan, table_path: str | Non
 
 
 def write_report(report: dict[str, Any], path: str | Path) -> None:
-    """Write the report as indented JSON, creating the folder if needed."""
+    """Write the report as indented JSON, creating the folder if needed.
+
+    The report is written beside ``path`` and renamed over it, so a reader (or a run killed
+    meanwhile) never leaves half a report there. A file at ``path`` that is not a whole JSON
+    report, as an earlier version could leave when killed while writing it, is replaced with a
+    warning.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n")
+    if target.is_file() and not _is_json(target):
+        log.warning("replacing %s: a report an earlier run left half-written", target)
+    _write_whole(target, json.dumps(report, indent=2, sort_keys=False) + "\n")
 
 
 def page_path_for(report_path: str) -> str:
@@ -79,7 +90,26 @@ def page_path_for(report_path: str) -> str:
 
 
 def write_page(report: dict[str, Any], path: str | Path) -> None:
-    """Write the report's HTML page (:func:`render_page`), creating the folder if needed."""
+    """Write the report's HTML page (:func:`render_page`), creating the folder if needed; as
+    :func:`write_report`, whole or not at all."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_page(report), encoding="utf-8")
+    _write_whole(target, render_page(report))
+
+
+def _write_whole(target: Path, text: str) -> None:
+    """Write ``text`` beside ``target`` and rename it over ``target``."""
+    draft = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        draft.write_text(text, encoding="utf-8")
+        os.replace(draft, target)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
+def _is_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return True

@@ -3,9 +3,9 @@
 - Spark Connect: the library and the job use no RDD, SparkContext or JVM handle (a source guard
   here; the whole core suite also runs against a Spark Connect server, see ``.ci/run``), and the
   job runs with ``--remote sc://...`` and with ``SPARK_REMOTE`` against a live server.
-- A Spark standalone cluster (a master and a worker on 127.0.0.1): ``spark-submit`` of
-  ``jobs/upsample.py`` with the package shipped as a ``--py-files`` zip, and proof that executors
-  import ``spark_upsample`` from that zip.
+- A Spark standalone cluster (a master and two workers on 127.0.0.1): ``spark-submit`` of
+  ``jobs/upsample.py`` with the package shipped as a ``--py-files`` zip, proof that executors
+  import ``spark_upsample`` from that zip, and a job that loses an executor while writing.
 - Databricks: the bundle in ``conf/databricks`` is checked against the real CLI parser, and the
   wheel is built and installed into a fresh venv whose ``spark-upsample`` runs.
 """
@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -27,11 +29,14 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from chispa import assert_df_equality
 
 from conftest import free_port, spark_env, spark_home, stop_process, wait_for_log
-from spark_upsample.cli import build_parser, config_from_args
+from spark_upsample.cli import build_parser, config_from_args, main
 from spark_upsample.report import REPORT_NAME
 from tests.helpers import label_counts
+from tests.test_faults import ONE_ROW_PER_FILE, write_events, writing
+from tests.test_reliability import snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "spark_upsample"
@@ -173,13 +178,13 @@ def build_py_files_zip(target: Path) -> Path:
 
 class Standalone(NamedTuple):
     url: str  # spark://127.0.0.1:PORT
-    work: Path  # the worker's work dir: app-*/EXECUTOR/ per application
+    work: Path  # the workers' work dirs: WORKER/app-*/EXECUTOR/ per application
     logs: Path
 
 
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory) -> Iterator[Standalone]:
-    """A standalone master and a worker (2 cores, 2 GB) on 127.0.0.1, stopped at the end."""
+    """A standalone master and two workers (1 core, 1 GB each) on 127.0.0.1, stopped at the end."""
     home, folder = Path(spark_home()), tmp_path_factory.mktemp("standalone")
     logs, work = folder / "logs", folder / "work"
     logs.mkdir()
@@ -202,10 +207,13 @@ def standalone(tmp_path_factory) -> Iterator[Standalone]:
                                   "--port", free_port(), "--webui-port", free_port()])
         url = wait_for_log(master, logs / "master.log",
                            r"Starting Spark master at (spark://127\.0\.0\.1:\d+)", 120).group(1)
-        worker = start("worker", ["org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-                                  "--webui-port", free_port(), "--cores", "2", "--memory", "2g",
-                                  "--work-dir", work, url])
-        wait_for_log(worker, logs / "worker.log", r"Successfully registered with master", 120)
+        workers = [start(f"worker-{n}", ["org.apache.spark.deploy.worker.Worker", "--host",
+                                         "127.0.0.1", "--webui-port", free_port(), "--cores", "1",
+                                         "--memory", "1g", "--work-dir", work / f"worker-{n}", url])
+                   for n in (0, 1)]
+        for n, worker in enumerate(workers):
+            wait_for_log(worker, logs / f"worker-{n}.log", r"Successfully registered with master",
+                         120)
         yield Standalone(url, work, logs)
     finally:
         for process in reversed(processes):
@@ -213,7 +221,7 @@ def standalone(tmp_path_factory) -> Iterator[Standalone]:
     assert all(p.returncode is not None for p in processes)
 
 
-# Each application takes one core of the worker's two (and little memory), the UI stays off.
+# Each application takes one core of the workers' two (and little memory), the UI stays off.
 TEST_RESOURCES = ["--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
                   "--conf", "spark.cores.max=1", "--executor-memory", "512m"]
 
@@ -233,7 +241,7 @@ def test_spark_submit_to_a_standalone_cluster_ships_the_package_as_a_zip(
               "--deploy-mode", "client", "--properties-file", "conf/spark-defaults.conf",
               *TEST_RESOURCES, "--py-files", archive]
 
-    # The probe (another application, on the worker's other core) runs alongside the job.
+    # The probe (another application, on the other worker's core) runs alongside the job.
     probe, found = tmp_path / "probe.py", tmp_path / "probe.json"
     probe.write_text(PROBE)
     with open(logs / "probe.log", "wb") as log:
@@ -248,7 +256,7 @@ def test_spark_submit_to_a_standalone_cluster_ships_the_package_as_a_zip(
         lap("job done")
         assert check_demo_output(spark, out)["spark"]["master"] == url
         # Its tasks ran in an executor JVM the worker launched for the application.
-        assert len(list(work.glob("app-*/*/stderr"))) >= 1, sorted(work.rglob("*"))
+        assert len(list(work.glob("*/app-*/*/stderr"))) >= 1, sorted(work.rglob("*"))
 
         assert prober.wait(timeout=300) == 0, (logs / "probe.log").read_text()[-4000:]
         lap("probe done")
@@ -261,7 +269,7 @@ def test_spark_submit_to_a_standalone_cluster_ships_the_package_as_a_zip(
     # venv's editable install points to (the executors' Python is this venv's), nor our zip.
     executor_file = Path(origin["executor"]["file"])
     assert executor_file.parts[-3:] == ("spark_upsample.zip", "spark_upsample", "__init__.py")
-    assert executor_file.parents[2] in work.glob("app-*/*"), (executor_file, work)
+    assert executor_file.parents[2] in work.glob("*/app-*/*"), (executor_file, work)
     assert origin["executor"]["pid"] != origin["driver"]["pid"]
     assert origin["master"] == url
 
@@ -334,6 +342,69 @@ def test_the_readmes_spark_submit_recipe_runs_on_a_standalone_cluster(spark, sta
     assert label_counts(spark.read.parquet(str(tmp_path / "balanced"))) == {"a": 40, "b": 40}
     report = json.loads((tmp_path / "balanced" / REPORT_NAME).read_text())
     assert report["seed"] == 42 and report["spark"]["master"] == standalone.url
+
+
+def executor_pids(worker_work: Path) -> list[int]:
+    """The executor JVMs (CoarseGrainedExecutorBackend) a worker launched: their working
+    directory is an application's folder in the worker's work dir."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes()
+            cwd = (proc / "cwd").resolve()
+        except OSError:  # gone meanwhile, or not a process
+            continue
+        if b"CoarseGrainedExecutorBackend" in command and worker_work.resolve() in cwd.parents:
+            pids.append(int(proc.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_a_job_that_loses_an_executor_while_writing_writes_what_an_undisturbed_run_writes(
+        spark, standalone, tmp_path):
+    """kill -9 of one worker's executor JVM in the middle of the write: Spark reruns the lost
+    tasks elsewhere and the output is row for row an undisturbed run's; or, if the job fails,
+    it exits 4 and the previous output is as it was."""
+    source = write_events(spark, tmp_path / "events")
+    args = ["--input", source, "--seed", "5", "--strategy", "all"]
+    undisturbed, out = tmp_path / "undisturbed", tmp_path / "out"
+    assert main([*args, "--output", str(undisturbed)]) == 0  # any layout gives the same rows
+    assert main(["--input", source, "--output", str(out), "--seed", "1"]) == 0
+    before = snapshot(out)
+
+    # One executor of one core on each worker; one row per file keeps the write going.
+    command = [Path(spark_home()) / "bin" / "spark-submit", "--master", standalone.url,
+               "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
+               "--conf", "spark.cores.max=2", "--executor-cores", "1", "--executor-memory", "512m",
+               "jobs/upsample.py", *args, "--output", out, "--write-mode", "overwrite",
+               *ONE_ROW_PER_FILE]
+    job = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=spark_env(), text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not (writing(out) and executor_pids(standalone.work / "worker-0")):
+            assert job.poll() is None and time.monotonic() < deadline, job.communicate()[0][-4000:]
+            time.sleep(0.05)
+        [victim] = executor_pids(standalone.work / "worker-0")
+        os.kill(victim, signal.SIGKILL)
+        clock = time.monotonic()
+        output = job.communicate(timeout=300)[0]
+    finally:
+        stop_process(job)
+    print(f"lost executor: the job exited {job.returncode} {time.monotonic() - clock:.1f}s after "
+          f"the kill")
+    assert "Lost executor" in output, output[-4000:]
+    if job.returncode == 4:  # the run failed instead: then it changed nothing
+        assert snapshot(out) == before
+        return
+    assert job.returncode == 0, output[-4000:]
+    assert_df_equality(spark.read.parquet(str(out)), spark.read.parquet(str(undisturbed)),
+                       ignore_row_order=True)
+    reports = [json.loads((p / REPORT_NAME).read_text()) for p in (out, undisturbed)]
+    assert [(r["rows_written"], r["classes"]) for r in reports] == [(
+        reports[1]["rows_written"], reports[1]["classes"])] * 2
+    assert reports[0]["rows_written"] == 900
 
 
 # --- Databricks ------------------------------------------------------------------------------
