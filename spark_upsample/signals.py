@@ -2,8 +2,8 @@
 
 While :func:`stop_on_signals` is active, the first SIGTERM or SIGINT does not end the process
 at once: it records the signal and interrupts every Spark operation of the session, again and
-again until the block ends (``SparkSession.interruptAll``, classic Spark and Spark Connect
-alike), so the running Spark call returns with an error, any later one too, and the job's own
+again until the block ends (``SparkSession.interruptAll``, classic Spark 4 and Spark Connect
+alike; classic Spark 3.5 lacks it, and there the session is stopped instead), so the running Spark call returns with an error, any later one too, and the job's own
 error handling removes its staging folder and leaves the previous output as it was. The job
 then exits with 128 + the signal's number (143 for SIGTERM, 130 for SIGINT). Later signals
 are ignored while it cleans up; SIGKILL still ends it at once (the next run cleans up then).
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 INTERRUPT_EVERY_SECONDS = 0.5
+# What classic PySpark 3.5's SparkSession.interruptAll raises (Spark 4 implements it there too).
+CLASSIC_35 = "interruptAll is only supported with Spark Connect"
 
 
 class StopRequest:
@@ -68,6 +70,13 @@ def stop_on_signals(spark: SparkSession, request: StopRequest) -> Iterator[None]
         while not done.is_set():
             try:
                 spark.interruptAll()
+            except RuntimeError as error:
+                if CLASSIC_35 not in str(error):
+                    log.debug("interrupting Spark failed", exc_info=True)
+                else:  # classic Spark 3.5 interrupts only Spark Connect sessions
+                    log.debug("no interruptAll on this Spark: stopping the session instead")
+                    spark.stop()  # cancels its running jobs; the job then cleans up in Python
+                    return
             except Exception:  # noqa: BLE001 - a session stopping meanwhile; keep trying
                 log.debug("interrupting Spark failed", exc_info=True)
             done.wait(INTERRUPT_EVERY_SECONDS)
