@@ -45,7 +45,8 @@ def test_a_split_run_writes_every_part_and_resamples_the_training_part(
         == 0
     )
 
-    assert sorted(p.name for p in out.iterdir()) == ["_upsample_report.html", REPORT_NAME, "test", "train"]
+    listing = sorted(p.name for p in out.iterdir())
+    assert listing == ["_upsample_report.html", REPORT_NAME, "test", "train"]
     # Train: 48 / 10 / 2 (0.8 of 60 / 12 / 3, largest remainders), upsampled to 48 each.
     assert label_counts(spark.read.parquet(str(out / "train"))) == {"a": 48, "b": 48, "c": 48}
     test = spark.read.parquet(str(out / "test"))
