@@ -56,9 +56,13 @@ class CellKeys:
         return [_part(col(c), t) for c, t in zip(self.names, self.types, strict=True)]
 
     def column(self) -> Column:
-        """The key as one Spark column of the input: the label part, or a struct of all parts."""
+        """The key as one Spark column of the input: the label part, or a struct of all parts
+        with the field names of :meth:`table`'s key (``k0``, ``k1``, ...), which Spark 3.5 needs
+        to compare the two (Spark 4 compares structs by position)."""
         parts = self.parts()
-        return parts[0] if not self.group_by else F.struct(*parts)
+        if not self.group_by:
+            return parts[0]
+        return F.struct(*[part.alias(f"k{i}") for i, part in enumerate(parts)])
 
     def to_python(self, value: Any) -> Any:
         """A Spark key value (from :meth:`column`, collected) as the plan's key."""
