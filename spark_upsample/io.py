@@ -133,6 +133,7 @@ def write_cells_table(spark: SparkSession, plan: ResamplePlan, input_schema: T.S
 # 1 times, most recent failure: Lost task ... (localhost executor driver): java.x.FooException: "
 # before the cause (Spark 4 names the cause with an error class instead).
 _STAGE_FAILURE = re.compile(r"Job aborted due to stage failure: .*?most recent failure: .*?\): ")
+_JAVA_CLASSES = re.compile(r"^(?:(?:[\w$]+\.)+[\w$]+: )+")  # "org.x.FooException: ..."
 
 
 def first_line(error: BaseException) -> str:
@@ -141,6 +142,4 @@ def first_line(error: BaseException) -> str:
     java = getattr(error, "java_exception", None)  # py4j errors Spark did not convert
     text = str(java) if java is not None else str(error)
     text = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    text = _STAGE_FAILURE.sub("", text, count=1)
-    head, _, rest = text.partition(": ")
-    return rest if rest and "." in head and " " not in head else text  # drop "org.x.FooException: "
+    return _JAVA_CLASSES.sub("", _STAGE_FAILURE.sub("", text, count=1)) or text

@@ -177,8 +177,9 @@ def test_the_table_has_at_least_twenty_cases_and_the_readme_lists_exactly_them()
 def test_a_failed_task_is_reported_by_its_cause_without_javas_wrapping():
     """Spark 3.5 reports a corrupt input file as a failed stage wrapping a Java exception (Spark 4
     with an error class): the job's one line keeps the cause only."""
-    message = (
-        "Job aborted due to stage failure: Task 1 in stage 45.0 failed 1 times, most recent "
+    message = (  # as py4j gives the Java exception's text
+        "org.apache.spark.SparkException: Job aborted due to stage failure: Task 1 in stage 45.0 "
+        "failed 1 times, most recent "
         "failure: Lost task 1.0 in stage 45.0 (TID 39) (localhost executor driver): "
         "java.lang.RuntimeException: file:/data/part-1.parquet is not a Parquet file. Expected "
         "magic number at tail, but found [113, 117, 101, 116]\n\tat org.apache.parquet.Foo(x)")
