@@ -5,9 +5,15 @@ transforms), and their ``*_with_plan`` forms, which return the plan of what they
 training, :func:`split` (exact stratified parts) and :func:`with_folds` (a fold column), and
 :func:`class_weights` and :func:`prior_correction`, Column expressions for fitting a model.
 The Spark ML stages are in :mod:`spark_upsample.ml`.
+Needs PySpark 3.5 or 4.x (classic or Spark Connect), which the wheel does not force on a platform
+that provides it (see :mod:`spark_upsample.pyspark_check`).
 """
 
 from __future__ import annotations
+
+from spark_upsample.pyspark_check import require_pyspark
+
+require_pyspark()  # first: without PySpark 3.5+, an ImportError that says what to install
 
 from spark_upsample.errors import (
     DuplicateKeyError,

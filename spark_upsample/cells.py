@@ -68,9 +68,13 @@ class CellKeys:
         return [_part(col(c), t) for c, t in zip(self.names, self.types, strict=True)]
 
     def column(self) -> Column:
-        """The key as one Spark column of the input: the label part, or a struct of all parts."""
+        """The key as one Spark column of the input: the label part, or a struct of all parts
+        with the field names of :meth:`table`'s key (``k0``, ``k1``, ...), which Spark 3.5 needs
+        to compare the two (Spark 4 compares structs by position)."""
         parts = self.parts()
-        return parts[0] if len(parts) == 1 else F.struct(*parts)
+        if len(parts) == 1:
+            return parts[0]
+        return F.struct(*[part.alias(f"k{i}") for i, part in enumerate(parts)])
 
     def not_null(self) -> Column:
         """True for the rows whose label (every label column) is not null."""

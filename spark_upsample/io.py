@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any
 
 from pyspark.errors import PySparkException
@@ -142,10 +143,17 @@ def full_text(error: BaseException) -> str:
     return "\n".join(parts)
 
 
+# Spark 3.5 reports a failed task as "Job aborted due to stage failure: Task 1 in stage 1.0 failed
+# 1 times, most recent failure: Lost task ... (localhost executor driver): java.x.FooException: "
+# before the cause (Spark 4 names the cause with an error class instead).
+_STAGE_FAILURE = re.compile(r"Job aborted due to stage failure: .*?most recent failure: .*?\): ")
+_JAVA_CLASSES = re.compile(r"^(?:(?:[\w$]+\.)+[\w$]+: )+")  # "org.x.FooException: ..."
+
+
 def first_line(error: BaseException) -> str:
-    """The first line of an exception's message; for a raw Java error, the Java exception's."""
+    """The first line of an exception's message without Java's wrapping: for a raw Java error the
+    Java exception's, for a failed stage its task's cause, without a leading Java class name."""
     java = getattr(error, "java_exception", None)  # py4j errors Spark did not convert
     text = str(java) if java is not None else str(error)
     text = text.strip().splitlines()[0] if text.strip() else type(error).__name__
-    head, _, rest = text.partition(": ")
-    return rest if rest and "." in head and " " not in head else text  # drop "org.x.FooException: "
+    return _JAVA_CLASSES.sub("", _STAGE_FAILURE.sub("", text, count=1)) or text

@@ -71,7 +71,8 @@ def upsample_with_plan(
         Materialise the input once (``localCheckpoint``) before counting, so that counting and
         sampling see the same rows even when the input is not a deterministic scan (a
         nondeterministic UDF, a source that changes between reads). Costs one pass and executor
-        storage for the input.
+        storage for the input. Spark Connect has ``localCheckpoint`` from Spark 4.0 on: with an
+        older client it is an :class:`InvalidParameterError`, raised before any Spark work.
     group_by : list of str, default ()
         Balance the classes within each group of these columns (a day, a tenant): targets and
         exact counts per (group, class), in the same single pass. A group with one class is

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import pyspark
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -313,6 +314,12 @@ def check_cell_columns(
 
 
 def _validate(df: DataFrame, label: str | tuple[str, ...], options: Options) -> None:
+    if options.checkpoint_input is True and not hasattr(type(df), "localCheckpoint"):
+        # Spark Connect before 4.0 (the 3.5 client): checked before anything reaches the server.
+        raise InvalidParameterError(
+            "checkpoint_input needs DataFrame.localCheckpoint, which Spark Connect has from Spark "
+            f"4.0 on; this is PySpark {pyspark.__version__}'s Spark Connect client. Use Spark 4 "
+            "or classic Spark, or leave checkpoint_input off.")
     if options.method not in METHODS:
         raise InvalidParameterError(f"method must be one of {METHODS}. Got {options.method!r}.")
     label_cols = (label,) if isinstance(label, str) else label

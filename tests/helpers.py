@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pyspark
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+# Spark 4 words some errors differently from Spark 3.5 (the suite runs on both, see .ci/run).
+SPARK_4 = int(pyspark.__version__.split(".")[0]) >= 4
+
+
+def sqlstate(code: str) -> str:
+    """The end of a Spark error message: Spark 4 appends its SQLSTATE, Spark 3.5 does not."""
+    return f" SQLSTATE: {code}" if SPARK_4 else ""
 
 # Chi-square critical value at p = 0.001 for 9 degrees of freedom (10 cells).
 CHI2_CRITICAL_9DF_P001 = 27.877

@@ -483,13 +483,18 @@ def test_databricks_bundle_runs_the_wheel_entry_point_with_options_the_cli_accep
                     kinds.add("serverless")
                     envs = {e["environment_key"]: e["spec"] for e in job["environments"]}
                     wheels = envs[task["environment_key"]]["dependencies"]
+                    # 2 and later carry Databricks Connect 15.4 and later: Spark 3.5 or 4.
+                    assert int(envs[task["environment_key"]]["environment_version"]) >= 2
                 else:  # a job cluster: the wheel is a library of the task
                     kinds.add("job cluster")
                     clusters = {c["job_cluster_key"]: c for c in job["job_clusters"]}
                     cluster = clusters[task["job_cluster_key"]]["new_cluster"]
-                    assert int(resolve(cluster["spark_version"], job, variables).split(".")[0]) >= 17
+                    runtime = resolve(cluster["spark_version"], job, variables)
+                    assert int(runtime.split(".")[0]) >= 15  # 15.4 LTS and later: Spark 3.5 or 4
                     wheels = [lib["whl"] for lib in task["libraries"]]
-                # The wheel the artifact builds, relative to the resource file.
+                # The wheel the artifact builds, relative to the resource file, without extras:
+                # the platform's PySpark is the one the job runs on.
+                assert not [w for w in wheels if "[" in w], wheels
                 assert [(path.parent / w).resolve() for w in wheels] == [ROOT / "dist" / "*.whl"]
     assert kinds == {"serverless", "job cluster"}
 
