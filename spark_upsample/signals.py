@@ -3,10 +3,11 @@
 While :func:`stop_on_signals` is active, the first SIGTERM or SIGINT does not end the process
 at once: it records the signal and interrupts every Spark operation of the session, again and
 again until the block ends (``SparkSession.interruptAll``, classic Spark 4 and Spark Connect
-alike; classic Spark 3.5 lacks it, and there the session is stopped instead), so the running Spark call returns with an error, any later one too, and the job's own
-error handling removes its staging folder and leaves the previous output as it was. The job
-then exits with 128 + the signal's number (143 for SIGTERM, 130 for SIGINT). Later signals
-are ignored while it cleans up; SIGKILL still ends it at once (the next run cleans up then).
+alike; classic Spark 3.5 lacks it, and there the session is stopped instead), so the running
+Spark call returns with an error, any later one too, and the job's own error handling removes
+its staging folder and leaves the previous output as it was. The job then exits with 128 + the
+signal's number (143 for SIGTERM, 130 for SIGINT). Later signals are ignored while it cleans up;
+SIGKILL still ends it at once (the next run cleans up then).
 
 The interrupts come from a thread of their own: the main thread is waiting on its own Spark
 call, and must get that call's answer for the session to stay usable for clean-up.

@@ -116,7 +116,9 @@ class SplitPlan:
         (all by default), each with its label (and group), count and rows per part."""
         cells = self.cells if max_cells is None else self.cells[:max_cells]
         return {
-            "label_col": self.label_col if isinstance(self.label_col, str) else list(self.label_col),
+            "label_col": (
+                self.label_col if isinstance(self.label_col, str) else list(self.label_col)
+            ),
             "group_by": list(self.group_by),
             "seed": self.seed,
             "row_identity": self.row_identity,
@@ -439,8 +441,8 @@ def _check_counts(counts: dict[Any, int], label_col: str | tuple[str, ...]) -> N
     nans = sum(n for key, n in counts.items() if _has_nan(key))
     if nans:
         raise InvalidLabelError(
-            f"{nans} row(s) have a NaN {describe_label(label_col)} (or group_by value); NaN is not a class. "
-            "Replace or filter them."
+            f"{nans} row(s) have a NaN {describe_label(label_col)} (or group_by value); NaN is "
+            "not a class. Replace or filter them."
         )
 
 
