@@ -26,8 +26,8 @@ from pyspark.ml import Estimator, Model, PipelineModel, Transformer
 from pyspark.ml import Pipeline as SparkPipeline
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.param.shared import HasLabelCol
-from pyspark.ml.pipeline import PipelineReader, PipelineSharedReadWrite
-from pyspark.ml.util import DefaultParamsReadable, DefaultParamsReader, DefaultParamsWritable
+from pyspark.ml.pipeline import PipelineReader
+from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 
 from spark_upsample.errors import InvalidParameterError
@@ -391,6 +391,7 @@ class Pipeline(SparkPipeline):
 
 class _PipelineReader(PipelineReader):
     def load(self, path: str) -> SparkPipeline:
-        metadata = DefaultParamsReader.loadMetadata(path, self.sparkSession)
-        uid, stages = PipelineSharedReadWrite.load(metadata, self.sparkSession, path)
-        return self.cls(stages=stages)._resetUid(uid)
+        # Spark's reader does the loading (its arguments differ between Spark 3.5 and 4); the
+        # pipeline it gives back becomes this class, with the same stages and uid.
+        loaded = super().load(path)
+        return self.cls(stages=loaded.getStages())._resetUid(loaded.uid)
