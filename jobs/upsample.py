@@ -1,9 +1,9 @@
 """spark-submit entry point: ``spark-submit jobs/upsample.py --config conf/upsample.toml``.
 
-Thin on purpose: everything is in :mod:`spark_upsample.cli`, which tests reach directly.
+Thin on purpose: everything is in :mod:`spark_upsample.job.cli`, which tests reach directly.
 """
 
-from spark_upsample.cli import main
+from spark_upsample.job.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,5 +1,5 @@
 """``python -m spark_upsample``: the job's command line."""
 
-from spark_upsample.cli import main
+from spark_upsample.job.cli import main
 
 raise SystemExit(main())

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
-from spark_upsample.cli import main
-from spark_upsample.io import first_line
+from spark_upsample.job.cli import main
+from spark_upsample.job.io import first_line
 from tests.helpers import SPARK_4
 from tests.test_reliability import snapshot
 

@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import types as T
 
-from spark_upsample.cli import config_from_args
-from spark_upsample.config import KEYS, JobConfig, build_config
 from spark_upsample.errors import ConfigError, InvalidStrategyError
-from spark_upsample.methods import keyed_by_label
+from spark_upsample.job.cli import config_from_args
+from spark_upsample.job.config import KEYS, JobConfig, build_config
+from spark_upsample.job.methods import keyed_by_label
 
 
 def write(tmp_path, text: str) -> str:
@@ -222,7 +222,7 @@ def test_bad_files(tmp_path):
 
 def test_keys_and_options_stay_in_step():
     """Every config key has a command-line option (and the reverse), named alike."""
-    from spark_upsample.cli import build_parser
+    from spark_upsample.job.cli import build_parser
 
     options = {a.dest for a in build_parser()._actions} - {"help", "config", "version"}
     options = {o + "s" if o.endswith("_option") else o for o in options}

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from spark_upsample.draws import (
+from spark_upsample.engine.draws import (
     KEY_SPACE,
     SLOT_RATE,
     choose_threshold,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyspark
 import pytest
 
-from spark_upsample.report import REPORT_NAME
+from spark_upsample.job.report import REPORT_NAME
 from tests.helpers import FIXTURES, SPARK_4, label_counts, sqlstate
 
 ROOT = Path(__file__).resolve().parents[1]

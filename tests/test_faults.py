@@ -19,10 +19,10 @@ import pytest
 from conftest import CONNECT_MODE, spark_env
 from pyspark.sql import functions as F
 
-from spark_upsample.cli import main
 from spark_upsample.errors import OutputError
-from spark_upsample.landing import WORK_DIR, Landing
-from spark_upsample.report import REPORT_NAME
+from spark_upsample.job.cli import main
+from spark_upsample.job.landing import WORK_DIR, Landing
+from spark_upsample.job.report import REPORT_NAME
 from tests.helpers import label_counts
 from tests.test_entry_points import ROOT
 from tests.test_reliability import snapshot
@@ -164,7 +164,7 @@ def test_a_lock_without_a_record_is_a_run_starting_until_it_is_old(tmp_path, cap
 RACER = """
 import sys, time
 from pathlib import Path
-from spark_upsample.exclusion import OutputLock
+from spark_upsample.job.exclusion import OutputLock
 
 lock = OutputLock(Path(sys.argv[1]), "out", sys.argv[2])
 time.sleep(max(0.0, float(sys.argv[3]) - time.time()))

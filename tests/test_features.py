@@ -21,7 +21,7 @@ from spark_upsample import (
     upsample,
     upsample_with_plan,
 )
-from spark_upsample.smoothing import bandwidth, class_stds
+from spark_upsample.engine.smoothing import bandwidth, class_stds
 from tests.helpers import CHI2_CRITICAL_9DF_P001, chi_square, label_counts
 from tests.test_upsample import frame
 

@@ -17,7 +17,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from spark_upsample import DuplicateKeyError, upsample, upsample_with_plan
-from spark_upsample.identity import FILE_ROW_INDEX, KEY_COLUMNS, PARTITION_POSITION
+from spark_upsample.engine.identity import FILE_ROW_INDEX, KEY_COLUMNS, PARTITION_POSITION
 from tests.conftest import spark_env
 
 LAYOUT_RUN = Path(__file__).parent / "layout_run.py"
@@ -117,7 +117,7 @@ def test_planning_a_hundred_thousand_cells_keeps_one_table_row_per_cell(spark, m
     df = spark.range(3 * groups).select(
         (F.col("id") % groups).alias("g"),
         F.when(F.col("id") < 2 * groups, "a").otherwise("b").alias("label"))
-    import spark_upsample.resampling as resampling
+    import spark_upsample.engine.pipeline as resampling
 
     tables, collected = [], []
     real_draw, real_collect = resampling.draw_exact, DataFrame.collect
@@ -176,7 +176,7 @@ def test_timestamp_labels_in_a_daylight_saving_fall_back_hour_stay_apart(spark, 
 
 
 def test_key_columns_with_nulls_keep_rows_apart(spark):
-    from spark_upsample.identity import row_identity
+    from spark_upsample.engine.identity import row_identity
 
     df = spark.createDataFrame([(1, None), (None, 1), (None, None), (1, 1)], "a int, b int")
     ids = df.select(row_identity(df, ["a", "b"]).column.alias("id")).distinct().count()
@@ -202,7 +202,7 @@ def test_repeated_keys_among_dropped_null_labels_are_not_an_error(spark):
     ],
 )
 def test_file_paths_are_made_relative_to_the_input_folder(spark, folder, path, relative):
-    from spark_upsample.identity import _folder_path, _relative_pattern
+    from spark_upsample.engine.identity import _folder_path, _relative_pattern
 
     got = spark.createDataFrame([(path,)], "p string").select(
         F.regexp_extract("p", _relative_pattern(folder), 1)).first()[0]

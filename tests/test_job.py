@@ -11,9 +11,9 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from spark_upsample.cli import main
-from spark_upsample.landing import WORK_DIR
-from spark_upsample.report import REPORT_NAME
+from spark_upsample.job.cli import main
+from spark_upsample.job.landing import WORK_DIR
+from spark_upsample.job.report import REPORT_NAME
 from tests.helpers import label_counts
 from tests.test_reliability import snapshot
 
@@ -262,7 +262,7 @@ def test_the_active_session_is_reused_not_stopped(spark, events, tmp_path):
 
 
 def test_failed_verification_publishes_nothing(spark, events, tmp_path, monkeypatch, capsys):
-    import spark_upsample.cli as cli
+    import spark_upsample.job.cli as cli
 
     real = cli.write_output
     monkeypatch.setattr(cli, "write_output", lambda df, *a: real(df.where("label != 'c'"), *a))
@@ -370,7 +370,7 @@ def test_checkpoint_input_and_no_ratio_limit(spark, events, tmp_path):
 
 
 def test_only_paths_on_this_machines_disk_are_staged(tmp_path):
-    from spark_upsample.landing import Landing
+    from spark_upsample.job.landing import Landing
 
     assert Landing(str(tmp_path / "o"), "error", local_disk=True).staged
     assert Landing("o", "error", local_disk=True).staged  # relative to this process, as for Spark
@@ -453,7 +453,7 @@ def test_a_report_inside_the_output_lands_with_it(spark, events, tmp_path, capsy
 
 def test_a_report_elsewhere_is_written_once_the_output_is_in_place(
         spark, events, tmp_path, monkeypatch, capsys):
-    import spark_upsample.landing as landing
+    import spark_upsample.job.landing as landing
 
     out, report = tmp_path / "out", tmp_path / "reports" / "run.json"
     args = ["--input", events, "--output", str(out), "--report", str(report), "--write-mode",
@@ -598,7 +598,7 @@ def test_timestamp_labels_in_a_fall_back_hour_verify_as_written(spark, tmp_path,
 
 
 def test_an_append_keeps_earlier_data_but_not_the_earlier_report_or_cell_table(tmp_path):
-    from spark_upsample.landing import _keep_previous_files
+    from spark_upsample.job.landing import _keep_previous_files
 
     previous, staging = tmp_path / "out", tmp_path / "staging"
     for path, text in [("part-0.parquet", "old data"), ("_upsample_report.json", "old report"),

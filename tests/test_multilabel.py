@@ -24,8 +24,8 @@ from spark_upsample import (
     upsample,
     upsample_with_plan,
 )
-from spark_upsample.cli import main
-from spark_upsample.report import REPORT_NAME, summary_table
+from spark_upsample.job.cli import main
+from spark_upsample.job.report import REPORT_NAME, summary_table
 
 SIZES = {(0, "M"): 30, (0, "F"): 12, (1, "M"): 5, (1, "F"): 3}  # label x sex
 LABEL = ["label", "sex"]
@@ -352,7 +352,7 @@ def test_job_with_a_label_list_in_the_config(spark, people_path, tmp_path, capsy
 def test_job_with_repeated_label_col_options_groups_and_a_cell_table(
     spark, people_path, tmp_path, capsys, monkeypatch
 ):
-    monkeypatch.setattr("spark_upsample.report.MAX_REPORT_CELLS", 3)
+    monkeypatch.setattr("spark_upsample.job.report.MAX_REPORT_CELLS", 3)
     out = tmp_path / "out"
     assert (
         job(

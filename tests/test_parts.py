@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from spark_upsample import InvalidParameterError
-from spark_upsample.parts import check_folds, check_fractions, next_first, part_sizes
+from spark_upsample.engine.parts import check_folds, check_fractions, next_first, part_sizes
 
 
 def shares(*values: float) -> tuple[Fraction, ...]:

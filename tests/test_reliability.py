@@ -16,9 +16,9 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from spark_upsample import upsample_with_plan
-from spark_upsample.cli import main
 from spark_upsample.faults import ENV as FAULT_ENV
-from spark_upsample.landing import WORK_DIR
+from spark_upsample.job.cli import main
+from spark_upsample.job.landing import WORK_DIR
 from tests.helpers import label_counts
 from tests.test_entry_points import BIN, ROOT, job_env
 
@@ -124,7 +124,7 @@ def test_a_run_killed_while_writing_leaves_the_previous_output_whole(spark, even
 def test_a_failure_before_the_swap_leaves_the_previous_output_whole(
     spark, events, tmp_path, monkeypatch, capsys, failing_move
 ):
-    import spark_upsample.landing as landing
+    import spark_upsample.job.landing as landing
 
     out = tmp_path / "out"
     assert main(["--input", events, "--output", str(out), "--seed", "1"]) == 0
@@ -151,7 +151,7 @@ def test_a_failure_before_the_swap_leaves_the_previous_output_whole(
 # named) on a path that starts with the one given.
 KILLED_AFTER = """
 import os, sys
-from spark_upsample.cli import main
+from spark_upsample.job.cli import main
 
 kinds, n, folder, *args = sys.argv[1:]
 done = []
@@ -208,7 +208,7 @@ def test_an_append_killed_while_publishing_lands_whole_or_not_at_all(
 
 def test_an_append_copies_the_previous_files_where_hard_links_are_refused(
         spark, events, tmp_path, monkeypatch):
-    import spark_upsample.landing as landing
+    import spark_upsample.job.landing as landing
 
     out = tmp_path / "out"
     assert main(["--input", events, "--output", str(out), "--seed", "1"]) == 0

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from spark_upsample.cli import main
-from spark_upsample.config import build_config
 from spark_upsample.errors import ConfigError
-from spark_upsample.report import REPORT_NAME
-from spark_upsample.report_html import (
+from spark_upsample.job.cli import main
+from spark_upsample.job.config import build_config
+from spark_upsample.job.report import REPORT_NAME
+from spark_upsample.job.report_html import (
     EXTREMES,
     MAX_BARS,
     _ratio_bins,
@@ -414,7 +414,7 @@ def test_the_config_key(tmp_path):
         )
     toml = tmp_path / "c.toml"
     toml.write_text('input = "i"\noutput = "o"\nreport_html = false\n')
-    from spark_upsample.cli import config_from_args
+    from spark_upsample.job.cli import config_from_args
 
     assert config_from_args(["--config", str(toml)]).report_html is False
     assert config_from_args(["--config", str(toml), "--report-html", "x.html"]).report_html == (

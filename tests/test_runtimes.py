@@ -30,10 +30,10 @@ from typing import NamedTuple
 
 import pytest
 from chispa import assert_df_equality
-
 from conftest import free_port, spark_env, spark_home, stop_process, wait_for_log
-from spark_upsample.cli import build_parser, config_from_args, main
-from spark_upsample.report import REPORT_NAME
+
+from spark_upsample.job.cli import build_parser, config_from_args, main
+from spark_upsample.job.report import REPORT_NAME
 from tests.helpers import label_counts
 from tests.test_faults import ONE_ROW_PER_FILE, write_events, writing
 from tests.test_reliability import snapshot
@@ -423,7 +423,7 @@ def load_bundle() -> tuple[dict, dict[Path, dict]]:
 
 
 def project_name() -> str:
-    from spark_upsample.config import tomllib
+    from spark_upsample.job.config import tomllib
 
     return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["name"]
 
@@ -467,7 +467,7 @@ def test_databricks_bundle_runs_the_wheel_entry_point_with_options_the_cli_accep
             for task in job["tasks"]:
                 wheel_task = task["python_wheel_task"]
                 assert normalized(wheel_task["package_name"]) == normalized(project_name())
-                assert scripts[wheel_task["entry_point"]] == "spark_upsample.cli:main"
+                assert scripts[wheel_task["entry_point"]] == "spark_upsample.job.cli:main"
                 params = [resolve(p, job, variables) for p in wheel_task["parameters"]]
                 given = [p for p in wheel_task["parameters"] if str(p).startswith("--")]
                 assert set(given) <= options, set(given) - options
@@ -512,9 +512,9 @@ def test_wheel_builds_and_its_console_script_runs_from_a_fresh_venv(tmp_path):
         requires = [line for line in archive.read(info).decode().splitlines()
                     if line.startswith("Requires-Dist:")]
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
-    assert "spark_upsample/cli.py" in names and "spark_upsample/data/iris_imbalanced.csv" in names
+    assert "spark_upsample/job/cli.py" in names and "spark_upsample/data/iris_imbalanced.csv" in names
     assert not [n for n in names if n.startswith(("tests/", "conf/", "jobs/"))]
-    assert "spark-upsample = spark_upsample.cli:main" in entry_points
+    assert "spark-upsample = spark_upsample.job.cli:main" in entry_points
     assert any(r.startswith("Requires-Dist: pyspark") for r in requires), requires
 
     # A fresh venv gets the wheel. Its dependencies (pyspark is ~400 MB) come from this venv

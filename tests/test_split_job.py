@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from chispa import assert_df_equality
 
-from spark_upsample.landing import WORK_DIR
-from spark_upsample.report import REPORT_NAME
+from spark_upsample.job.landing import WORK_DIR
+from spark_upsample.job.report import REPORT_NAME
 from tests.helpers import label_counts
 from tests.test_job import run
 from tests.test_reliability import snapshot

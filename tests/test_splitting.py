@@ -21,7 +21,7 @@ from spark_upsample import (
     split_with_plan,
     with_folds,
 )
-from spark_upsample.identity import KEY_COLUMNS
+from spark_upsample.engine.identity import KEY_COLUMNS
 from tests.helpers import label_counts
 
 # Uneven classes: 1,000 / 97 / 2 / 1 rows.

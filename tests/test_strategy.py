@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from spark_upsample.errors import (
-    InvalidParameterError,
-    InvalidStrategyError,
-    RatioLimitError,
-    SingleClassError,
-)
-from spark_upsample.strategy import (
+from spark_upsample.engine.strategy import (
     DEFAULT_MAX_RATIO,
     check_max_ratio,
     check_ratios,
@@ -20,6 +14,12 @@ from spark_upsample.strategy import (
     ordered_classes,
     over_sampling_targets,
     under_sampling_targets,
+)
+from spark_upsample.errors import (
+    InvalidParameterError,
+    InvalidStrategyError,
+    RatioLimitError,
+    SingleClassError,
 )
 
 COUNTS = {"a": 100, "b": 30, "c": 10}

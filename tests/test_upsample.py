@@ -222,7 +222,7 @@ def test_counting_reads_only_the_label_column(spark):
 
 
 def test_a_too_narrow_margin_is_detected_and_retried_exactly(spark, monkeypatch):
-    import spark_upsample.sampler as sampler
+    import spark_upsample.engine.sampler as sampler
 
     monkeypatch.setattr(sampler, "TAIL_SIGMAS", 0.05)
     df = frame(spark, {"a": 300, "b": 10, "c": 4})
@@ -234,7 +234,7 @@ def test_a_too_narrow_margin_is_detected_and_retried_exactly(spark, monkeypatch)
         calls.append(result.attempts)
         return result
 
-    monkeypatch.setattr("spark_upsample.resampling.draw_exact", spy)
+    monkeypatch.setattr("spark_upsample.engine.pipeline.draw_exact", spy)
     out = upsample(df, "label", seed=8)
     assert calls[0] > 1
     assert label_counts(out) == {"a": 300, "b": 300, "c": 300}
@@ -288,8 +288,8 @@ def test_the_slot_copy_count_in_spark_inverts_the_cdf_computed_in_python(spark):
     including just below and at each CDF value and deep in the tail."""
     import bisect
 
-    from spark_upsample.draws import MAX_SLOT_COPIES, slot_cdf
-    from spark_upsample.sampler import _poisson
+    from spark_upsample.engine.draws import MAX_SLOT_COPIES, slot_cdf
+    from spark_upsample.engine.sampler import _poisson
 
     cases = []
     for mu in (1e-6, 0.3, 0.75, 1.0):

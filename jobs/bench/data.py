@@ -27,7 +27,7 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from bench.config import GROUP, LABEL, SMALL_CLASSES, SMALL_ROWS, BenchConfig
-from spark_upsample.strategy import DEFAULT_MAX_RATIO, over_sampling_targets
+from spark_upsample.engine.strategy import DEFAULT_MAX_RATIO, over_sampling_targets
 
 FLOAT_COLUMNS = 8
 THREE_CLASS_SHARES = (0.98, 0.015, 0.005)

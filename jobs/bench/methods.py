@@ -21,10 +21,10 @@ from pyspark.sql import functions as F
 from bench.config import LABEL
 from bench.data import Case
 from spark_upsample import upsample_with_plan
-from spark_upsample.cli import main as job_main
-from spark_upsample.plan import ResamplePlan
-from spark_upsample.report import REPORT_NAME
-from spark_upsample.strategy import over_sampling_targets
+from spark_upsample.engine.plan import ResamplePlan
+from spark_upsample.engine.strategy import over_sampling_targets
+from spark_upsample.job.cli import main as job_main
+from spark_upsample.job.report import REPORT_NAME
 
 
 @dataclass(frozen=True)

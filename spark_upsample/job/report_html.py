@@ -24,7 +24,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from spark_upsample.report_charts import (
+from spark_upsample.job.report_charts import (
     Bar,
     compact,
     esc,

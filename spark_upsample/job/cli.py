@@ -27,7 +27,9 @@ import pyspark
 from pyspark.sql import SparkSession
 
 from spark_upsample import __version__
-from spark_upsample.config import KEYS, JobConfig, build_config, load_file, parse_strategy
+from spark_upsample.engine.pipeline import Resampled
+from spark_upsample.engine.plan import ResamplePlan
+from spark_upsample.engine.strategy import DEFAULT_MAX_RATIO
 from spark_upsample.errors import (
     ConfigError,
     InputError,
@@ -37,7 +39,8 @@ from spark_upsample.errors import (
     OutputError,
     SparkUpsampleError,
 )
-from spark_upsample.io import (
+from spark_upsample.job.config import KEYS, JobConfig, build_config, load_file, parse_strategy
+from spark_upsample.job.io import (
     SPARK_ERRORS,
     check_partition_columns,
     first_line,
@@ -47,10 +50,9 @@ from spark_upsample.io import (
     write_output,
     written_counts,
 )
-from spark_upsample.landing import Landing, check_not_overlapping, check_report_path, local_path
-from spark_upsample.methods import resample_for_config
-from spark_upsample.plan import ResamplePlan
-from spark_upsample.report import (
+from spark_upsample.job.landing import Landing, check_not_overlapping, check_report_path, local_path
+from spark_upsample.job.methods import resample_for_config
+from spark_upsample.job.report import (
     MAX_TABLE_ROWS,
     REPORT_NAME,
     cells_table_path,
@@ -60,10 +62,9 @@ from spark_upsample.report import (
     write_page,
     write_report,
 )
-from spark_upsample.report_command import render_saved_report
-from spark_upsample.resampling import Resampled
-from spark_upsample.signals import StopRequest, stop_on_signals
-from spark_upsample.split_job import (
+from spark_upsample.job.report_command import render_saved_report
+from spark_upsample.job.signals import StopRequest, stop_on_signals
+from spark_upsample.job.split_job import (
     Output,
     check_landing,
     outputs,
@@ -71,7 +72,6 @@ from spark_upsample.split_job import (
     split_and_resample,
     summary_lines,
 )
-from spark_upsample.strategy import DEFAULT_MAX_RATIO
 
 log = logging.getLogger("spark_upsample")
 
@@ -168,7 +168,7 @@ def _config_from(args: dict[str, Any]) -> JobConfig:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the exit code (see the module docstring). ``report PATH.json``
-    instead renders the page of a saved report (:mod:`spark_upsample.report_command`)."""
+    instead renders the page of a saved report (:mod:`spark_upsample.job.report_command`)."""
     if list(sys.argv[1:] if argv is None else argv)[:1] == ["report"]:
         try:
             return render_saved_report(list(sys.argv[2:] if argv is None else argv[1:]))

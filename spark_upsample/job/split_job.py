@@ -13,12 +13,12 @@ from typing import Any, NamedTuple
 
 from pyspark.sql import DataFrame
 
-from spark_upsample.config import JobConfig
+from spark_upsample.engine.pipeline import Resampled
 from spark_upsample.errors import ConfigError
-from spark_upsample.methods import resample_for_config
-from spark_upsample.report import MAX_REPORT_CELLS
-from spark_upsample.resampling import Resampled
-from spark_upsample.splitting import Split, split_with_plan
+from spark_upsample.job.config import JobConfig
+from spark_upsample.job.methods import resample_for_config
+from spark_upsample.job.report import MAX_REPORT_CELLS
+from spark_upsample.transforms.splitting import Split, split_with_plan
 
 DEFAULT_PART = "train"
 
@@ -76,7 +76,7 @@ def outputs(config: JobConfig, result: Resampled, divided: Split | None) -> list
 
 def report_section(config: JobConfig, result: Resampled, divided: Split) -> dict[str, Any]:
     """The report's ``split``: the fractions, the part resampled, rows per part (read and
-    written) and the first :data:`~spark_upsample.report.MAX_REPORT_CELLS` cells' sizes."""
+    written) and the first :data:`~spark_upsample.job.report.MAX_REPORT_CELLS` cells' sizes."""
     part = resample_part(config)
     plan = divided.plan.to_dict(max_cells=MAX_REPORT_CELLS)
     written = {

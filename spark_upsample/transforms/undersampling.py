@@ -7,8 +7,8 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from spark_upsample.resampling import Options, Resampled, run
-from spark_upsample.strategy import SamplingStrategy
+from spark_upsample.engine.pipeline import Options, Resampled, run
+from spark_upsample.engine.strategy import SamplingStrategy
 
 
 def downsample(df: DataFrame, label_col: str | Sequence[str], **options: Any) -> DataFrame:
@@ -42,7 +42,7 @@ def downsample_with_plan(
         As imbalanced-learn's ``RandomUnderSampler``: ``"auto"`` = ``"not minority"``,
         ``"majority"``, ``"not majority"``, ``"all"``, a float minority/majority ratio (binary
         labels), a dict ``{class: final_count}`` or a callable (see
-        :func:`spark_upsample.strategy.under_sampling_targets`).
+        :func:`spark_upsample.engine.strategy.under_sampling_targets`).
     replacement : bool, default False
         False: a class above its target keeps a uniformly random subset of exactly ``target``
         of its rows, each at most once. True: ``target`` draws with replacement instead.

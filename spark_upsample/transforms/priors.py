@@ -19,9 +19,9 @@ from typing import Any
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from spark_upsample.engine.frames import col
+from spark_upsample.engine.plan import ResamplePlan
 from spark_upsample.errors import InvalidParameterError
-from spark_upsample.frames import col
-from spark_upsample.plan import ResamplePlan
 
 
 def prior_correction(

@@ -2,7 +2,7 @@
 
 One run: validate, count rows per class (per group and class with ``group_by``) reading only
 those columns, compute every class's target in plain Python, then either draw exactly that many
-rows (:func:`spark_upsample.sampler.draw_exact`: one pass, no shuffle, no sort) or, in weights
+rows (:func:`spark_upsample.engine.sampler.draw_exact`: one pass, no shuffle, no sort) or, in weights
 mode, give each input row the weight ``target / count`` of its class. Optional finishing steps:
 a smoothed bootstrap of numeric columns, a lineage column, a deterministic shuffle.
 """
@@ -23,14 +23,8 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_upsample.cells import CellKeys
-from spark_upsample.errors import (
-    InvalidLabelError,
-    InvalidParameterError,
-    InvalidStrategyError,
-    SingleClassError,
-)
-from spark_upsample.frames import (
+from spark_upsample.engine.cells import CellKeys
+from spark_upsample.engine.frames import (
     check_columns,
     check_label_type,
     check_null_policy,
@@ -39,11 +33,11 @@ from spark_upsample.frames import (
     internal_names,
     label_columns,
 )
-from spark_upsample.identity import duplicate_key_error, row_identity
-from spark_upsample.plan import ClassPlan, ResamplePlan, prior_factors
-from spark_upsample.sampler import KEEP_ENTRY, ClassAction, draw_exact
-from spark_upsample.smoothing import check_shrinkage, smoothed
-from spark_upsample.strategy import (
+from spark_upsample.engine.identity import duplicate_key_error, row_identity
+from spark_upsample.engine.plan import ClassPlan, ResamplePlan, prior_factors
+from spark_upsample.engine.sampler import KEEP_ENTRY, ClassAction, draw_exact
+from spark_upsample.engine.smoothing import check_shrinkage, smoothed
+from spark_upsample.engine.strategy import (
     DEFAULT_MAX_RATIO,
     check_max_ratio,
     check_ratios,
@@ -51,6 +45,12 @@ from spark_upsample.strategy import (
     ordered_classes,
     over_sampling_targets,
     under_sampling_targets,
+)
+from spark_upsample.errors import (
+    InvalidLabelError,
+    InvalidParameterError,
+    InvalidStrategyError,
+    SingleClassError,
 )
 
 log = logging.getLogger(__name__)
@@ -93,43 +93,6 @@ class Options:
     def __post_init__(self) -> None:
         object.__setattr__(self, "group_by_names", column_names("group_by", self.group_by))
         object.__setattr__(self, "key_col_names", column_names("key_cols", self.key_cols or ()))
-
-
-def resample(df: DataFrame, label_col: str | Sequence[str], **options: Any) -> DataFrame:
-    """Every class to one count; the keyword arguments are those of :func:`resample_with_plan`."""
-    return resample_with_plan(df, label_col, **options).df
-
-
-def resample_with_plan(
-    df: DataFrame,
-    label_col: str | Sequence[str],
-    *,
-    target: int | str,
-    seed: int | None = None,
-    keep_originals: bool = False,
-    replacement: bool = False,
-    **options: Any,
-) -> Resampled:
-    """Bring every class to one count: up by draws with replacement, down by a uniform subset.
-
-    Parameters
-    ----------
-    df, label_col, seed, keep_originals
-        As :func:`spark_upsample.upsample_with_plan`.
-    target : int or {"majority", "mean", "median", "minority"}
-        The count every class ends with (mean and median of the class counts rounded down).
-    replacement : bool, default False
-        Shrink classes above the target by draws with replacement instead of a subset.
-    **options
-        The common options of :func:`spark_upsample.upsample_with_plan` (``null_labels``,
-        ``max_ratio``, ``checkpoint_input``, ``group_by``, ``weight_col``, ``lineage_col``,
-        ``shrinkage``, ``shrinkage_cols``, ``shuffle``, ``key_cols``).
-
-    Returns and raises as :func:`spark_upsample.upsample_with_plan`.
-    """
-    return run(df, label_col, Options(method="resample", sampling_strategy=target, seed=seed,
-                                      keep_originals=keep_originals, replacement=replacement,
-                                      **options))
 
 
 def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resampled:

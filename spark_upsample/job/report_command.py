@@ -1,7 +1,7 @@
 """``spark-upsample report PATH.json``: the page of a saved run report, rendered again.
 
 For a run of long ago (or a CI log's link): the page is a pure function of the JSON report
-(:func:`spark_upsample.report_html.render_page`), so it comes out as the job wrote it then, with
+(:func:`spark_upsample.job.report_html.render_page`), so it comes out as the job wrote it then, with
 this version's layout. No Spark session is started.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from spark_upsample.errors import InputError, OutputError
-from spark_upsample.report import page_path_for, write_page
+from spark_upsample.job.report import page_path_for, write_page
 
 
 def render_saved_report(argv: Sequence[str]) -> int:

@@ -17,11 +17,12 @@ from typing import Any
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from spark_upsample.config import JobConfig
+from spark_upsample.engine.pipeline import Resampled
 from spark_upsample.errors import InvalidStrategyError
-from spark_upsample.oversampling import upsample_with_plan
-from spark_upsample.resampling import Resampled, resample_with_plan
-from spark_upsample.undersampling import downsample_with_plan
+from spark_upsample.job.config import JobConfig
+from spark_upsample.transforms.oversampling import upsample_with_plan
+from spark_upsample.transforms.resampling import resample_with_plan
+from spark_upsample.transforms.undersampling import downsample_with_plan
 
 
 def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:

@@ -14,9 +14,8 @@ from typing import Any
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
-from spark_upsample.cells import CellKeys
-from spark_upsample.errors import InvalidLabelError
-from spark_upsample.frames import (
+from spark_upsample.engine.cells import CellKeys
+from spark_upsample.engine.frames import (
     check_columns,
     check_label_type,
     clean_counts,
@@ -24,6 +23,7 @@ from spark_upsample.frames import (
     internal_names,
     label_columns,
 )
+from spark_upsample.errors import InvalidLabelError
 
 
 def class_weights(df: DataFrame, label_col: str | Sequence[str]) -> Column:

@@ -8,8 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from spark_upsample.plan import ResamplePlan, class_name
-from spark_upsample.report_html import render_page
+from spark_upsample.engine.plan import ResamplePlan, class_name
+from spark_upsample.job.report_html import render_page
 
 log = logging.getLogger(__name__)
 

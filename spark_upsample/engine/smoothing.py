@@ -25,11 +25,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_upsample.cells import CellKeys
-from spark_upsample.draws import KEY_SPACE
+from spark_upsample.engine.cells import CellKeys
+from spark_upsample.engine.draws import KEY_SPACE
+from spark_upsample.engine.frames import col, internal_names
+from spark_upsample.engine.sampler import KEEP_ENTRY
 from spark_upsample.errors import InvalidDataError, InvalidParameterError
-from spark_upsample.frames import col, internal_names
-from spark_upsample.sampler import KEEP_ENTRY
 
 NUMERIC_TYPES = (T.FloatType, T.DoubleType)
 BUCKETS = 1024  # identity buckets of class_stds: partial sums merged in a fixed order
@@ -140,7 +140,7 @@ def class_stds(df: DataFrame, key: Column, columns: Sequence[str], identity: Col
 
     Floating-point sums depend on their order, and a plain ``stddev_pop`` adds in the order of
     the input partitions and of the shuffle's arrival. Here the rows are put into
-    :data:`BUCKETS` buckets by their ``identity`` (:mod:`spark_upsample.identity`), each bucket's
+    :data:`BUCKETS` buckets by their ``identity`` (:mod:`spark_upsample.engine.identity`), each bucket's
     count, mean and sum of squared deviations is computed over its values in identity order
     (Welford's update), and the buckets are merged in bucket order (Chan et al.'s pairwise
     update), by higher-order functions on sorted lists. The result depends on the rows and

@@ -10,10 +10,10 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from spark_upsample.cells import CellKeys
-from spark_upsample.config import JobConfig
+from spark_upsample.engine.cells import CellKeys
+from spark_upsample.engine.plan import ResamplePlan
 from spark_upsample.errors import ConfigError, InputError, OutputError
-from spark_upsample.plan import ResamplePlan
+from spark_upsample.job.config import JobConfig
 
 try:  # classic Spark raises unconverted Java errors as Py4JJavaError; Spark Connect never does
     from py4j.protocol import Py4JJavaError

@@ -3,13 +3,13 @@
 :func:`draw_exact` takes, per cell (a class, or a (group, class) pair), how many of its original
 rows to keep (all, none, or a uniformly random subset without replacement) and how many draws
 with replacement to add, and returns a DataFrame with exactly that many rows per cell. The draws
-follow :mod:`spark_upsample.draws`: a per-row Poisson copy count, as ``slots`` Poisson(``mu``)
+follow :mod:`spark_upsample.engine.draws`: a per-row Poisson copy count, as ``slots`` Poisson(``mu``)
 counts evaluated on the executors from the cell's rate, a uniform key per copy, and a per-cell
 key cut that keeps exactly the wanted number of copies. A subset keeps the rows whose own key is
 below a cut found the same way.
 
 Random numbers are hashes (xxhash64) of the seed and the row's identity
-(:mod:`spark_upsample.identity`), so they do not depend on which other rows a query reads, nor
+(:mod:`spark_upsample.engine.identity`), so they do not depend on which other rows a query reads, nor
 on the partitioning when the identity is a file row index or key columns; the counting query and
 the final one see the same keys, and a retried task recomputes the same values.
 
@@ -31,9 +31,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_upsample import faults
-from spark_upsample.cells import CellKeys
-from spark_upsample.cuts import CutWindow, window_aggregates, window_results
-from spark_upsample.draws import (
+from spark_upsample.engine.cells import CellKeys
+from spark_upsample.engine.cuts import CutWindow, window_aggregates, window_results
+from spark_upsample.engine.draws import (
     EXPLICIT_COPIES,
     MAX_KEY,
     MAX_SLOT_COPIES,
@@ -43,7 +43,7 @@ from spark_upsample.draws import (
     design_class,
     design_subset,
 )
-from spark_upsample.frames import col, internal_names
+from spark_upsample.engine.frames import col, internal_names
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def draw_exact(
         the same rows, with the same ``identity``, each time it is read
     keys : how the cells are keyed (label, group columns)
     identity : a 64-bit integer column of ``df`` that tells its rows apart
-        (:func:`spark_upsample.identity.row_identity`)
+        (:func:`spark_upsample.engine.identity.row_identity`)
     counts : rows per cell in ``df``
     actions : per cell of ``counts``; a cell missing here is left out of the output. A cell
         keeps a subset or draws copies, not both.
@@ -263,7 +263,7 @@ def _poisson(u: str, mu: str, p0: str) -> Column:
     """A Poisson(``mu``) count by inversion of a uniform ``u`` in [0, 1), for ``mu <= 1`` (the
     arguments are column names): the smallest k with ``u < F(k)``,
     ``F(k) = exp(-mu) * sum(mu**i / i!, i <= k)``, capped at :data:`MAX_SLOT_COPIES`;
-    :func:`spark_upsample.draws.slot_cdf` computes the same values, operation for operation.
+    :func:`spark_upsample.engine.draws.slot_cdf` computes the same values, operation for operation.
 
     The first :data:`EXPLICIT_COPIES` values are branches in Horner form, a few multiplications
     that Spark compiles; the tail (probability below 6e-4) is a loop over the recurrence
@@ -304,7 +304,7 @@ def _cut_stats(copies: DataFrame, names: dict[str, str]) -> DataFrame:
     ``(want - below)``-th smallest key with the one after it (see :func:`choose_threshold`).
 
     The O(sqrt(draws)) keys inside the window are sorted where they are aggregated
-    (:mod:`spark_upsample.cuts`), so a handful of numbers per cell reach the driver whatever the
+    (:mod:`spark_upsample.engine.cuts`), so a handful of numbers per cell reach the driver whatever the
     number of cells and rows.
     """
     w = F.col(names["w"])

@@ -11,7 +11,7 @@ the next run puts the previous output back. The next run also removes the leftov
 runs, with a warning naming them, and names those it cannot remove, which it leaves.
 
 One run at a time writes an output: :meth:`Landing.prepare` takes its lock
-(:mod:`spark_upsample.exclusion`) before anything else, and :meth:`Landing.release` gives it
+(:mod:`spark_upsample.job.exclusion`) before anything else, and :meth:`Landing.release` gives it
 back.
 
 Spark writes in place, with its output committer, wherever this process cannot rename what
@@ -32,8 +32,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from spark_upsample.errors import ConfigError, OutputError
-from spark_upsample.exclusion import LOCK_SUFFIX, OutputLock
-from spark_upsample.report import REPORT_NAME, REPORT_PREFIX
+from spark_upsample.job.exclusion import LOCK_SUFFIX, OutputLock
+from spark_upsample.job.report import REPORT_NAME, REPORT_PREFIX
 
 log = logging.getLogger(__name__)
 

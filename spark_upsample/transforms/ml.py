@@ -30,12 +30,13 @@ from pyspark.ml.pipeline import PipelineReader
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import DataFrame
 
+from spark_upsample.engine.pipeline import Resampled
+from spark_upsample.engine.plan import ResamplePlan
+from spark_upsample.engine.strategy import DEFAULT_MAX_RATIO, ordered_classes
 from spark_upsample.errors import InvalidParameterError
-from spark_upsample.oversampling import upsample_with_plan
-from spark_upsample.plan import ResamplePlan
-from spark_upsample.resampling import Resampled, resample_with_plan
-from spark_upsample.strategy import DEFAULT_MAX_RATIO, ordered_classes
-from spark_upsample.undersampling import downsample_with_plan
+from spark_upsample.transforms.oversampling import upsample_with_plan
+from spark_upsample.transforms.resampling import resample_with_plan
+from spark_upsample.transforms.undersampling import downsample_with_plan
 
 __all__ = ["Downsampler", "Pipeline", "Resampler", "SamplerModel", "Upsampler"]
 
@@ -210,7 +211,7 @@ class _Sampler(Estimator, _SamplerParams, DefaultParamsReadable, DefaultParamsWr
     def _fit(self, dataset: DataFrame) -> SamplerModel:
         name = type(self).__name__
         raise TypeError(
-            f"{name} resamples the training data only inside spark_upsample.ml.Pipeline, a "
+            f"{name} resamples the training data only inside spark_upsample.transforms.ml.Pipeline, a "
             "drop-in for pyspark.ml.Pipeline (which would not resample at all). Use that "
             f"Pipeline, or {name}.resample(df) to resample a frame directly."
         )

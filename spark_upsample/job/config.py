@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spark_upsample.errors import ConfigError, InvalidParameterError
-from spark_upsample.parts import check_fractions
-from spark_upsample.strategy import (
+from spark_upsample.engine.parts import check_fractions
+from spark_upsample.engine.strategy import (
     COMMON_TARGETS,
     DEFAULT_MAX_RATIO,
     OVER_SAMPLING_STRINGS,
     UNDER_SAMPLING_STRINGS,
 )
+from spark_upsample.errors import ConfigError, InvalidParameterError
 
 if sys.version_info >= (3, 11):
     import tomllib

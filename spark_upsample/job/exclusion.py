@@ -1,6 +1,6 @@
 """One run at a time per output: an exclusive lock file beside the output.
 
-A run that stages its output (see :mod:`spark_upsample.landing`) first creates
+A run that stages its output (see :mod:`spark_upsample.job.landing`) first creates
 ``<parent>/.spark-upsample/<name>.lock``, holding a record of itself: run id, process id, host,
 process start time, start time and version. The file is created whole in one atomic step (a
 hard link of a fully written temporary file, which fails when the lock exists; an exclusive
@@ -17,7 +17,7 @@ is known to be gone.
 
 What this needs from the file system: an atomic create-if-absent (``link``, or ``open`` with
 ``O_CREAT | O_EXCL``), as local file systems and NFS v3+ have, and as HDFS has too (the job
-takes no lock there: Spark writes such outputs in place, see :mod:`spark_upsample.landing`).
+takes no lock there: Spark writes such outputs in place, see :mod:`spark_upsample.job.landing`).
 """
 
 from __future__ import annotations

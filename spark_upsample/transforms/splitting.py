@@ -1,11 +1,11 @@
 """Exact stratified splits and folds: :func:`split`, :func:`split_with_plan`, :func:`with_folds`.
 
 Per cell (a class, or a (group, class) pair with ``group_by``) the parts get exact sizes
-(:func:`spark_upsample.parts.part_sizes`). Every row gets a uniform 63-bit key, a hash of the
-seed and its identity (:mod:`spark_upsample.identity`); the rows are ranked by (key, identity)
+(:func:`spark_upsample.engine.parts.part_sizes`). Every row gets a uniform 63-bit key, a hash of the
+seed and its identity (:mod:`spark_upsample.engine.identity`); the rows are ranked by (key, identity)
 within their cell, and part j takes the ranks between the cumulative sizes of the parts before it
 and its own. The ranks are never computed: the key at each cumulative size (a cut) is found by
-counting (:mod:`spark_upsample.cuts`), and a row's part is the number of its cell's cuts below
+counting (:mod:`spark_upsample.engine.cuts`), and a row's part is the number of its cell's cuts below
 it. So each part is a uniformly random subset of its cell, the parts are disjoint and together
 hold every row once, and the same seed gives the same rows on any layout (with key columns or a
 Parquet file row index as the identity).
@@ -29,17 +29,22 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_upsample.cells import CellKeys
-from spark_upsample.cuts import CutWindow, window_aggregates, window_results
-from spark_upsample.draws import MAX_KEY, TAIL_SIGMAS, choose_threshold, design_subset
+from spark_upsample.engine.cells import CellKeys
+from spark_upsample.engine.cuts import CutWindow, window_aggregates, window_results
+from spark_upsample.engine.draws import MAX_KEY, TAIL_SIGMAS, choose_threshold, design_subset
+from spark_upsample.engine.frames import col, describe_label, internal_names, label_columns
+from spark_upsample.engine.identity import row_identity
+from spark_upsample.engine.parts import check_folds, check_fractions, next_first, part_sizes
+from spark_upsample.engine.pipeline import (
+    check_cell_columns,
+    column_names,
+    count_cells,
+    resolve_seed,
+)
+from spark_upsample.engine.plan import json_label
+from spark_upsample.engine.sampler import MAX_ATTEMPTS, hash_key
+from spark_upsample.engine.strategy import ordered_classes
 from spark_upsample.errors import EmptyInputError, InvalidLabelError, InvalidParameterError
-from spark_upsample.frames import col, describe_label, internal_names, label_columns
-from spark_upsample.identity import row_identity
-from spark_upsample.parts import check_folds, check_fractions, next_first, part_sizes
-from spark_upsample.plan import json_label
-from spark_upsample.resampling import check_cell_columns, column_names, count_cells, resolve_seed
-from spark_upsample.sampler import MAX_ATTEMPTS, hash_key
-from spark_upsample.strategy import ordered_classes
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +194,7 @@ def split_with_plan(
         Stratify on (group, class) cells.
     key_cols : list of str, optional
         Columns that identify a row within its class: the same parts for the same seed however
-        the input is split into files and partitions (see :mod:`spark_upsample.identity`).
+        the input is split into files and partitions (see :mod:`spark_upsample.engine.identity`).
 
     Returns
     -------
@@ -203,7 +208,7 @@ def split_with_plan(
     Raises
     ------
     InvalidParameterError
-        Bad fractions or part names (:func:`spark_upsample.parts.check_fractions`), seed or
+        Bad fractions or part names (:func:`spark_upsample.engine.parts.check_fractions`), seed or
         column lists.
     MissingColumnError, InvalidLabelError, DuplicateKeyError, EmptyInputError
         As :func:`spark_upsample.upsample_with_plan` (a NaN label is refused; a null one is not).

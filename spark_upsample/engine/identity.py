@@ -30,8 +30,8 @@ from typing import Any
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from spark_upsample.engine.frames import col
 from spark_upsample.errors import DuplicateKeyError
-from spark_upsample.frames import col
 
 KEY_COLUMNS = "key columns"
 FILE_ROW_INDEX = "file row index"

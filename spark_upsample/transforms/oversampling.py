@@ -7,8 +7,8 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from spark_upsample.resampling import Options, Resampled, run
-from spark_upsample.strategy import DEFAULT_MAX_RATIO, SamplingStrategy
+from spark_upsample.engine.pipeline import Options, Resampled, run
+from spark_upsample.engine.strategy import DEFAULT_MAX_RATIO, SamplingStrategy
 
 
 def upsample(df: DataFrame, label_col: str | Sequence[str], **options: Any) -> DataFrame:
@@ -54,7 +54,7 @@ def upsample_with_plan(
         with a null in any of them has a null label.
     sampling_strategy : str, float, dict or callable, default "auto"
         The target count of each class, as in imbalanced-learn's ``RandomOverSampler``
-        (see :func:`spark_upsample.strategy.over_sampling_targets`).
+        (see :func:`spark_upsample.engine.strategy.over_sampling_targets`).
     seed : int, optional
         Non-negative integer below 2**63. The same input and seed give the same output rows.
         None picks one at random; it is in the returned plan.
@@ -85,7 +85,7 @@ def upsample_with_plan(
         drawn copy.
     shrinkage : float or dict {class: float}, optional
         A smoothed bootstrap as imbalanced-learn's: Gaussian noise on ``shrinkage_cols`` of the
-        drawn copies (see :mod:`spark_upsample.smoothing`).
+        drawn copies (see :mod:`spark_upsample.engine.smoothing`).
     shrinkage_cols : list of str
         The float or double columns to smooth; required with ``shrinkage``.
     shuffle : bool or int, default False

@@ -2,9 +2,9 @@
 
 A cut is the key that exactly ``want`` rows of a cell (or copies) are at or below. It is found in
 one aggregation over the cell's keys: the number below a window ``[lo, hi]`` that holds the cut
-with high probability (:func:`spark_upsample.draws.design_class`,
-:func:`~spark_upsample.draws.design_subset`), and the O(sqrt(want)) values whose key lies inside
-it, sorted where they are aggregated. :func:`spark_upsample.draws.choose_threshold` turns those
+with high probability (:func:`spark_upsample.engine.draws.design_class`,
+:func:`~spark_upsample.engine.draws.design_subset`), and the O(sqrt(want)) values whose key lies inside
+it, sorted where they are aggregated. :func:`spark_upsample.engine.draws.choose_threshold` turns those
 numbers into the cut, or says that the window missed it (the caller retries with wider margins).
 Several cuts of the same cell share one aggregation, one window each.
 """
@@ -52,7 +52,7 @@ def window_aggregates(key: Column, value: Column, window: CutWindow) -> list[Col
 def window_results(window: CutWindow) -> list[Column]:
     """From the columns of :func:`window_aggregates`: the rows below the window, the rows in it,
     the ``(want - below)``-th smallest value in it and the value after it (null where there is
-    none): the arguments of :func:`spark_upsample.draws.choose_threshold` after the total."""
+    none): the arguments of :func:`spark_upsample.engine.draws.choose_threshold` after the total."""
     name = window.name
     values = F.col(f"{name}window")
     need = (F.col(f"{name}want") - F.col(f"{name}below")).cast("int")
