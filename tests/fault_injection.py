@@ -12,6 +12,9 @@ that a test knows the fault fired):
   same rows;
 - ``hang``: sleep for an hour, so that a test can kill the job in the middle of its action.
 
+The wrapper hides a file source's ``_metadata``: the library then tells rows apart by partition
+position (or by key columns, when given), so compare with a run through the same, unarmed, wrapper.
+
 Run as a script (``spark-submit tests/fault_injection.py MODE MARKER JOB-ARGS...``), it runs the
 batch job inside :func:`faulty_job`: its input wrapped by :func:`with_fault`, the fault armed
 while the output is written.
