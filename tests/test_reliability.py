@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,9 +17,9 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from spark_upsample import upsample_with_plan
-from spark_upsample.faults import ENV as FAULT_ENV
 from spark_upsample.job.cli import main
 from spark_upsample.job.landing import WORK_DIR
+from tests.fault_injection import MESSAGE, faulty_job
 from tests.helpers import label_counts
 from tests.test_entry_points import BIN, ROOT, job_env
 
@@ -44,14 +45,13 @@ def snapshot(folder: Path) -> dict[str, str]:
     }
 
 
-def submit(args: list[str], master: str, fault: str | None = None) -> subprocess.Popen:
-    env = job_env()
-    env.pop(FAULT_ENV, None)
-    if fault:
-        env[FAULT_ENV] = fault
+def submit(args: list[str], master: str, fault: str, marker: Path) -> subprocess.Popen:
+    """spark-submit of the job with the fault ``fault`` (see :mod:`tests.fault_injection`) injected
+    from outside it: its input wrapped, the fault armed while the output is written."""
     command = [str(BIN / "spark-submit"), "--master", master, "--conf", "spark.ui.enabled=false",
-               "--conf", "spark.sql.shuffle.partitions=2", "jobs/upsample.py", *args]
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+               "--conf", "spark.sql.shuffle.partitions=2", "tests/fault_injection.py", fault,
+               str(marker), *args]
+    return subprocess.Popen(command, cwd=ROOT, env=job_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
@@ -73,17 +73,21 @@ def kill_group(process: subprocess.Popen) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.classic_only
 def test_a_failed_and_retried_task_gives_the_same_rows(spark, events, tmp_path):
     clean, retried, marker = tmp_path / "clean", tmp_path / "retried", tmp_path / "fault-fired"
     args = ["--input", events, "--seed", "11", "--strategy", "all"]
+    # The same job, its input read through the same (here unarmed) mapInArrow: the same identity.
+    with faulty_job("off", str(marker)):
+        assert main([*args, "--output", str(clean)]) == 0
     # local[2,4]: two cores, and a task may fail up to 4 times before the job fails.
-    plain = submit([*args, "--output", str(clean)], "local[2,4]")
-    assert plain.wait(timeout=300) == 0, finish(plain)
-    faulty = submit([*args, "--output", str(retried)], "local[2,4]", fault=f"fail:{marker}")
+    faulty = submit([*args, "--output", str(retried)], "local[2,4]", "fail", marker)
     output = finish(faulty)
     assert faulty.returncode == 0, output[-3000:]
     assert marker.exists(), "the injected fault did not fire"
-    assert "injected failure in the first attempt of partition 0" in output
+    # One attempt failed, with the injected error: in the write (armed), none in the jobs before it.
+    assert re.findall(r"WARN TaskSetManager: Lost task (\S+) in stage", output) == ["0.0"], output
+    assert MESSAGE in output
     expected = spark.read.parquet(str(clean))
     assert label_counts(expected) == {"a": 3000, "b": 3000, "c": 3000}
     assert_df_equality(spark.read.parquet(str(retried)), expected, ignore_row_order=True)
@@ -96,7 +100,7 @@ def test_a_run_killed_while_writing_leaves_the_previous_output_whole(spark, even
     before = snapshot(out)
 
     job = submit(["--input", events, "--output", str(out), "--seed", "2", "--write-mode",
-                  "overwrite"], "local[2]", fault=f"hang:{marker}")
+                  "overwrite"], "local[2]", "hang", marker)
     try:
         deadline = time.monotonic() + 240
         while not marker.exists():

@@ -30,7 +30,6 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_upsample import faults
 from spark_upsample.engine.cells import CellKeys
 from spark_upsample.engine.cuts import CutWindow, window_aggregates, window_results
 from spark_upsample.engine.draws import (
@@ -176,7 +175,7 @@ def draw_exact(
     )
     extra = [names[r] for r in DETAIL_ROLES] if detail else []
     return ExactDraws(
-        df=faults.inject(kept.select(*[col(c) for c in df.columns], *extra)),
+        df=kept.select(*[col(c) for c in df.columns], *extra),
         sample_sizes=sizes,
         attempts=attempt + 1,
         detail={r: names[r] for r in DETAIL_ROLES} if detail else {},
