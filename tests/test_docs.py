@@ -53,8 +53,9 @@ def test_the_configuration_page_names_every_config_key():
 def test_the_readmes_library_code_runs_as_written(spark, tmp_path, capsys):
     readme = (ROOT / "README.md").read_text()
     code = readme.split("## The library\n", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    df = spark.createDataFrame([(i, "fraud" if i < 10 else "ok") for i in range(60)],
-                               "id long, label string")
+    df = spark.createDataFrame(
+        [(i, "fraud" if i < 10 else "ok") for i in range(60)], "id long, label string"
+    )
     # "out/" would resolve against the JVM's working directory: write to tmp_path instead.
     assert code.count('"out/"') == 1
     code = code.replace('"out/"', repr(str(tmp_path / "out")))
@@ -64,4 +65,5 @@ def test_the_readmes_library_code_runs_as_written(spark, tmp_path, capsys):
     assert label_counts(scope["smaller"]) == {"fraud": 10, "ok": 10}
     assert label_counts(scope["even"]) == {"fraud": 30, "ok": 30}
     assert label_counts(spark.read.parquet(str(tmp_path / "out"))) == {"fraud": 50_000, "ok": 50}
-    assert capsys.readouterr().out == "{'fraud': 10, 'ok': 50} -> {'fraud': 50000, 'ok': 50} seed 42\n"
+    printed = "{'fraud': 10, 'ok': 50} -> {'fraud': 50000, 'ok': 50} seed 42\n"
+    assert capsys.readouterr().out == printed
