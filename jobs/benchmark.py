@@ -1,6 +1,6 @@
 """Benchmark: spark-upsample beside a plain copy, the tutorial recipe and single-machine peers.
 
-Run from the project root (see the README's Performance section)::
+Run from the project root (see docs/performance.md)::
 
     .venv/bin/python jobs/benchmark.py --rows 1000000,10000000 --classes 3,1000 --repeats 3
     .venv/bin/python jobs/benchmark.py --classes none --groups 100000,500000 --high-ratio 3000000

@@ -1,6 +1,6 @@
 """Bad input: every case exits non-zero with one clear message, and nothing on disk changes.
 
-The README's table "When the job refuses to run" lists the same cases, each with the exact
+The table "When the job refuses to run" of docs/errors.md lists the same cases, each with the exact
 message the job prints (paths shortened to "…"); the test of each case checks that row too.
 """
 
@@ -118,16 +118,16 @@ CASES = [
 ]
 
 
-def readme_table() -> dict[str, tuple[int, str]]:
-    """The README's table "When the job refuses to run": case -> (exit code, message)."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("**When the job refuses to run.**", 1)[1].split("\n## ", 1)[0]
+def documented_table() -> dict[str, tuple[int, str]]:
+    """The table "When the job refuses to run" of docs/errors.md: case -> (exit code, message)."""
+    page = (Path(__file__).resolve().parents[1] / "docs" / "errors.md").read_text()
+    section = page.split("## When the job refuses to run\n", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| (.+?) \| (\d) \| (.+) \|$", section, flags=re.MULTILINE)
     return {case: (int(code), message) for case, code, message in rows}
 
 
-def readme_pattern(message: str) -> str:
-    """A README message as a regular expression: its shortened paths ("…") match anything."""
+def documented_pattern(message: str) -> str:
+    """A documented message as a regular expression: its shortened paths ("…") match anything."""
     return ".*".join(re.escape(part) for part in message.split("…"))
 
 
@@ -160,18 +160,18 @@ def test_bad_input_is_refused_clearly_and_nothing_changes(
         in errors[0]
     assert "Traceback" not in err
     assert snapshot(tmp_path) == before  # the previous output, the input: byte for byte
-    readme_code, readme_message = readme_table()[case]
-    if not SPARK_4:  # the README quotes Spark 4's words after the error class; 3.5 has its own
-        readme_message = re.sub(r"\[[A-Z][A-Z_.]*\] .*", "…", readme_message)
+    documented_code, documented_message = documented_table()[case]
+    if not SPARK_4:  # the page quotes Spark 4's words after the error class; 3.5 has its own
+        documented_message = re.sub(r"\[[A-Z][A-Z_.]*\] .*", "…", documented_message)
     printed = errors[0].removeprefix("spark-upsample: error: ")
-    assert readme_code == code
-    assert re.fullmatch(readme_pattern(readme_message), printed), \
-        f"README: {readme_message}\nprinted: {printed}"
+    assert documented_code == code
+    assert re.fullmatch(documented_pattern(documented_message), printed), \
+        f"docs/errors.md: {documented_message}\nprinted: {printed}"
 
 
-def test_the_table_has_at_least_twenty_cases_and_the_readme_lists_exactly_them():
+def test_the_table_has_at_least_twenty_cases_and_the_errors_page_lists_exactly_them():
     assert len(CASES) >= 20
-    assert list(readme_table()) == [case for case, *_ in CASES]
+    assert list(documented_table()) == [case for case, *_ in CASES]
 
 
 def test_a_failed_task_is_reported_by_its_cause_without_javas_wrapping():

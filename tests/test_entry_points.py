@@ -60,19 +60,19 @@ def test_spark_submit_runs_the_job(spark, tmp_path):
     report = json.loads((out / REPORT_NAME).read_text())
     assert report["spark"]["master"] == "local[2]"
     assert report["seed"] == 2017 and report["rows_written"] == 200
-    # spark-submit passes the Python driver's stderr on to its stdout (the README says so).
+    # spark-submit passes the Python driver's stderr on to its stdout (docs/report.md says so).
     assert "class  before  target  after" in result.stdout + result.stderr
     assert "All paths were ignored" not in result.stdout + result.stderr
 
 
 @pytest.mark.slow
 def test_spark_submit_puts_the_job_lines_on_stdout_and_spark_log_on_stderr(spark, tmp_path):
-    """What the README says: the summary and error lines reach spark-submit's stdout (its
+    """What docs/report.md says: the summary and error lines reach spark-submit's stdout (its
     launcher passes the Python driver's stderr on to its stdout), Spark's log stays on stderr."""
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    page = " ".join((ROOT / "docs" / "report.md").read_text().split())
     assert ("Under spark-submit it reaches spark-submit's stdout, as do the job's error and log "
             "lines (spark-submit's launcher passes the Python driver's stderr on to its stdout), "
-            "while Spark's own log stays on stderr.") in readme
+            "while Spark's own log stays on stderr.") in page
     submit = [str(BIN / "spark-submit"), "--master", "local[1]", "--conf", "spark.ui.enabled=false",
               "jobs/upsample.py", "--config", "conf/demo.toml"]
 
@@ -93,10 +93,16 @@ def test_spark_submit_puts_the_job_lines_on_stdout_and_spark_log_on_stderr(spark
 
 @pytest.mark.slow
 def test_console_script_runs_the_demo_in_local_mode(tmp_path):
+    """As jobs/demo.sh runs it (SPARK_LOCAL_IP on loopback, as job_env sets it): the result table
+    and, before it, only the job's own log lines (and the JVM's notice of the incubator module
+    that Spark 4's launcher adds): no Spark warnings."""
     out = tmp_path / "demo"
     result = run([str(BIN / "spark-upsample"), "--config", "conf/demo.toml", "--output", str(out)])
     assert result.returncode == 0, result.stderr[-3000:]
     assert "\n0          10     100    100\n1         100     100    100\n" in result.stderr
+    before_table = result.stderr.split("\nspark-upsample: ", 1)[0].splitlines()
+    assert all(re.match(JOB_LOG_LINE, line) or line.startswith("WARNING: Using incubator modules: ")
+               for line in before_table), result.stderr
     report = json.loads((out / REPORT_NAME).read_text())
     assert report["spark"]["master"] == "local[*]"
     assert [c["count_after"] for c in report["classes"]] == [100, 100]

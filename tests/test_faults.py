@@ -1,6 +1,7 @@
 """Reliability under real faults, injected from outside the job: two runs of one output at once,
 a full disk, a stop signal, a crashed run's leftovers, paths that hide an overlap, and (on a
-standalone cluster) a lost executor. The README's table "Faults" lists each with its test."""
+standalone cluster) a lost executor. The table "Faults" of docs/reliability.md lists each with its
+test."""
 
 from __future__ import annotations
 
@@ -374,9 +375,9 @@ def test_an_output_overlapping_the_input_by_another_spelling_is_refused(tmp_path
     assert snapshot(data) == before
 
 
-def test_the_readmes_fault_table_names_tests_that_exist():
-    readme = (ROOT / "README.md").read_text()
-    table = readme.split("**Faults**", 1)[1].split("\n\n", 2)[1]
+def test_the_fault_table_names_tests_that_exist():
+    page = (ROOT / "docs" / "reliability.md").read_text()
+    table = page.split("**Faults**", 1)[1].split("\n\n", 2)[1]
     rows = [line for line in table.splitlines()[2:] if line.startswith("|")]
     assert len(rows) == 7
     for row in rows:

@@ -20,9 +20,14 @@ from pyspark.sql import functions as F
 
 from spark_upsample import (
     ClassPlan,
+    Downsampler,
     InvalidLabelError,
     InvalidParameterError,
+    Pipeline,
     ResamplePlan,
+    Resampler,
+    SamplerModel,
+    Upsampler,
     class_weights,
     downsample,
     prior_correction,
@@ -31,7 +36,6 @@ from spark_upsample import (
     upsample_with_plan,
 )
 from spark_upsample.engine.plan import prior_factors
-from spark_upsample.transforms.ml import Downsampler, Pipeline, Resampler, SamplerModel, Upsampler
 from tests.helpers import label_counts
 
 MINORITY_EVERY = 5  # label 1.0 for every 5th id: 10 of 50 rows
@@ -109,7 +113,7 @@ def test_pyspark_pipeline_refuses_a_sampler_stage(spark):
     with pytest.raises(TypeError) as error:
         SparkPipeline(stages=stages([])).fit(imbalanced(spark))
     assert str(error.value) == (
-        "Upsampler resamples the training data only inside spark_upsample.transforms.ml.Pipeline, a "
+        "Upsampler resamples the training data only inside spark_upsample.Pipeline, a "
         "drop-in for pyspark.ml.Pipeline (which would not resample at all). Use that Pipeline, "
         "or Upsampler.resample(df) to resample a frame directly."
     )

@@ -1,6 +1,6 @@
 """The cost shape of the upsampled frame, checked on its physical plan (not timed).
 
-The performance contract (README, "Performance"): the returned frame reads the input once, with no
+The performance contract (docs/performance.md): the returned frame reads the input once, with no
 sort and no exchange of data rows (only the broadcast of the small per-cell table), and the
 library runs a small, constant number of Spark jobs before the write, whatever the number of
 classes. jobs/benchmark.py measures the time; these tests pin the plan that makes it cheap.

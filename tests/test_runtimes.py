@@ -274,12 +274,12 @@ def test_spark_submit_to_a_standalone_cluster_ships_the_package_as_a_zip(
     assert origin["master"] == url
 
 
-def readme_recipe() -> tuple[list[str], list[str], dict[str, list[str]]]:
-    """The README's spark-submit recipe (section "Running in production"): the command that
-    builds the zip, the spark-submit command, and the flags the comments give each other
-    cluster manager ("# standalone: --master spark://HOST:7077 ...")."""
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("**spark-submit (YARN, Kubernetes, standalone).**"):]
+def documented_recipe() -> tuple[list[str], list[str], dict[str, list[str]]]:
+    """The spark-submit recipe of docs/runtimes.md (section "Running in production"): the
+    command that builds the zip, the spark-submit command, and the flags the comments give each
+    other cluster manager ("# standalone: --master spark://HOST:7077 ...")."""
+    page = (ROOT / "docs" / "runtimes.md").read_text()
+    section = page[page.index("**spark-submit (YARN, Kubernetes, standalone).**"):]
     block = section[section.index("```bash\n") + 8:]
     block = block[:block.index("\n```")]
     commands = [shlex.split(c) for c in block.replace("\\\n", " ").splitlines()
@@ -308,11 +308,13 @@ def without_options(words: list[str], *options: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_the_readmes_spark_submit_recipe_runs_on_a_standalone_cluster(spark, standalone, tmp_path):
-    """The recipe as the README writes it, in its standalone form: the zip built by its command,
-    ``--files conf/upsample.toml`` read back as ``--config upsample.toml`` (client mode puts the
-    file in the driver's SparkFiles directory), local paths for the hdfs:// ones."""
-    build, submit, flags = readme_recipe()
+def test_the_documented_spark_submit_recipe_runs_on_a_standalone_cluster(
+    spark, standalone, tmp_path
+):
+    """The recipe as docs/runtimes.md writes it, in its standalone form: the zip built by its
+    command, ``--files conf/upsample.toml`` read back as ``--config upsample.toml`` (client mode
+    puts the file in the driver's SparkFiles directory), local paths for the hdfs:// ones."""
+    build, submit, flags = documented_recipe()
     assert flags["standalone"][:2] == ["--master", "spark://HOST:7077"]
     assert "cluster" not in flags["standalone"]  # Spark cannot run Python there in cluster mode
     project = tmp_path / "project"  # a checkout: the recipe's relative paths, nothing else

@@ -211,7 +211,7 @@ class _Sampler(Estimator, _SamplerParams, DefaultParamsReadable, DefaultParamsWr
     def _fit(self, dataset: DataFrame) -> SamplerModel:
         name = type(self).__name__
         raise TypeError(
-            f"{name} resamples the training data only inside spark_upsample.transforms.ml.Pipeline, a "
+            f"{name} resamples the training data only inside spark_upsample.Pipeline, a "
             "drop-in for pyspark.ml.Pipeline (which would not resample at all). Use that "
             f"Pipeline, or {name}.resample(df) to resample a frame directly."
         )
