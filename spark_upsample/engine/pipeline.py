@@ -120,13 +120,12 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
         actions = {k: ClassAction(keep=n) for k, n in counts.items()}
     else:
         actions = {k: _action(counts[k], targets[k], options) for k in counts}
-        smoothing = options.shrinkage is not None
-        need_detail = bool(options.lineage_col or smoothing or options.shuffle)
+        shrinkage = options.shrinkage
+        need_detail = bool(options.lineage_col or shrinkage is not None or options.shuffle)
         drawn = draw_exact(df, keys, F.col(row), counts, actions, seed, detail=need_detail)
         out, sizes = drawn.df, drawn.sample_sizes
-        if smoothing:
+        if shrinkage is not None:
             drawn_keys = {k for k, a in actions.items() if a.draws}
-            shrinkage = options.shrinkage
             if isinstance(shrinkage, Mapping):
                 shrinkage = keys.labels(shrinkage)
             out = smoothed(out, df, keys, counts, drawn_keys, shrinkage,
@@ -216,7 +215,7 @@ def resolve_seed(seed: Any) -> int:
     """
     if seed is None:
         return secrets.randbelow(2**31)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= MAX_SEED:
         raise InvalidParameterError(
             f"seed must be an integer in [0, 2**63) or None. Got {seed!r} instead."
         )
@@ -320,7 +319,7 @@ def _validate(df: DataFrame, label: str | tuple[str, ...], options: Options) -> 
 def _clean(raw: dict[Any, int], keys: CellKeys, null_labels: str) -> tuple[dict[Any, int], int]:
     """The non-null class counts (by class, or by (group, class)) and the null-label rows (a
     null in any label column makes a row's label null)."""
-    by_label: Counter = Counter()
+    by_label: Counter[Any] = Counter()
     for key, n in raw.items():
         label = keys.label_of(key)
         by_label[None if keys.is_null(label) else label] += n
@@ -352,7 +351,7 @@ def _targets(
     for key, n in counts.items():
         groups.setdefault(key[:-1], {})[key[-1]] = n
     _check_dict_classes(strategy, {c for g in groups.values() for c in g})
-    targets: dict[Any, int] = {}
+    targets = {}
     single = []
     for group in ordered_classes(groups):
         group_counts = groups[group]
@@ -368,15 +367,15 @@ def _targets(
 
 def _class_targets(
     counts: dict[Any, int], method: str, strategy: Any, within_group: bool = False
-) -> dict:
+) -> dict[Any, int]:
     if within_group and isinstance(strategy, Mapping):
         strategy = {c: v for c, v in strategy.items() if c in counts}
-    compute: Callable = {
+    targets_of: dict[str, Callable[[dict[Any, int], Any], dict[Any, int]]] = {
         "upsample": over_sampling_targets,
         "downsample": under_sampling_targets,
         "resample": common_targets,
-    }[method]
-    return compute(counts, strategy)
+    }
+    return targets_of[method](counts, strategy)
 
 
 def _check_dict_classes(strategy: Any, classes: set[Any]) -> None:
@@ -414,5 +413,5 @@ def _shuffled(df: DataFrame, detail: dict[str, str], seed: int, shuffle: bool | 
     by it within each partition: a random order, the same on every run with the seed."""
     key: Column = F.xxhash64(F.lit(seed).cast("long"), F.lit(_SHUFFLE_STREAM),
                              *[F.col(detail[r]) for r in ("row", "entry", "copy")])
-    parts = [] if shuffle is True else [int(shuffle)]
-    return df.repartition(*parts, key).sortWithinPartitions(key)
+    spread = df.repartition(key) if shuffle is True else df.repartition(int(shuffle), key)
+    return spread.sortWithinPartitions(key)

@@ -21,7 +21,7 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -44,7 +44,11 @@ def check_shrinkage(df: DataFrame, shrinkage: Any, columns: Sequence[str]) -> No
         return
     factors = shrinkage.values() if isinstance(shrinkage, Mapping) else [shrinkage]
     for factor in factors:
-        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not factor >= 0:
+        if (
+            isinstance(factor, bool)
+            or not isinstance(factor, numbers.Real)
+            or not float(factor) >= 0  # NaN too
+        ):
             raise InvalidParameterError(
                 "shrinkage must be a number >= 0 or a dict {class: number >= 0}. "
                 f"Got {shrinkage!r} instead.")
@@ -60,7 +64,8 @@ def check_shrinkage(df: DataFrame, shrinkage: Any, columns: Sequence[str]) -> No
 
 def bandwidth(n_features: int, n_samples: int) -> float:
     """imbalanced-learn's smoothing constant ``(4 / ((d + 2) * n)) ** (1 / (d + 4))``."""
-    return (4 / ((n_features + 2) * n_samples)) ** (1 / (n_features + 4))
+    # float(): a float to a float power may be complex; not here, the base is positive.
+    return float((4 / ((n_features + 2) * n_samples)) ** (1 / (n_features + 4)))
 
 
 def smoothed(
@@ -89,13 +94,16 @@ def smoothed(
         NaN or null values in ``columns`` (counted in the aggregation of the standard deviations).
     """
     grouped = bool(keys.group_by)
-    label_of = (lambda k: k[-1]) if grouped else (lambda k: k)
+
+    def label_of(key: Any) -> Any:
+        return key[-1] if grouped else key
+
     if isinstance(shrinkage, Mapping):
         missing = sorted({repr(label_of(k)) for k in drawn_keys if label_of(k) not in shrinkage})
         if missing:
             raise InvalidParameterError(
                 f"shrinkage has no factor for the resampled class(es) {', '.join(missing)}.")
-    rows_in = {}
+    rows_in: dict[tuple[Any, ...], int] = {}
     for k, n in counts.items():
         group = tuple(k[:-1]) if grouped else ()
         rows_in[group] = rows_in.get(group, 0) + n
@@ -122,7 +130,7 @@ def smoothed(
     return joined.select(*[col(c) for c in out.columns])
 
 
-def _check_numbers(stats: list, columns: Sequence[str]) -> None:
+def _check_numbers(stats: list[Row], columns: Sequence[str]) -> None:
     """Raise :class:`InvalidDataError` naming the columns of :func:`class_stds` rows ``stats``
     that hold NaN or null values, with their counts over every class."""
     missing = {name: sum(r[1 + len(columns) + j] for r in stats) for j, name in enumerate(columns)}

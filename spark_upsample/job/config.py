@@ -249,7 +249,8 @@ def _shrinkage(key: str, value: Any) -> float | dict[str, float] | None:
     if isinstance(value, str):
         value = parse_strategy(value, "shrinkage", float)
     values = value.values() if isinstance(value, Mapping) else [value]
-    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v >= 0 for v in values):
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and float(v) >= 0
+               for v in values):
         raise ConfigError(
             f"shrinkage must be a number >= 0 or a table of class = number. Got {value!r} instead.")
     if isinstance(value, Mapping):
@@ -291,7 +292,7 @@ def _strategy(key: str, value: Any) -> str | float | dict[str, int]:
     if isinstance(value, str):
         return value  # checked against the method's strategies in _check_consistency
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        if not 0 < value <= 1:
+        if not 0 < float(value) <= 1:
             raise ConfigError(f"A float strategy must be in (0, 1]. Got {value!r} instead.")
         return float(value)
     if isinstance(value, Mapping):

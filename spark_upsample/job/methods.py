@@ -53,6 +53,7 @@ def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
         shrinkage_cols=config.shrinkage_cols,
     )
     if config.method == "resample":
+        assert config.target is not None  # build_config refuses method = resample without one
         return resample_with_plan(df, config.label_col, target=config.target,
                                   replacement=config.replacement, **growing, **common)
     return upsample_with_plan(df, config.label_col,
