@@ -30,7 +30,9 @@ def inject(df: DataFrame) -> DataFrame:
         return df
     mode, _, marker = setting.partition(":")
     if mode not in MODES or not marker:
-        raise ValueError(f"{ENV} must be 'fail:<marker path>' or 'hang:<marker path>'. Got {setting!r}.")
+        raise ValueError(
+            f"{ENV} must be 'fail:<marker path>' or 'hang:<marker path>'. Got {setting!r}."
+        )
 
     def passes(partition: int) -> bool:
         import time

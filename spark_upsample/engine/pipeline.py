@@ -2,9 +2,9 @@
 
 One run: validate, count rows per class (per group and class with ``group_by``) reading only
 those columns, compute every class's target in plain Python, then either draw exactly that many
-rows (:func:`spark_upsample.engine.sampler.draw_exact`: one pass, no shuffle, no sort) or, in weights
-mode, give each input row the weight ``target / count`` of its class. Optional finishing steps:
-a smoothed bootstrap of numeric columns, a lineage column, a deterministic shuffle.
+rows (:func:`spark_upsample.engine.sampler.draw_exact`: one pass, no shuffle, no sort) or, in
+weights mode, give each input row the weight ``target / count`` of its class. Optional finishing
+steps: a smoothed bootstrap of numeric columns, a lineage column, a deterministic shuffle.
 """
 
 from __future__ import annotations
@@ -215,7 +215,11 @@ def resolve_seed(seed: Any) -> int:
     """
     if seed is None:
         return secrets.randbelow(2**31)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= int(seed) <= MAX_SEED:
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, numbers.Integral)
+        or not 0 <= int(seed) <= MAX_SEED
+    ):
         raise InvalidParameterError(
             f"seed must be an integer in [0, 2**63) or None. Got {seed!r} instead."
         )
@@ -240,7 +244,9 @@ def column_names(what: str, names: Any) -> tuple[str, ...]:
     if isinstance(names, str):
         names = [names]
     if not isinstance(names, Sequence) or not all(isinstance(n, str) and n for n in names):
-        raise InvalidParameterError(f"{what} must be a list of column names. Got {names!r} instead.")
+        raise InvalidParameterError(
+            f"{what} must be a list of column names. Got {names!r} instead."
+        )
     return tuple(names)
 
 
@@ -291,11 +297,14 @@ def _validate(df: DataFrame, label: str | tuple[str, ...], options: Options) -> 
     overlap = set(shrinkage_cols) & {*label_cols, *options.group_by_names}
     if overlap:
         raise InvalidParameterError(
-            f"shrinkage_cols must not include the label or group_by columns; got {sorted(overlap)}.")
+            "shrinkage_cols must not include the label or group_by columns; "
+            f"got {sorted(overlap)}.")
     check_null_policy(options.null_labels)
     for name in ("keep_originals", "replacement", "checkpoint_input"):
         if not isinstance(getattr(options, name), bool):
-            raise InvalidParameterError(f"{name} must be True or False. Got {getattr(options, name)!r}.")
+            raise InvalidParameterError(
+                f"{name} must be True or False. Got {getattr(options, name)!r}."
+            )
     check_max_ratio(options.max_ratio)
     for name in ("weight_col", "lineage_col"):
         value = getattr(options, name)
@@ -384,7 +393,8 @@ def _check_dict_classes(strategy: Any, classes: set[Any]) -> None:
         if unknown:
             raise InvalidStrategyError(
                 f"sampling_strategy names class(es) {', '.join(repr(c) for c in unknown)} that "
-                f"are in no group; the classes are {', '.join(repr(c) for c in ordered_classes(classes))}."
+                "are in no group; the classes are "
+                f"{', '.join(repr(c) for c in ordered_classes(classes))}."
             )
 
 

@@ -2,13 +2,14 @@
 
 A drawn copy of a row gets Gaussian noise on each chosen numeric column ``j``:
 ``x_j + z * shrinkage[class] * h * std_j(class)``, where ``std_j(class)`` is the population
-standard deviation of column ``j`` over the class's rows, ``h = (4 / ((d + 2) * n)) ** (1 / (d + 4))``
-is the bandwidth factor of imbalanced-learn's ``RandomOverSampler`` with ``d`` the number of chosen
-columns and ``n`` the number of input rows (of the group, with ``group_by``), and ``z`` a standard
-normal. Kept original rows are not changed. The standard deviations come from one aggregation
-that reads only the key, identity and chosen columns, summed in a fixed order
-(:func:`class_stds`); ``z`` is a Box-Muller transform of two hashes of the seed and the copy's
-identity, so the noise is the same on every run with the seed.
+standard deviation of column ``j`` over the class's rows,
+``h = (4 / ((d + 2) * n)) ** (1 / (d + 4))`` is the bandwidth factor of imbalanced-learn's
+``RandomOverSampler`` with ``d`` the number of chosen columns and ``n`` the number of input rows
+(of the group, with ``group_by``), and ``z`` a standard normal. Kept original rows are not
+changed. The standard deviations come from one aggregation that reads only the key, identity and
+chosen columns, summed in a fixed order (:func:`class_stds`); ``z`` is a Box-Muller transform of
+two hashes of the seed and the copy's identity, so the noise is the same on every run with the
+seed.
 A NaN or null value in a chosen column is refused (:class:`InvalidDataError`): one would make
 the class's standard deviation, so every smoothed copy of the class, NaN. That same aggregation
 counts them.
@@ -53,7 +54,9 @@ def check_shrinkage(df: DataFrame, shrinkage: Any, columns: Sequence[str]) -> No
                 "shrinkage must be a number >= 0 or a dict {class: number >= 0}. "
                 f"Got {shrinkage!r} instead.")
     if not columns:
-        raise InvalidParameterError("shrinkage needs shrinkage_cols: the numeric columns to smooth.")
+        raise InvalidParameterError(
+            "shrinkage needs shrinkage_cols: the numeric columns to smooth."
+        )
     for name in columns:
         data_type = df.schema[name].dataType
         if not isinstance(data_type, NUMERIC_TYPES):
@@ -148,8 +151,8 @@ def class_stds(df: DataFrame, key: Column, columns: Sequence[str], identity: Col
 
     Floating-point sums depend on their order, and a plain ``stddev_pop`` adds in the order of
     the input partitions and of the shuffle's arrival. Here the rows are put into
-    :data:`BUCKETS` buckets by their ``identity`` (:mod:`spark_upsample.engine.identity`), each bucket's
-    count, mean and sum of squared deviations is computed over its values in identity order
+    :data:`BUCKETS` buckets by their ``identity`` (:mod:`spark_upsample.engine.identity`), each
+    bucket's count, mean and sum of squared deviations is computed over its values in identity order
     (Welford's update), and the buckets are merged in bucket order (Chan et al.'s pairwise
     update), by higher-order functions on sorted lists. The result depends on the rows and
     their identities only: not on the partitioning when the identity does not.

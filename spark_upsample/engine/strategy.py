@@ -106,7 +106,8 @@ def over_sampling_targets(
     if isinstance(sampling_strategy, str):
         if sampling_strategy not in OVER_SAMPLING_STRINGS:
             raise InvalidStrategyError(
-                f"sampling_strategy must be {_allowed(OVER_SAMPLING_STRINGS)}. Got {sampling_strategy!r} instead."
+                f"sampling_strategy must be {_allowed(OVER_SAMPLING_STRINGS)}. "
+                f"Got {sampling_strategy!r} instead."
             )
         excluded = {
             "auto": {majority_class(counts)},
@@ -295,7 +296,11 @@ def _dict_targets(
             raise InvalidStrategyError(
                 f"{asked} {value} rows of class {c!r}, above the {counts[c]} it has; "
                 "under-sampling only removes rows. "
-                + ("Increase the ratio." if ratio else f"Ask for at most {counts[c]} (or use upsampling).")
+                + (
+                    "Increase the ratio."
+                    if ratio
+                    else f"Ask for at most {counts[c]} (or use upsampling)."
+                )
             )
         targets[c] = count
     return targets

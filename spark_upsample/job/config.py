@@ -117,7 +117,9 @@ def build_config(*layers: Mapping[str, Any]) -> JobConfig:
             if key not in KEYS:
                 near = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5)
                 hint = f" Did you mean {near[0]!r}?" if near else ""
-                raise ConfigError(f"Unknown config key {key!r}.{hint} Valid keys: {', '.join(KEYS)}.")
+                raise ConfigError(
+                    f"Unknown config key {key!r}.{hint} Valid keys: {', '.join(KEYS)}."
+                )
             merged[key] = value
     values = {key: _CHECKS[key](key, value) for key, value in merged.items()}
     config = JobConfig(**values)
@@ -211,7 +213,9 @@ def _positive_int(key: str, value: Any) -> int | None:
     if value is None or value == 0:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{key} must be a positive integer (0 for Spark's choice). Got {value!r}.")
+        raise ConfigError(
+            f"{key} must be a positive integer (0 for Spark's choice). Got {value!r}."
+        )
     return value
 
 
@@ -226,7 +230,9 @@ def _max_ratio(key: str, value: Any) -> float | None:
 def _remote(key: str, value: Any) -> str | None:
     value = _text(key, value)
     if value is not None and not value.startswith("sc://"):
-        raise ConfigError(f"remote must be a Spark Connect URL like sc://host:15002. Got {value!r}.")
+        raise ConfigError(
+            f"remote must be a Spark Connect URL like sc://host:15002. Got {value!r}."
+        )
     return value
 
 

@@ -182,7 +182,10 @@ class _ReplacementParams(Params):
 
 
 class _Sampler(
-    Estimator["SamplerModel"], _SamplerParams, DefaultParamsReadable["_Sampler"], DefaultParamsWritable
+    Estimator["SamplerModel"],
+    _SamplerParams,
+    DefaultParamsReadable["_Sampler"],
+    DefaultParamsWritable,
 ):
     """A resampling step of a :class:`Pipeline`; see the module docstring."""
 
@@ -213,9 +216,10 @@ class _Sampler(
     def _fit(self, dataset: DataFrame) -> SamplerModel:
         name = type(self).__name__
         raise TypeError(
-            f"{name} resamples the training data only inside spark_upsample.transforms.ml.Pipeline, a "
-            "drop-in for pyspark.ml.Pipeline (which would not resample at all). Use that "
-            f"Pipeline, or {name}.resample(df) to resample a frame directly."
+            f"{name} resamples the training data only inside "
+            "spark_upsample.transforms.ml.Pipeline, a drop-in for pyspark.ml.Pipeline (which would "
+            f"not resample at all). Use that Pipeline, or {name}.resample(df) to resample a frame "
+            "directly."
         )
 
     def _fit_resample(self, dataset: DataFrame) -> tuple[SamplerModel, DataFrame]:
