@@ -109,8 +109,8 @@ def test_pyspark_pipeline_refuses_a_sampler_stage(spark):
     with pytest.raises(TypeError) as error:
         SparkPipeline(stages=stages([])).fit(imbalanced(spark))
     assert str(error.value) == (
-        "Upsampler resamples the training data only inside spark_upsample.transforms.ml.Pipeline, a "
-        "drop-in for pyspark.ml.Pipeline (which would not resample at all). Use that Pipeline, "
+        "Upsampler resamples the training data only inside spark_upsample.transforms.ml.Pipeline, "
+        "a drop-in for pyspark.ml.Pipeline (which would not resample at all). Use that Pipeline, "
         "or Upsampler.resample(df) to resample a frame directly."
     )
 

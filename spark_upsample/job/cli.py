@@ -645,7 +645,7 @@ def _key_values(option: str, items: list[str]) -> dict[str, str]:
 class _StderrHandler(logging.StreamHandler):
     """Logs to whatever ``sys.stderr`` is when a record is written (main() may run many times)."""
 
-    @property  # type: ignore[override]
+    @property  # type: ignore[override]  # in place of the attribute: stderr at each write
     def stream(self):
         return sys.stderr
 
