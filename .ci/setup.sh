@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a development environment from a clean checkout: a venv in .venv with the project and
-# its spark (PySpark) and test extras installed, after checking for Python >= 3.10 and Java 17+
-# (Spark 4 needs both).
+# its spark (PySpark), test and lint (ruff, mypy) extras installed, after checking for
+# Python >= 3.10 and Java 17+ (Spark 4 needs both).
 # Sourced by .ci/run and jobs/demo.sh; safe to run again (it reuses .venv).
 set -euo pipefail
 
@@ -33,7 +33,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[spark,test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[spark,test,lint]"
 
 # The report page's tests look at it in a headless Chromium (tests/test_report_page.py skips them,
 # saying why, without one). .ci/run calls this; the demo does not need it. Never fails the set-up.

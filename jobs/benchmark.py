@@ -26,8 +26,8 @@ Per case it measures, alternating and in a rotating order, ``--repeats`` times (
 - ``floor``: read the input and write as many rows as the resampled output has, with
   ``sample(True, out_rows / in_rows)`` and no resampling logic;
 - ``library``: :func:`spark_upsample.upsample_with_plan` and ``df.write.parquet``;
-- ``job``: :func:`spark_upsample.job.cli.main` in-process on the same session (staging folder, write,
-  re-read of the output to verify the counts, publish);
+- ``job``: :func:`spark_upsample.job.cli.main` in-process on the same session (staging folder,
+  write, re-read of the output to verify the counts, publish);
 - ``tutorial``: per class ``sample(True, fraction)``, trimmed by ``orderBy(rand()).limit(n)`` or
   topped up by another ``sample().limit()``, unioned and written (3-class cases only: with 1,000
   classes or 2G cells it is a count and a sort per class or cell);

@@ -17,7 +17,8 @@ class InvalidStrategyError(SparkUpsampleError, ValueError):
 
 
 class RatioLimitError(InvalidStrategyError):
-    """A target would multiply a class by more than ``max_ratio`` (a guard against runaway output)."""
+    """A target would multiply a class by more than ``max_ratio`` (a guard against runaway
+    output)."""
 
 
 class SingleClassError(SparkUpsampleError, ValueError):

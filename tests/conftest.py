@@ -20,8 +20,12 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
@@ -40,7 +44,8 @@ def pytest_collection_modifyitems(config, items) -> None:
     if CONNECT_MODE:
         marker, reason = "classic_only", "classic Spark only (JVM or SparkContext access)"
     else:
-        marker, reason = "connect_only", "runs in the Spark Connect pass (SPARK_UPSAMPLE_TEST_CONNECT=1)"
+        marker = "connect_only"
+        reason = "runs in the Spark Connect pass (SPARK_UPSAMPLE_TEST_CONNECT=1)"
     for item in items:
         if marker in item.keywords:
             item.add_marker(pytest.mark.skip(reason=reason))
@@ -63,8 +68,8 @@ def spark_env(**extra: str) -> dict[str, str]:
     """The environment for Spark processes started by tests: this venv's Python, loopback only."""
     env = dict(os.environ)
     for name in ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", "SPARK_REMOTE",
-                 "SPARK_CONNECT_MODE_ENABLED", "SPARK_LOCAL_REMOTE", "MASTER", "PYSPARK_SUBMIT_ARGS",
-                 "SPARK_UPSAMPLE_TEST_CONNECT"):
+                 "SPARK_CONNECT_MODE_ENABLED", "SPARK_LOCAL_REMOTE", "MASTER",
+                 "PYSPARK_SUBMIT_ARGS", "SPARK_UPSAMPLE_TEST_CONNECT"):
         env.pop(name, None)
     env.update(
         SPARK_HOME=spark_home(),
@@ -163,7 +168,7 @@ def connect_url() -> Iterator[str]:
 if CONNECT_MODE:
 
     @pytest.fixture(scope="session")
-    def spark(connect_url: str) -> Iterator["SparkSession"]:  # noqa: F821
+    def spark(connect_url: str) -> Iterator[SparkSession]:
         from pyspark.sql import SparkSession
 
         session = (
@@ -182,7 +187,7 @@ if CONNECT_MODE:
 else:
 
     @pytest.fixture(scope="session")
-    def spark() -> Iterator["SparkSession"]:  # noqa: F821
+    def spark() -> Iterator[SparkSession]:
         from pyspark.sql import SparkSession
 
         session = (

@@ -16,7 +16,7 @@ from pyspark.sql import SparkSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spark_upsample import downsample, resample, split, upsample, with_folds  # noqa: E402
+from spark_upsample import downsample, resample, split, upsample, with_folds  # noqa: E402 - after the sys.path insert
 
 SEED = 11
 

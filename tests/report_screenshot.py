@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from spark_upsample.job.cli import main  # noqa: E402 - after the path to this checkout
-from spark_upsample.job.report import REPORT_PREFIX  # noqa: E402
-from tests.browser import screenshot  # noqa: E402
+from spark_upsample.job.report import REPORT_PREFIX  # noqa: E402 - as above
+from tests.browser import screenshot  # noqa: E402 - as above
 
 SIZE = (1000, 1150)  # the viewport: the demo's page, down to the seconds per stage
 

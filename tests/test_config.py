@@ -94,7 +94,8 @@ def test_every_key_from_the_command_line_overrides_the_file(tmp_path):
         compression="gzip", output_files=3, report="rep.json", label_col="cls",
         method="resample", target="median", replacement=True, group_by=("g1", "g2"),
         weight_col="wt", lineage_col="lin", shrinkage={"a": 0.5, "b": 1.0},
-        shrinkage_cols=("x", "y"), shuffle_output=False, seed=9, keep_originals=False, null_labels="drop", max_ratio=None,
+        shrinkage_cols=("x", "y"), shuffle_output=False, seed=9, keep_originals=False,
+        null_labels="drop", max_ratio=None,
         checkpoint_input=True, remote="sc://h:1", dry_run=True, verbose=True,
     )
     assert config_from_args(["--input-table", "db.t", "--output", "o"]).source == "table:db.t"

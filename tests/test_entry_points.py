@@ -190,7 +190,7 @@ def test_demo_data_is_the_seed_example():
         demo = list(csv.DictReader(handle))
     assert len(demo) == len(iris) == 110
     names = ["setosa", "versicolor", "virginica"]
-    for offset, (a, b) in enumerate(zip(iris, demo)):
+    for offset, (a, b) in enumerate(zip(iris, demo, strict=True)):
         assert int(b["row_id"]) == offset + 40
         assert [a[k] for k in ("sepal_length", "sepal_width", "petal_length", "petal_width")] == [
             b[k] for k in ("sepal_length", "sepal_width", "petal_length", "petal_width")]

@@ -288,9 +288,10 @@ def test_a_stop_signal_while_writing_cancels_cleans_up_and_exits_128_plus_it(
     output = output_of(job, timeout=120)
     print(f"{stop.name}: the job exited {job.returncode} {time.monotonic() - clock:.1f}s after it")
     assert job.returncode == code, output[-3000:]
-    assert job_lines(output) == [(
-        f"spark-upsample: cancelled by {stop.name}: the Spark jobs were cancelled and the staged "
-        f"output removed; the output {str(out)!r} is as it was.")]
+    assert job_lines(output) == [
+        f"spark-upsample: cancelled by {stop.name}: the Spark jobs were cancelled and the "
+        f"staged output removed; the output {str(out)!r} is as it was."
+    ]
     assert snapshot(out) == before
     assert not (tmp_path / WORK_DIR).exists(), sorted((tmp_path / WORK_DIR).rglob("*"))
     written = json.loads(report.read_text())

@@ -148,7 +148,9 @@ def test_group_by_thousands_of_groups_in_one_pass(spark):
 
 
 def test_group_by_dict_strategy_names_known_classes(spark):
-    df = spark.createDataFrame([("x", "a", 1), ("x", "b", 2), ("x", "a", 3)], "g string, label string, id long")
+    df = spark.createDataFrame(
+        [("x", "a", 1), ("x", "b", 2), ("x", "a", 3)], "g string, label string, id long"
+    )
     with pytest.raises(InvalidStrategyError, match="class\\(es\\) 'z' that are in no group"):
         upsample(df, "label", group_by=["g"], sampling_strategy={"z": 4})
     with pytest.raises(InvalidParameterError, match="group_by must not include the label"):
@@ -176,7 +178,8 @@ def test_weights_instead_of_copies(spark, method):
     result = call(df, "label", weight_col="weight", seed=1)
     assert result.df.columns == ["id", "label", "weight"]
     assert_df_equality(result.df.drop("weight"), df, ignore_row_order=True)  # every row once
-    totals = {r.label: r.total for r in result.df.groupBy("label").agg(F.sum("weight").alias("total")).collect()}
+    sums = result.df.groupBy("label").agg(F.sum("weight").alias("total")).collect()
+    totals = {r.label: r.total for r in sums}
     targets = {c.label: c.target for c in result.plan.classes}
     assert targets == ({"a": 300, "b": 300, "c": 300} if method == "upsample"
                        else {"a": 10, "b": 10, "c": 10})

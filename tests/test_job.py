@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import struct
 from pathlib import Path
 
@@ -47,8 +46,9 @@ def test_parquet_in_parquet_out_with_report(spark, events, tmp_path, capsys):
     report = json.loads(Path(out, REPORT_NAME).read_text())
     assert report["status"] == "succeeded" and report["seed"] == 5
     assert report["rows_read"] == 50 and report["rows_written"] == 120
-    assert [(c["label"], c["count_before"], c["target"], c["count_after"]) for c in report["classes"]] == [
-        ("a", 40, 40, 40), ("b", 8, 40, 40), ("c", 2, 40, 40)]
+    classes = [(c["label"], c["count_before"], c["target"], c["count_after"])
+               for c in report["classes"]]
+    assert classes == [("a", 40, 40, 40), ("b", 8, 40, 40), ("c", 2, 40, 40)]
     assert report["input"] == {"source": events, "format": "parquet"}
     assert report["output"]["path"] == out and report["output"]["write_mode"] == "error"
     assert set(report["timings_seconds"]) == {"count_and_plan", "write", "verify", "total"}
@@ -279,7 +279,8 @@ def report_of(out) -> dict:
 
 def test_method_downsample_and_resample(spark, events, tmp_path):
     down, down_r, to = tmp_path / "down", tmp_path / "down_r", tmp_path / "to"
-    assert run("--input", events, "--output", str(down), "--method", "downsample", "--seed", "1") == 0
+    assert run("--input", events, "--output", str(down), "--method", "downsample",
+               "--seed", "1") == 0
     assert label_counts(spark.read.parquet(str(down))) == {"a": 2, "b": 2, "c": 2}
     assert report_of(down)["method"] == "downsample"
     assert run("--input", events, "--output", str(down_r), "--method", "downsample",
@@ -318,9 +319,11 @@ def test_group_by_weights_lineage_shrinkage_and_shuffle(spark, tmp_path, capsys)
                "--keep-originals", "--shrinkage", "b=1.0", "--shrinkage-cols", "x",
                "--shuffle-output", "--output-files", "3", "--seed", "2") == 0
     out = spark.read.parquet(str(marked))
-    assert {(r.label, r.origin): r["count"] for r in out.groupBy("label", "origin").count().collect()} \
+    by_origin = out.groupBy("label", "origin").count().collect()
+    assert {(r.label, r.origin): r["count"] for r in by_origin} \
         == {("a", "original"): 48, ("b", "original"): 12, ("b", "copy"): 36}
-    copies = out.where("origin = 'copy'").join(spark.read.parquet(src).select("id", F.col("x").alias("x0")), "id")
+    originals = spark.read.parquet(src).select("id", F.col("x").alias("x0"))
+    copies = out.where("origin = 'copy'").join(originals, "id")
     assert copies.where("x != x0").count() == 36  # smoothed
     assert len(list(Path(marked).glob("part-*"))) == 3
     assert report_of(marked)["shuffle_output"] is True
@@ -550,8 +553,8 @@ def test_a_repeated_key_is_refused_before_anything_is_written(spark, tmp_path, c
     out = tmp_path / "out"
     assert run("--input", source, "--output", str(out), "--key-col", "id") == 3
     err = capsys.readouterr().err
-    assert "spark-upsample: error: key_cols ['id'] do not identify the rows of class 'b': the key " \
-           "(id=4) occurs 2 times." in err
+    assert "spark-upsample: error: key_cols ['id'] do not identify the rows of class 'b': " \
+           "the key (id=4) occurs 2 times." in err
     assert not out.exists() and not (tmp_path / WORK_DIR).exists()
 
 

@@ -241,6 +241,6 @@ def test_an_input_that_changes_between_reads_is_checkpointed(spark, tmp_path):
     output = result.df.persist()
     assert label_counts(output) == result.plan.counts_after == {
         "rare": counts["common"], "common": counts["common"]}
-    assert_df_equality(output.where("label = 'common'"), output.where("label = 'common'").distinct(),
-                       ignore_row_order=True)  # the common rows come through once each
+    common = output.where("label = 'common'")
+    assert_df_equality(common, common.distinct(), ignore_row_order=True)  # each common row once
     output.unpersist()

@@ -44,7 +44,9 @@ BIN = Path(sys.executable).parent
 DEMO_COUNTS = {0: 100, 1: 100}
 
 
-def run(args: list, cwd: Path = ROOT, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
+def run(
+    args: list, cwd: Path = ROOT, timeout: int = 300, **env: str
+) -> subprocess.CompletedProcess:
     return subprocess.run([str(a) for a in args], cwd=cwd, env=spark_env(**env),
                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
@@ -161,8 +163,9 @@ def origin(_):
 executor = json.loads(spark.range(1).select(origin("id")).first()[0])
 import spark_upsample
 with open(sys.argv[1], "w") as out:
-    json.dump({"executor": executor, "driver": {"file": spark_upsample.__file__, "pid": os.getpid()},
-               "master": spark.conf.get("spark.master")}, out)
+    driver = {"file": spark_upsample.__file__, "pid": os.getpid()}
+    json.dump({"executor": executor, "driver": driver, "master": spark.conf.get("spark.master")},
+              out)
 spark.stop()
 '''
 
@@ -465,7 +468,7 @@ def test_databricks_bundle_runs_the_wheel_entry_point_with_options_the_cli_accep
     options = {o for action in build_parser()._actions for o in action.option_strings}
     kinds = set()
     for path, resource in resources.items():
-        for key, job in resource["resources"]["jobs"].items():
+        for job in resource["resources"]["jobs"].values():
             for task in job["tasks"]:
                 wheel_task = task["python_wheel_task"]
                 assert normalized(wheel_task["package_name"]) == normalized(project_name())
@@ -514,7 +517,8 @@ def test_wheel_builds_and_its_console_script_runs_from_a_fresh_venv(tmp_path):
         requires = [line for line in archive.read(info).decode().splitlines()
                     if line.startswith("Requires-Dist:")]
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
-    assert "spark_upsample/job/cli.py" in names and "spark_upsample/data/iris_imbalanced.csv" in names
+    assert "spark_upsample/job/cli.py" in names
+    assert "spark_upsample/data/iris_imbalanced.csv" in names
     assert not [n for n in names if n.startswith(("tests/", "conf/", "jobs/"))]
     assert "spark-upsample = spark_upsample.job.cli:main" in entry_points
     assert any(r.startswith("Requires-Dist: pyspark") for r in requires), requires

@@ -1,4 +1,5 @@
-"""Types and shapes: every Spark SQL type, 500 columns, wide rows, 1,000 classes, 1 row -> 100,000."""
+"""Types and shapes: every Spark SQL type, 500 columns, wide rows, 1,000 classes, 1 row ->
+100,000."""
 
 from __future__ import annotations
 

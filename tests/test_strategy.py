@@ -128,7 +128,8 @@ def test_single_class_has_nothing_to_balance(counts):
 
 def test_max_ratio_guard():
     counts = {"a": 1, "b": 3, "c": 100_000}
-    check_ratios(counts, {"a": 10_000, "b": 30_000, "c": 100_000}, DEFAULT_MAX_RATIO)  # at the limit
+    at_the_limit = {"a": 10_000, "b": 30_000, "c": 100_000}
+    check_ratios(counts, at_the_limit, DEFAULT_MAX_RATIO)
     with pytest.raises(RatioLimitError) as info:
         check_ratios(counts, {"a": 10_001, "b": 30_001, "c": 100_000}, DEFAULT_MAX_RATIO)
     assert str(info.value) == (

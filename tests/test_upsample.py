@@ -26,7 +26,8 @@ from tests.helpers import CHI2_CRITICAL_9DF_P001, chi_square, iris_imbalanced, l
 
 
 def frame(spark, sizes: dict, partitions: int = 3):
-    """Rows `id` with classes of the given sizes, spread over partitions by a deterministic range."""
+    """Rows `id` with classes of the given sizes, spread over partitions by a deterministic
+    range."""
     labels = [c for c, n in sizes.items() for _ in range(n)]
     rows = spark.createDataFrame(list(enumerate(labels)), "id long, label string")
     return rows.coalesce(1).localCheckpoint().repartitionByRange(partitions, "id").localCheckpoint()
@@ -185,7 +186,9 @@ def test_null_labels_are_an_error_unless_dropped(spark):
     df = spark.createDataFrame(
         [(i, None if i % 10 == 0 else i % 3 == 0) for i in range(40)], "id int, label boolean"
     )
-    with pytest.raises(InvalidLabelError, match=r"4 row\(s\) have a null 'label'.*null_labels='drop'"):
+    with pytest.raises(
+        InvalidLabelError, match=r"4 row\(s\) have a null 'label'.*null_labels='drop'"
+    ):
         upsample(df, "label", seed=1)
     result = upsample_with_plan(df, "label", seed=1, null_labels="drop")
     assert result.plan.null_labels_dropped == 4

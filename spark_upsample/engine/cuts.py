@@ -3,9 +3,10 @@
 A cut is the key that exactly ``want`` rows of a cell (or copies) are at or below. It is found in
 one aggregation over the cell's keys: the number below a window ``[lo, hi]`` that holds the cut
 with high probability (:func:`spark_upsample.engine.draws.design_class`,
-:func:`~spark_upsample.engine.draws.design_subset`), and the O(sqrt(want)) values whose key lies inside
-it, sorted where they are aggregated. :func:`spark_upsample.engine.draws.choose_threshold` turns those
-numbers into the cut, or says that the window missed it (the caller retries with wider margins).
+:func:`~spark_upsample.engine.draws.design_subset`), and the O(sqrt(want)) values whose key lies
+inside it, sorted where they are aggregated. :func:`spark_upsample.engine.draws.choose_threshold`
+turns those numbers into the cut, or says that the window missed it (the caller retries with wider
+margins).
 Several cuts of the same cell share one aggregation, one window each.
 """
 

@@ -154,6 +154,7 @@ def clean_counts(
         )
     if not counts:
         raise EmptyInputError(
-            f"The input has no rows{' with a non-null label' if nulls else ''}; nothing to resample."
+            f"The input has no rows{' with a non-null label' if nulls else ''}; "
+            "nothing to resample."
         )
     return counts, nulls

@@ -29,6 +29,7 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from spark_upsample.engine.frames import col
 from spark_upsample.errors import DuplicateKeyError
@@ -80,9 +81,10 @@ def _file_row_index(df: DataFrame) -> Column | None:
         return None  # a user column of that name hides Spark's metadata column
     try:
         with _quiet_analysis_errors():
-            fields = df.select(F.col(_METADATA)).schema[0].dataType.fieldNames()  # type: ignore[attr-defined]
+            metadata = df.select(F.col(_METADATA)).schema[0].dataType
     except Exception:  # noqa: BLE001 - not a file scan, or a plan that hides _metadata
         return None
+    fields = metadata.fieldNames() if isinstance(metadata, T.StructType) else []
     if "row_index" not in fields or "file_path" not in fields:
         return None  # CSV, JSON, ORC: no row index
     files = df.inputFiles()

@@ -2,9 +2,9 @@
 
 One run: validate, count rows per class (per group and class with ``group_by``) reading only
 those columns, compute every class's target in plain Python, then either draw exactly that many
-rows (:func:`spark_upsample.engine.sampler.draw_exact`: one pass, no shuffle, no sort) or, in weights
-mode, give each input row the weight ``target / count`` of its class. Optional finishing steps:
-a smoothed bootstrap of numeric columns, a lineage column, a deterministic shuffle.
+rows (:func:`spark_upsample.engine.sampler.draw_exact`: one pass, no shuffle, no sort) or, in
+weights mode, give each input row the weight ``target / count`` of its class. Optional finishing
+steps: a smoothed bootstrap of numeric columns, a lineage column, a deterministic shuffle.
 """
 
 from __future__ import annotations
@@ -120,13 +120,12 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
         actions = {k: ClassAction(keep=n) for k, n in counts.items()}
     else:
         actions = {k: _action(counts[k], targets[k], options) for k in counts}
-        smoothing = options.shrinkage is not None
-        need_detail = bool(options.lineage_col or smoothing or options.shuffle)
+        shrinkage = options.shrinkage
+        need_detail = bool(options.lineage_col or shrinkage is not None or options.shuffle)
         drawn = draw_exact(df, keys, F.col(row), counts, actions, seed, detail=need_detail)
         out, sizes = drawn.df, drawn.sample_sizes
-        if smoothing:
+        if shrinkage is not None:
             drawn_keys = {k for k, a in actions.items() if a.draws}
-            shrinkage = options.shrinkage
             if isinstance(shrinkage, Mapping):
                 shrinkage = keys.labels(shrinkage)
             out = smoothed(out, df, keys, counts, drawn_keys, shrinkage,
@@ -216,7 +215,11 @@ def resolve_seed(seed: Any) -> int:
     """
     if seed is None:
         return secrets.randbelow(2**31)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed <= MAX_SEED:
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, numbers.Integral)
+        or not 0 <= int(seed) <= MAX_SEED
+    ):
         raise InvalidParameterError(
             f"seed must be an integer in [0, 2**63) or None. Got {seed!r} instead."
         )
@@ -241,7 +244,9 @@ def column_names(what: str, names: Any) -> tuple[str, ...]:
     if isinstance(names, str):
         names = [names]
     if not isinstance(names, Sequence) or not all(isinstance(n, str) and n for n in names):
-        raise InvalidParameterError(f"{what} must be a list of column names. Got {names!r} instead.")
+        raise InvalidParameterError(
+            f"{what} must be a list of column names. Got {names!r} instead."
+        )
     return tuple(names)
 
 
@@ -292,11 +297,14 @@ def _validate(df: DataFrame, label: str | tuple[str, ...], options: Options) -> 
     overlap = set(shrinkage_cols) & {*label_cols, *options.group_by_names}
     if overlap:
         raise InvalidParameterError(
-            f"shrinkage_cols must not include the label or group_by columns; got {sorted(overlap)}.")
+            "shrinkage_cols must not include the label or group_by columns; "
+            f"got {sorted(overlap)}.")
     check_null_policy(options.null_labels)
     for name in ("keep_originals", "replacement", "checkpoint_input"):
         if not isinstance(getattr(options, name), bool):
-            raise InvalidParameterError(f"{name} must be True or False. Got {getattr(options, name)!r}.")
+            raise InvalidParameterError(
+                f"{name} must be True or False. Got {getattr(options, name)!r}."
+            )
     check_max_ratio(options.max_ratio)
     for name in ("weight_col", "lineage_col"):
         value = getattr(options, name)
@@ -320,7 +328,7 @@ def _validate(df: DataFrame, label: str | tuple[str, ...], options: Options) -> 
 def _clean(raw: dict[Any, int], keys: CellKeys, null_labels: str) -> tuple[dict[Any, int], int]:
     """The non-null class counts (by class, or by (group, class)) and the null-label rows (a
     null in any label column makes a row's label null)."""
-    by_label: Counter = Counter()
+    by_label: Counter[Any] = Counter()
     for key, n in raw.items():
         label = keys.label_of(key)
         by_label[None if keys.is_null(label) else label] += n
@@ -352,7 +360,7 @@ def _targets(
     for key, n in counts.items():
         groups.setdefault(key[:-1], {})[key[-1]] = n
     _check_dict_classes(strategy, {c for g in groups.values() for c in g})
-    targets: dict[Any, int] = {}
+    targets = {}
     single = []
     for group in ordered_classes(groups):
         group_counts = groups[group]
@@ -368,15 +376,15 @@ def _targets(
 
 def _class_targets(
     counts: dict[Any, int], method: str, strategy: Any, within_group: bool = False
-) -> dict:
+) -> dict[Any, int]:
     if within_group and isinstance(strategy, Mapping):
         strategy = {c: v for c, v in strategy.items() if c in counts}
-    compute: Callable = {
+    targets_of: dict[str, Callable[[dict[Any, int], Any], dict[Any, int]]] = {
         "upsample": over_sampling_targets,
         "downsample": under_sampling_targets,
         "resample": common_targets,
-    }[method]
-    return compute(counts, strategy)
+    }
+    return targets_of[method](counts, strategy)
 
 
 def _check_dict_classes(strategy: Any, classes: set[Any]) -> None:
@@ -385,7 +393,8 @@ def _check_dict_classes(strategy: Any, classes: set[Any]) -> None:
         if unknown:
             raise InvalidStrategyError(
                 f"sampling_strategy names class(es) {', '.join(repr(c) for c in unknown)} that "
-                f"are in no group; the classes are {', '.join(repr(c) for c in ordered_classes(classes))}."
+                "are in no group; the classes are "
+                f"{', '.join(repr(c) for c in ordered_classes(classes))}."
             )
 
 
@@ -414,5 +423,5 @@ def _shuffled(df: DataFrame, detail: dict[str, str], seed: int, shuffle: bool | 
     by it within each partition: a random order, the same on every run with the seed."""
     key: Column = F.xxhash64(F.lit(seed).cast("long"), F.lit(_SHUFFLE_STREAM),
                              *[F.col(detail[r]) for r in ("row", "entry", "copy")])
-    parts = [] if shuffle is True else [int(shuffle)]
-    return df.repartition(*parts, key).sortWithinPartitions(key)
+    spread = df.repartition(key) if shuffle is True else df.repartition(int(shuffle), key)
+    return spread.sortWithinPartitions(key)

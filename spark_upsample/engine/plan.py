@@ -104,7 +104,7 @@ class ResamplePlan:
     null_labels_dropped : rows left out for a null label
     classes : one :class:`ClassPlan` per class (per group and class with ``group_by``)
     single_class_groups : groups with one class only, left as they are
-    row_identity : what the random numbers were keyed on (see :mod:`spark_upsample.engine.identity`):
+    row_identity : what the random numbers were keyed on (:mod:`spark_upsample.engine.identity`):
         ``"key columns"``, ``"file row index"`` or ``"partition position (same partitioning
         only)"``; only the last one depends on how the input is split into partitions
     key_cols : the key columns, with ``row_identity == "key columns"``

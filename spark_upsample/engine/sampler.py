@@ -3,14 +3,14 @@
 :func:`draw_exact` takes, per cell (a class, or a (group, class) pair), how many of its original
 rows to keep (all, none, or a uniformly random subset without replacement) and how many draws
 with replacement to add, and returns a DataFrame with exactly that many rows per cell. The draws
-follow :mod:`spark_upsample.engine.draws`: a per-row Poisson copy count, as ``slots`` Poisson(``mu``)
-counts evaluated on the executors from the cell's rate, a uniform key per copy, and a per-cell
-key cut that keeps exactly the wanted number of copies. A subset keeps the rows whose own key is
-below a cut found the same way.
+follow :mod:`spark_upsample.engine.draws`: a per-row Poisson copy count, as ``slots``
+Poisson(``mu``) counts evaluated on the executors from the cell's rate, a uniform key per copy, and
+a per-cell key cut that keeps exactly the wanted number of copies. A subset keeps the rows whose
+own key is below a cut found the same way.
 
 Random numbers are hashes (xxhash64) of the seed and the row's identity
-(:mod:`spark_upsample.engine.identity`), so they do not depend on which other rows a query reads, nor
-on the partitioning when the identity is a file row index or key columns; the counting query and
+(:mod:`spark_upsample.engine.identity`), so they do not depend on which other rows a query reads,
+nor on the partitioning when the identity is a file row index or key columns; the counting query and
 the final one see the same keys, and a retried task recomputes the same values.
 
 Metadata: one row per cell, a fixed handful of numbers (:data:`CELL_FIELDS`), broadcast and
@@ -303,8 +303,8 @@ def _cut_stats(copies: DataFrame, names: dict[str, str]) -> DataFrame:
     ``(want - below)``-th smallest key with the one after it (see :func:`choose_threshold`).
 
     The O(sqrt(draws)) keys inside the window are sorted where they are aggregated
-    (:mod:`spark_upsample.engine.cuts`), so a handful of numbers per cell reach the driver whatever the
-    number of cells and rows.
+    (:mod:`spark_upsample.engine.cuts`), so a handful of numbers per cell reach the driver whatever
+    the number of cells and rows.
     """
     w = F.col(names["w"])
     window = CutWindow(F.col(names["lo"]), F.col(names["hi"]), F.col(names["want"]), "")

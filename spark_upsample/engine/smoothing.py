@@ -2,13 +2,14 @@
 
 A drawn copy of a row gets Gaussian noise on each chosen numeric column ``j``:
 ``x_j + z * shrinkage[class] * h * std_j(class)``, where ``std_j(class)`` is the population
-standard deviation of column ``j`` over the class's rows, ``h = (4 / ((d + 2) * n)) ** (1 / (d + 4))``
-is the bandwidth factor of imbalanced-learn's ``RandomOverSampler`` with ``d`` the number of chosen
-columns and ``n`` the number of input rows (of the group, with ``group_by``), and ``z`` a standard
-normal. Kept original rows are not changed. The standard deviations come from one aggregation
-that reads only the key, identity and chosen columns, summed in a fixed order
-(:func:`class_stds`); ``z`` is a Box-Muller transform of two hashes of the seed and the copy's
-identity, so the noise is the same on every run with the seed.
+standard deviation of column ``j`` over the class's rows,
+``h = (4 / ((d + 2) * n)) ** (1 / (d + 4))`` is the bandwidth factor of imbalanced-learn's
+``RandomOverSampler`` with ``d`` the number of chosen columns and ``n`` the number of input rows
+(of the group, with ``group_by``), and ``z`` a standard normal. Kept original rows are not
+changed. The standard deviations come from one aggregation that reads only the key, identity and
+chosen columns, summed in a fixed order (:func:`class_stds`); ``z`` is a Box-Muller transform of
+two hashes of the seed and the copy's identity, so the noise is the same on every run with the
+seed.
 A NaN or null value in a chosen column is refused (:class:`InvalidDataError`): one would make
 the class's standard deviation, so every smoothed copy of the class, NaN. That same aggregation
 counts them.
@@ -21,7 +22,7 @@ import numbers
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -44,12 +45,18 @@ def check_shrinkage(df: DataFrame, shrinkage: Any, columns: Sequence[str]) -> No
         return
     factors = shrinkage.values() if isinstance(shrinkage, Mapping) else [shrinkage]
     for factor in factors:
-        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not factor >= 0:
+        if (
+            isinstance(factor, bool)
+            or not isinstance(factor, numbers.Real)
+            or not float(factor) >= 0  # NaN too
+        ):
             raise InvalidParameterError(
                 "shrinkage must be a number >= 0 or a dict {class: number >= 0}. "
                 f"Got {shrinkage!r} instead.")
     if not columns:
-        raise InvalidParameterError("shrinkage needs shrinkage_cols: the numeric columns to smooth.")
+        raise InvalidParameterError(
+            "shrinkage needs shrinkage_cols: the numeric columns to smooth."
+        )
     for name in columns:
         data_type = df.schema[name].dataType
         if not isinstance(data_type, NUMERIC_TYPES):
@@ -60,7 +67,8 @@ def check_shrinkage(df: DataFrame, shrinkage: Any, columns: Sequence[str]) -> No
 
 def bandwidth(n_features: int, n_samples: int) -> float:
     """imbalanced-learn's smoothing constant ``(4 / ((d + 2) * n)) ** (1 / (d + 4))``."""
-    return (4 / ((n_features + 2) * n_samples)) ** (1 / (n_features + 4))
+    # float(): a float to a float power may be complex; not here, the base is positive.
+    return float((4 / ((n_features + 2) * n_samples)) ** (1 / (n_features + 4)))
 
 
 def smoothed(
@@ -89,13 +97,16 @@ def smoothed(
         NaN or null values in ``columns`` (counted in the aggregation of the standard deviations).
     """
     grouped = bool(keys.group_by)
-    label_of = (lambda k: k[-1]) if grouped else (lambda k: k)
+
+    def label_of(key: Any) -> Any:
+        return key[-1] if grouped else key
+
     if isinstance(shrinkage, Mapping):
         missing = sorted({repr(label_of(k)) for k in drawn_keys if label_of(k) not in shrinkage})
         if missing:
             raise InvalidParameterError(
                 f"shrinkage has no factor for the resampled class(es) {', '.join(missing)}.")
-    rows_in = {}
+    rows_in: dict[tuple[Any, ...], int] = {}
     for k, n in counts.items():
         group = tuple(k[:-1]) if grouped else ()
         rows_in[group] = rows_in.get(group, 0) + n
@@ -122,7 +133,7 @@ def smoothed(
     return joined.select(*[col(c) for c in out.columns])
 
 
-def _check_numbers(stats: list, columns: Sequence[str]) -> None:
+def _check_numbers(stats: list[Row], columns: Sequence[str]) -> None:
     """Raise :class:`InvalidDataError` naming the columns of :func:`class_stds` rows ``stats``
     that hold NaN or null values, with their counts over every class."""
     missing = {name: sum(r[1 + len(columns) + j] for r in stats) for j, name in enumerate(columns)}
@@ -140,8 +151,8 @@ def class_stds(df: DataFrame, key: Column, columns: Sequence[str], identity: Col
 
     Floating-point sums depend on their order, and a plain ``stddev_pop`` adds in the order of
     the input partitions and of the shuffle's arrival. Here the rows are put into
-    :data:`BUCKETS` buckets by their ``identity`` (:mod:`spark_upsample.engine.identity`), each bucket's
-    count, mean and sum of squared deviations is computed over its values in identity order
+    :data:`BUCKETS` buckets by their ``identity`` (:mod:`spark_upsample.engine.identity`), each
+    bucket's count, mean and sum of squared deviations is computed over its values in identity order
     (Welford's update), and the buckets are merged in bucket order (Chan et al.'s pairwise
     update), by higher-order functions on sorted lists. The result depends on the rows and
     their identities only: not on the partitioning when the identity does not.

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Hashable, Mapping
-from typing import Any, Union
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from spark_upsample.errors import (
     InvalidParameterError,
@@ -19,8 +19,10 @@ from spark_upsample.errors import (
     SingleClassError,
 )
 
-Label = Hashable
-SamplingStrategy = Union[str, float, Mapping[Any, int], Callable[[dict[Any, int]], Mapping[Any, int]]]
+Label = TypeVar("Label", bound=Hashable)  # a class: the targets are keyed like the counts
+SamplingStrategy = (
+    str | float | Mapping[Any, int] | Callable[[dict[Any, int]], Mapping[Any, int]]
+)
 
 DEFAULT_MAX_RATIO = 10_000  # no class may grow more than this many times, unless asked
 OVER_SAMPLING_STRINGS = ("auto", "minority", "not minority", "not majority", "all")
@@ -33,16 +35,19 @@ _ALLOWED = (
 )
 
 
-def ordered_classes(counts: Mapping[Label, int]) -> list[Label]:
-    """Class labels in a deterministic order: sorted where the labels allow it.
+def ordered_classes(counts: Iterable[Label]) -> list[Label]:
+    """Class labels (the keys of a mapping, or any iterable of them) in a deterministic order:
+    sorted where the labels allow it, else by their ``repr``.
 
     Spark returns groups in no particular order; sorting makes ties (two classes with the
     majority count, say) resolve the same way on every run: the smallest label wins.
     """
+    # Whether the labels compare is known at run time only (a column's values do; mixed do not).
+    labels: list[Any] = list(counts)
     try:
-        return sorted(counts)
+        return sorted(labels)
     except TypeError:
-        return sorted(counts, key=repr)
+        return sorted(labels, key=repr)
 
 
 def majority_class(counts: Mapping[Label, int]) -> Label:
@@ -101,7 +106,8 @@ def over_sampling_targets(
     if isinstance(sampling_strategy, str):
         if sampling_strategy not in OVER_SAMPLING_STRINGS:
             raise InvalidStrategyError(
-                f"sampling_strategy must be {_allowed(OVER_SAMPLING_STRINGS)}. Got {sampling_strategy!r} instead."
+                f"sampling_strategy must be {_allowed(OVER_SAMPLING_STRINGS)}. "
+                f"Got {sampling_strategy!r} instead."
             )
         excluded = {
             "auto": {majority_class(counts)},
@@ -278,20 +284,25 @@ def _dict_targets(
                 f"sampling_strategy[{c!r}] must be a non-negative integer row count. "
                 f"Got {value!r} instead."
             )
-        if kind == OVER and value < counts[c]:
+        count = int(value)
+        if kind == OVER and count < counts[c]:
             raise InvalidStrategyError(
                 f"sampling_strategy[{c!r}] = {value} is below the {counts[c]} rows class {c!r} "
                 "already has; over-sampling only adds rows. Ask for at least "
                 f"{counts[c]} (or use undersampling)."
             )
-        if kind == UNDER and value > counts[c]:
+        if kind == UNDER and count > counts[c]:
             asked = f"sampling_strategy={ratio!r} asks" if ratio else f"sampling_strategy[{c!r}] ="
             raise InvalidStrategyError(
                 f"{asked} {value} rows of class {c!r}, above the {counts[c]} it has; "
                 "under-sampling only removes rows. "
-                + ("Increase the ratio." if ratio else f"Ask for at most {counts[c]} (or use upsampling).")
+                + (
+                    "Increase the ratio."
+                    if ratio
+                    else f"Ask for at most {counts[c]} (or use upsampling)."
+                )
             )
-        targets[c] = int(value)
+        targets[c] = count
     return targets
 
 
@@ -299,7 +310,12 @@ def check_max_ratio(max_ratio: Any) -> None:
     """Raise :class:`InvalidParameterError` unless ``max_ratio`` is None or a number >= 1."""
     if max_ratio is None:
         return
-    if isinstance(max_ratio, bool) or not isinstance(max_ratio, numbers.Real) or not max_ratio >= 1:
+    if (
+        isinstance(max_ratio, bool)
+        or not isinstance(max_ratio, numbers.Real)
+        or max_ratio < 1
+        or max_ratio != max_ratio  # NaN; no float(): an int beyond float's range is a valid limit
+    ):
         raise InvalidParameterError(
             f"max_ratio must be a number >= 1, or None for no limit. Got {max_ratio!r} instead."
         )

@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--strategy", help="auto, minority, 'not minority', 'not majority', all (downsample: "
         "majority instead of minority), a ratio, or class=count,class=count")
     add("--target", help="with --method resample: an integer, majority, mean, median or minority")
-    add("--seed", type=_int_or_text, help="non-negative integer seed (default: random, in the report)")
+    add("--seed", type=_int_or_text,
+        help="non-negative integer seed (default: random, in the report)")
     add("--keep-originals", action=argparse.BooleanOptionalAction,
         help="keep original rows and add draws (imbalanced-learn) instead of replacing them")
     add("--replacement", action=argparse.BooleanOptionalAction,
@@ -130,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--max-ratio", type=float, help="largest allowed target/count of a class "
         f"(default {DEFAULT_MAX_RATIO:,}; 0: no limit)")
     add("--checkpoint-input", action=argparse.BooleanOptionalAction,
-        help="materialise the input once before counting (for inputs that can change between reads)")
+        help="materialise the input once before counting "
+             "(for inputs that can change between reads)")
     add("--remote", help="Spark Connect URL, e.g. sc://host:15002 (default: $SPARK_REMOTE if set)")
     add("--split", help="split first, e.g. train=0.8,test=0.2: every part is written to "
         "<output>/<part>, the --resample-part resampled")
@@ -260,7 +262,9 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None,
     except SparkUpsampleError:
         raise
     except SPARK_ERRORS as error:
-        raise InputError(f"Spark could not read the input {config.source}: {first_line(error)}") from None
+        raise InputError(
+            f"Spark could not read the input {config.source}: {first_line(error)}"
+        ) from None
     timings["count_and_plan"] = time.perf_counter() - clock
     if log.isEnabledFor(logging.DEBUG):
         log.debug("plan: %s", json.dumps(_plan_head(result.plan), default=str))
@@ -523,7 +527,8 @@ def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
         builder = builder.config("spark.ui.showConsoleProgress", "false")
     if _launched_by_spark_submit():
         return builder.getOrCreate(), True
-    master_given = os.environ.get("MASTER") or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
+    master_given = os.environ.get("MASTER") or "--master" in submit_args
     if not master_given:
         builder = builder.master("local[*]")
     with _spark_log_config(config.verbose):
@@ -619,7 +624,8 @@ def _conf(spark: SparkSession, key: str) -> str | None:
 
 
 def _int_or_text(text: str) -> int | str:
-    """An integer option's value, or its text for the config check to reject with a clear message."""
+    """An integer option's value, or its text for the config check to reject with a clear
+    message."""
     try:
         return int(text)
     except ValueError:
@@ -639,7 +645,7 @@ def _key_values(option: str, items: list[str]) -> dict[str, str]:
 class _StderrHandler(logging.StreamHandler):
     """Logs to whatever ``sys.stderr`` is when a record is written (main() may run many times)."""
 
-    @property  # type: ignore[override]
+    @property  # type: ignore[override]  # in place of the attribute: stderr at each write
     def stream(self):
         return sys.stderr
 

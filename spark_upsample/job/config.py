@@ -117,7 +117,9 @@ def build_config(*layers: Mapping[str, Any]) -> JobConfig:
             if key not in KEYS:
                 near = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5)
                 hint = f" Did you mean {near[0]!r}?" if near else ""
-                raise ConfigError(f"Unknown config key {key!r}.{hint} Valid keys: {', '.join(KEYS)}.")
+                raise ConfigError(
+                    f"Unknown config key {key!r}.{hint} Valid keys: {', '.join(KEYS)}."
+                )
             merged[key] = value
     values = {key: _CHECKS[key](key, value) for key, value in merged.items()}
     config = JobConfig(**values)
@@ -211,7 +213,9 @@ def _positive_int(key: str, value: Any) -> int | None:
     if value is None or value == 0:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"{key} must be a positive integer (0 for Spark's choice). Got {value!r}.")
+        raise ConfigError(
+            f"{key} must be a positive integer (0 for Spark's choice). Got {value!r}."
+        )
     return value
 
 
@@ -226,7 +230,9 @@ def _max_ratio(key: str, value: Any) -> float | None:
 def _remote(key: str, value: Any) -> str | None:
     value = _text(key, value)
     if value is not None and not value.startswith("sc://"):
-        raise ConfigError(f"remote must be a Spark Connect URL like sc://host:15002. Got {value!r}.")
+        raise ConfigError(
+            f"remote must be a Spark Connect URL like sc://host:15002. Got {value!r}."
+        )
     return value
 
 
@@ -249,7 +255,8 @@ def _shrinkage(key: str, value: Any) -> float | dict[str, float] | None:
     if isinstance(value, str):
         value = parse_strategy(value, "shrinkage", float)
     values = value.values() if isinstance(value, Mapping) else [value]
-    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and v >= 0 for v in values):
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and float(v) >= 0
+               for v in values):
         raise ConfigError(
             f"shrinkage must be a number >= 0 or a table of class = number. Got {value!r} instead.")
     if isinstance(value, Mapping):
@@ -291,7 +298,7 @@ def _strategy(key: str, value: Any) -> str | float | dict[str, int]:
     if isinstance(value, str):
         return value  # checked against the method's strategies in _check_consistency
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        if not 0 < value <= 1:
+        if not 0 < float(value) <= 1:
             raise ConfigError(f"A float strategy must be in (0, 1]. Got {value!r} instead.")
         return float(value)
     if isinstance(value, Mapping):

@@ -53,6 +53,7 @@ def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
         shrinkage_cols=config.shrinkage_cols,
     )
     if config.method == "resample":
+        assert config.target is not None  # build_config refuses method = resample without one
         return resample_with_plan(df, config.label_col, target=config.target,
                                   replacement=config.replacement, **growing, **common)
     return upsample_with_plan(df, config.label_col,
@@ -95,11 +96,13 @@ def keyed_by_label(
                 values.append(_parser(part_type)(part.strip()))
             except (ValueError, ArithmeticError):
                 kind = part_type.simpleString() if part_type else "string"
-                raise InvalidStrategyError(
-                    f"{what} names class {text!r}, which is not a {kind} value like the label "
-                    "column's." if len(types) == 1 else
-                    f"{what} names class {text!r}, whose {part.strip()!r} is not a {kind} value "
-                    "like its label column's.") from None
+                if len(types) == 1:
+                    problem = f"which is not a {kind} value like the label column's"
+                else:
+                    problem = (
+                        f"whose {part.strip()!r} is not a {kind} value like its label column's"
+                    )
+                raise InvalidStrategyError(f"{what} names class {text!r}, {problem}.") from None
         labels[tuple(values) if isinstance(data_type, tuple) else values[0]] = value
     return labels
 

@@ -103,7 +103,7 @@ def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else convert(value)
 
 
-def _param(name: str, doc: str, convert: Callable[[Any], Any]) -> Param:
+def _param(name: str, doc: str, convert: Callable[[Any], Any]) -> Param[Any]:
     return Param(Params._dummy(), name, doc, typeConverter=convert)
 
 
@@ -181,7 +181,12 @@ class _ReplacementParams(Params):
         self._setDefault(replacement=False)
 
 
-class _Sampler(Estimator, _SamplerParams, DefaultParamsReadable, DefaultParamsWritable):
+class _Sampler(
+    Estimator["SamplerModel"],
+    _SamplerParams,
+    DefaultParamsReadable["_Sampler"],
+    DefaultParamsWritable,
+):
     """A resampling step of a :class:`Pipeline`; see the module docstring."""
 
     _function: Callable[..., Resampled]
@@ -204,7 +209,7 @@ class _Sampler(Estimator, _SamplerParams, DefaultParamsReadable, DefaultParamsWr
         """Resample ``dataset`` with this stage's Params, outside a pipeline."""
         return self.resampleWithPlan(dataset).df
 
-    def _option(self, param: Param) -> Any:
+    def _option(self, param: Param[Any]) -> Any:
         value = self.getOrDefault(param)
         return _from_pairs(value) if param.name == "samplingStrategy" else value
 
@@ -326,7 +331,7 @@ class Resampler(_Sampler, _GrowthParams, _ReplacementParams):
         return super().resampleWithPlan(dataset)
 
 
-class SamplerModel(Model, DefaultParamsReadable, DefaultParamsWritable):
+class SamplerModel(Model, DefaultParamsReadable["SamplerModel"], DefaultParamsWritable):
     """A sampler in a fitted ``PipelineModel``: every row through, unchanged and in order.
 
     ``plan`` is the :class:`~spark_upsample.ResamplePlan` of the training data the later stages

@@ -1,14 +1,14 @@
 """Exact stratified splits and folds: :func:`split`, :func:`split_with_plan`, :func:`with_folds`.
 
 Per cell (a class, or a (group, class) pair with ``group_by``) the parts get exact sizes
-(:func:`spark_upsample.engine.parts.part_sizes`). Every row gets a uniform 63-bit key, a hash of the
-seed and its identity (:mod:`spark_upsample.engine.identity`); the rows are ranked by (key, identity)
-within their cell, and part j takes the ranks between the cumulative sizes of the parts before it
-and its own. The ranks are never computed: the key at each cumulative size (a cut) is found by
-counting (:mod:`spark_upsample.engine.cuts`), and a row's part is the number of its cell's cuts below
-it. So each part is a uniformly random subset of its cell, the parts are disjoint and together
-hold every row once, and the same seed gives the same rows on any layout (with key columns or a
-Parquet file row index as the identity).
+(:func:`spark_upsample.engine.parts.part_sizes`). Every row gets a uniform 63-bit key, a hash of
+the seed and its identity (:mod:`spark_upsample.engine.identity`); the rows are ranked by (key,
+identity) within their cell, and part j takes the ranks between the cumulative sizes of the parts
+before it and its own. The ranks are never computed: the key at each cumulative size (a cut) is
+found by counting (:mod:`spark_upsample.engine.cuts`), and a row's part is the number of its cell's
+cuts below it. So each part is a uniformly random subset of its cell, the parts are disjoint and
+together hold every row once, and the same seed gives the same rows on any layout (with key columns
+or a Parquet file row index as the identity).
 
 Cost: a count per cell and one job over the cell, key and identity columns for the cuts (plus
 one more in the rare case, ~1e-11 per cut, that a margin was too narrow); each part then reads the
