@@ -30,6 +30,12 @@ if TYPE_CHECKING:
 os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
 os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+# Test JVMs are short-lived and run small data: the C1 compiler alone halves their CPU time
+# (the C2 compiler's work never pays off in them). Every Spark JVM the tests start inherits it
+# (spark-submit reads SPARK_SUBMIT_OPTS); executors of a standalone cluster get it by conf.
+TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
+os.environ["SPARK_SUBMIT_OPTS"] = " ".join(
+    filter(None, [os.environ.get("SPARK_SUBMIT_OPTS"), TEST_JVM_OPTIONS]))
 
 CONNECT = os.environ.get("SPARK_UPSAMPLE_TEST_CONNECT", "").strip()
 CONNECT_MODE = CONNECT not in ("", "0", "false", "no")

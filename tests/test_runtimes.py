@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import pytest
 from chispa import assert_df_equality
-from conftest import free_port, spark_env, spark_home, stop_process, wait_for_log
+from conftest import TEST_JVM_OPTIONS, free_port, spark_env, spark_home, stop_process, wait_for_log
 
 from spark_upsample.job.cli import build_parser, config_from_args, main
 from spark_upsample.job.report import REPORT_NAME
@@ -224,9 +224,11 @@ def standalone(tmp_path_factory) -> Iterator[Standalone]:
     assert all(p.returncode is not None for p in processes)
 
 
-# Each application takes one core of the workers' two (and little memory), the UI stays off.
+# Each application takes one core of the workers' two (and little memory), the UI stays off,
+# its executors run with the options of the tests' other JVMs.
 TEST_RESOURCES = ["--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
-                  "--conf", "spark.cores.max=1", "--executor-memory", "512m"]
+                  "--conf", "spark.cores.max=1", "--executor-memory", "512m",
+                  "--conf", f"spark.executor.extraJavaOptions={TEST_JVM_OPTIONS}"]
 
 
 @pytest.mark.slow
@@ -381,6 +383,7 @@ def test_a_job_that_loses_an_executor_while_writing_writes_what_an_undisturbed_r
     command = [Path(spark_home()) / "bin" / "spark-submit", "--master", standalone.url,
                "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
                "--conf", "spark.cores.max=2", "--executor-cores", "1", "--executor-memory", "512m",
+               "--conf", f"spark.executor.extraJavaOptions={TEST_JVM_OPTIONS}",
                "jobs/upsample.py", *args, "--output", out, "--write-mode", "overwrite",
                *ONE_ROW_PER_FILE]
     job = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=spark_env(), text=True,
