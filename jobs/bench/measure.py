@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from bench.config import GROUP, LABEL, BenchConfig
 from bench.data import Case, label_counts
 from bench.methods import SPARK_RUNNERS
-from bench.peers import POLL_SECONDS, run_peer
+from bench.peers import POLL_SECONDS, SMOTE_PEER, run_peer
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Run:
     jvm_rss: int | None = None
     jvm_heap: int | None = None
     error: str | None = None
+    load: tuple[float, float] | None = None  # 1-minute load average before and after the run
 
 
 @dataclass
@@ -117,6 +118,7 @@ def measure_spark(
 ) -> Run:
     """One timed run of a Spark method, then its output's counts and its plan (untimed)."""
     run = Run(method, repeat)
+    before = load_average()
     sc = spark.sparkContext
     group = f"bench-{method}-{case.path.name}-{repeat}"
     sc.setJobGroup(group, group)
@@ -125,6 +127,7 @@ def measure_spark(
             start = time.perf_counter()
             planning = SPARK_RUNNERS[method](spark, case, out, seed)
             run.seconds = time.perf_counter() - start
+        run.load = (before, load_average())
         run.spark_jobs = len(sc.statusTracker().getJobIdsForGroup(group))
         check_output(spark, case, out, run)
         if planning is not None:
@@ -143,18 +146,28 @@ def measure_peer(
 ) -> Run:
     """One timed run of a single-machine peer in a subprocess, then its counts (untimed)."""
     run = Run(method, repeat)
+    before = load_average()
     targets = config.out / "out" / "targets.json"
     targets.write_text(json.dumps(case.targets))
     try:
         cpu_start, start = children_cpu_seconds(), time.perf_counter()
         limit = config.peer_memory_limit
-        run.py_rss = run_peer(method, case.path, out, config.seed, limit, targets)
+        peer = SMOTE_PEER if case.feature_cols else method
+        run.py_rss = run_peer(
+            peer, case.path, out, config.seed, limit, targets, config.peer_time_limit
+        )
         run.seconds = time.perf_counter() - start
         run.cpu_seconds = children_cpu_seconds() - cpu_start
+        run.load = (before, load_average())
         check_output(spark, case, out, run)
     except Exception as error:  # noqa: BLE001
         run.error = first_line(error)
     return run
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average (0 where the OS does not tell)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
 def children_cpu_seconds() -> float:

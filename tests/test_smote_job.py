@@ -1,0 +1,251 @@
+"""The job's ``method = "smote"``, in-process through main(argv): the written Parquet, its
+report, the config and command-line keys, and the exit codes and messages of bad runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from spark_upsample.cli import main
+from spark_upsample.report import REPORT_NAME
+from tests.helpers import label_counts
+
+SIZES = {"a": 30, "b": 8, "c": 4}
+FEATURES = ("x", "y")
+
+
+@pytest.fixture
+def points(spark, tmp_path):
+    """A Parquet input: an id, a string label a/b/c (30/8/4), double features x and y (each
+    class in its own box: x in [10k, 10k + 1), y in [-k - 1, -k) for the k-th class), an
+    integer z that is no feature and a string tag."""
+    rows = [
+        (i, c, 10 * k + j / n, -k - j / n, i * 7, f"t{i}")
+        for k, (c, n) in enumerate(SIZES.items())
+        for j in range(n)
+        for i in [k * 100 + j]
+    ]
+    df = spark.createDataFrame(rows, "id long, label string, x double, y double, z int, tag string")
+    path = str(tmp_path / "points")
+    df.coalesce(2).write.parquet(path)
+    return path
+
+
+def run(*args: str) -> int:
+    return main(list(args))
+
+
+def smote_args(points: str, out: Path, *extra: str) -> list[str]:
+    return [
+        "--input",
+        points,
+        "--output",
+        str(out),
+        "--method",
+        "smote",
+        "--feature-col",
+        "x",
+        "--feature-col",
+        "y",
+        *extra,
+    ]
+
+
+def report_of(out: Path) -> dict:
+    return json.loads(Path(out, REPORT_NAME).read_text())
+
+
+def test_smote_writes_exact_counts_keeps_the_originals_and_reports(spark, points, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(*smote_args(points, out, "--seed", "3", "--lineage-col", "origin")) == 0
+    source, result = spark.read.parquet(points), spark.read.parquet(str(out))
+    assert result.columns == [*source.columns, "origin"]
+    assert {
+        (r.label, r.origin): r["count"] for r in result.groupBy("label", "origin").count().collect()
+    } == {
+        ("a", "original"): 30,
+        ("b", "original"): 8,
+        ("b", "synthetic"): 22,
+        ("c", "original"): 4,
+        ("c", "synthetic"): 26,
+    }
+    assert_df_equality(
+        result.where("origin = 'original'").drop("origin"), source, ignore_row_order=True
+    )
+    synthetic = (
+        result.where("origin = 'synthetic'").alias("s").join(source.alias("o"), "id", how="inner")
+    )
+    # Every other column is copied from a base row of the same class; the features are new
+    # values inside that class's box (on a segment between two of its rows).
+    assert synthetic.count() == 48
+    assert synthetic.where("s.label != o.label OR s.z != o.z OR s.tag != o.tag").count() == 0
+    boxes = {c: (10 * k, 10 * k + 1, -k - 1, -k) for k, c in enumerate(SIZES)}
+    for r in result.where("origin = 'synthetic'").collect():
+        x0, x1, y0, y1 = boxes[r.label]
+        assert x0 <= r.x < x1 and y0 < r.y <= y1, r
+    assert result.where("origin = 'synthetic'").select("x", "y").distinct().count() > 40
+
+    report = report_of(out)
+    assert report["method"] == "smote" and report["seed"] == 3
+    assert report["feature_cols"] == ["x", "y"] and report["k_neighbors"] == 5
+    assert report["lineage_col"] == "origin"
+    assert report["rows_read"] == 42 and report["rows_written"] == 90
+    assert [
+        (c["label"], c["count_before"], c["target"], c["count_after"]) for c in report["classes"]
+    ] == [("a", 30, 30, 30), ("b", 8, 30, 30), ("c", 4, 30, 30)]
+    assert Path(out, REPORT_NAME).with_suffix(".html").exists()
+    assert "\ntotal      42             90\n" in capsys.readouterr().err
+
+
+def test_a_config_file_with_feature_cols_and_k_replays_the_same_rows(spark, points, tmp_path):
+    first = tmp_path / "first"
+    assert (
+        run(
+            *smote_args(
+                points, first, "--seed", "8", "--k-neighbors", "2", "--strategy", "b=20,c=10"
+            )
+        )
+        == 0
+    )
+    config = tmp_path / "smote.toml"
+    config.write_text(
+        f'input = "{points}"\noutput = "{tmp_path / "second"}"\n'
+        'method = "smote"\nfeature_cols = ["x", "y"]\nk_neighbors = 2\n'
+        "seed = 8\nstrategy = { b = 20, c = 10 }\n"
+    )
+    assert run("--config", str(config)) == 0
+    one, two = spark.read.parquet(str(first)), spark.read.parquet(str(tmp_path / "second"))
+    assert label_counts(two) == {"a": 30, "b": 20, "c": 10}
+    assert_df_equality(one, two, ignore_row_order=True)
+    assert report_of(tmp_path / "second")["k_neighbors"] == 2
+
+
+def test_a_dry_run_prints_the_plan_and_writes_nothing(points, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run(*smote_args(points, out, "--dry-run", "--strategy", "minority")) == 0
+    err = capsys.readouterr().err
+    assert "nothing written (dry run)" in err and "c        4      30     30" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--method", "smote"],
+            "method = smote needs feature_cols: the numeric columns to "
+            "interpolate between neighbours (e.g. --feature-col x --feature-col y).",
+        ),
+        (["--feature-col", "x"], "feature_cols goes with method = smote only (method upsample)."),
+        (
+            ["--method", "downsample", "--k-neighbors", "3"],
+            "k_neighbors goes with method = smote only (method downsample).",
+        ),
+        (
+            ["--method", "resample", "--target", "8", "--feature-col", "x", "--k-neighbors", "3"],
+            "feature_cols and k_neighbors go with method = smote only (method resample).",
+        ),
+        (
+            ["--method", "smote", "--feature-col", "x", "--k-neighbors", "0"],
+            "k_neighbors must be an integer >= 1. Got 0 instead.",
+        ),
+        (
+            ["--method", "smote", "--feature-col", "x", "--k-neighbors", "five"],
+            "k_neighbors must be an integer >= 1. Got 'five' instead.",
+        ),
+        (
+            ["--method", "smote", "--feature-col", "x", "--shrinkage", "0.5"],
+            "shrinkage does not apply to method = smote: SMOTE interpolates between neighbours "
+            "instead of smoothing copies.",
+        ),
+        (
+            ["--method", "smote", "--feature-col", "x", "--keep-originals"],
+            "keep_originals does not apply to method = smote: SMOTE always keeps the original "
+            "rows.",
+        ),
+        (
+            ["--method", "smote", "--feature-col", "x", "--weight-col", "w"],
+            "weight_col does not apply to method = smote: SMOTE writes new rows, not weights.",
+        ),
+        (
+            ["--method", "smote", "--feature-col", "x", "--null-labels", "drop"],
+            "null_labels does not apply to method = smote: SMOTE refuses null labels; filter them "
+            "out first.",
+        ),
+        (
+            ["--method", "smote", "--feature-col", "x", "--strategy", "majority"],
+            "strategy must be one of auto, minority, not minority, not majority, all",
+        ),
+    ],
+)
+def test_keys_that_do_not_fit_smote_exit_2_before_spark_reads_anything(
+    tmp_path, capsys, args, message
+):
+    out = tmp_path / "out"
+    assert run("--input", str(tmp_path / "never-read"), "--output", str(out), *args) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_config_file_feature_cols_must_be_a_list_of_names(tmp_path, capsys):
+    config = tmp_path / "bad.toml"
+    config.write_text('input = "i"\noutput = "o"\nmethod = "smote"\nfeature_cols = [1, 2]\n')
+    assert run("--config", str(config)) == 2
+    assert (
+        "feature_cols must be a list of column names. Got [1, 2] instead."
+        in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("features", "code", "message"),
+    [
+        (["x", "nope"], 3, "nope"),
+        (["x", "tag"], 3, "tag"),
+    ],
+)
+def test_unknown_or_non_numeric_feature_columns_fail_and_write_nothing(
+    spark, points, tmp_path, capsys, features, code, message
+):
+    out = tmp_path / "out"
+    args = ["--input", points, "--output", str(out), "--method", "smote"]
+    assert run(*args, *[a for f in features for a in ("--feature-col", f)]) == code
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_one_row_class_is_an_input_error_naming_it(spark, tmp_path, capsys):
+    src = str(tmp_path / "lonely")
+    rows = [(float(i), "a") for i in range(6)] + [(9.0, "b")]
+    spark.createDataFrame(rows, "x double, label string").write.parquet(src)
+    out = tmp_path / "out"
+    assert run("--input", src, "--output", str(out), "--method", "smote", "--feature-col", "x") == 3
+    assert "'b'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_smote_on_the_train_part_of_a_split(spark, points, tmp_path):
+    out = tmp_path / "out"
+    assert (
+        run(
+            *smote_args(
+                points,
+                out,
+                "--split",
+                "train=0.5,test=0.5",
+                "--seed",
+                "4",
+                "--lineage-col",
+                "origin",
+            )
+        )
+        == 0
+    )
+    train, test = (spark.read.parquet(str(out / part)) for part in ("train", "test"))
+    assert label_counts(test) == {"a": 15, "b": 4, "c": 2}
+    assert label_counts(train) == {"a": 15, "b": 15, "c": 15}
+    assert train.where(F.col("origin") == "original").count() == 21
