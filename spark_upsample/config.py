@@ -391,6 +391,7 @@ NOT_FOR_SMOTE = {
     "shuffle_output": "it applies to upsample, downsample and resample only",
     "null_labels": "SMOTE refuses null labels; filter them out first",
     "checkpoint_input": "it applies to upsample, downsample and resample only",
+    "max_ratio": f"SMOTE's limit is {DEFAULT_MAX_RATIO:,.0f} times a class's rows",
 }
 
 

@@ -177,6 +177,11 @@ def test_a_dry_run_prints_the_plan_and_writes_nothing(points, tmp_path, capsys):
             "out first.",
         ),
         (
+            ["--method", "smote", "--feature-col", "x", "--max-ratio", "0"],
+            "max_ratio does not apply to method = smote: SMOTE's limit is 10,000 times a "
+            "class's rows.",
+        ),
+        (
             ["--method", "smote", "--feature-col", "x", "--strategy", "majority"],
             "strategy must be one of auto, minority, not minority, not majority, all",
         ),
