@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
-from pyspark.sql import functions as F
 
 from spark_upsample.cli import main
 from spark_upsample.report import REPORT_NAME
@@ -101,34 +100,43 @@ def test_smote_writes_exact_counts_keeps_the_originals_and_reports(spark, points
     assert "\ntotal      42             90\n" in capsys.readouterr().err
 
 
-def test_a_config_file_with_feature_cols_and_k_replays_the_same_rows(spark, points, tmp_path):
-    first = tmp_path / "first"
-    assert (
-        run(
-            *smote_args(
-                points, first, "--seed", "8", "--k-neighbors", "2", "--strategy", "b=20,c=10"
-            )
-        )
-        == 0
-    )
-    config = tmp_path / "smote.toml"
+def test_a_config_file_with_k_a_strategy_and_a_split_smotes_the_train_part(spark, points, tmp_path):
+    out, config = tmp_path / "out", tmp_path / "smote.toml"
     config.write_text(
-        f'input = "{points}"\noutput = "{tmp_path / "second"}"\n'
-        'method = "smote"\nfeature_cols = ["x", "y"]\nk_neighbors = 2\n'
-        "seed = 8\nstrategy = { b = 20, c = 10 }\n"
+        f'input = "{points}"\noutput = "{out}"\nmethod = "smote"\nfeature_cols = ["x", "y"]\n'
+        'k_neighbors = 2\nseed = 8\nstrategy = { b = 20, c = 10 }\nlineage_col = "origin"\n'
+        "split = { train = 0.5, test = 0.5 }\n"
     )
     assert run("--config", str(config)) == 0
-    one, two = spark.read.parquet(str(first)), spark.read.parquet(str(tmp_path / "second"))
-    assert label_counts(two) == {"a": 30, "b": 20, "c": 10}
-    assert_df_equality(one, two, ignore_row_order=True)
-    assert report_of(tmp_path / "second")["k_neighbors"] == 2
+    train, test = (spark.read.parquet(str(out / part)) for part in ("train", "test"))
+    assert label_counts(test) == {"a": 15, "b": 4, "c": 2}
+    assert {
+        (r.label, r.origin): r["count"] for r in train.groupBy("label", "origin").count().collect()
+    } == {
+        ("a", "original"): 15,
+        ("b", "original"): 4,
+        ("b", "synthetic"): 16,
+        ("c", "original"): 2,
+        ("c", "synthetic"): 8,
+    }
+    # c's two rows are each other's only neighbour: its new rows lie between them.
+    c = sorted((r.x, r.y) for r in train.where("label = 'c' AND origin = 'original'").collect())
+    for r in train.where("label = 'c' AND origin = 'synthetic'").collect():
+        assert c[0][0] <= r.x <= c[1][0] and c[1][1] <= r.y <= c[0][1]
+        assert (
+            abs((r.x - c[0][0]) * (c[1][1] - c[0][1]) - (r.y - c[0][1]) * (c[1][0] - c[0][0]))
+            < 1e-9
+        )
+    report = report_of(out)
+    assert (report["feature_cols"], report["k_neighbors"]) == (["x", "y"], 2)
+    assert report["split"]["parts"]["train"]["rows_written"] == 45
 
 
 def test_a_dry_run_prints_the_plan_and_writes_nothing(points, tmp_path, capsys):
     out = tmp_path / "out"
     assert run(*smote_args(points, out, "--dry-run", "--strategy", "minority")) == 0
     err = capsys.readouterr().err
-    assert "nothing written (dry run)" in err and "c        4      30     30" in err
+    assert "nothing written (dry run)" in err and "c           4      30     30" in err
     assert not out.exists()
 
 
@@ -209,11 +217,18 @@ def test_a_config_file_feature_cols_must_be_a_list_of_names(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("features", "code", "message"),
     [
-        (["x", "nope"], 3, "nope"),
-        (["x", "tag"], 3, "tag"),
+        (["x", "nope"], 3, "spark-upsample: error: Column 'nope' is not in the input"),
+        (
+            ["x", "tag"],
+            2,
+            "spark-upsample: error: feature_cols: column 'tag' has type string; SMOTE needs "
+            "numeric feature columns (integer, float, double or decimal).",
+        ),
+        (["label"], 2, "spark-upsample: error: feature_cols: column 'label' is a label"),
+        (["x", "x"], 2, "spark-upsample: error: feature_cols repeats a column: ['x', 'x']."),
     ],
 )
-def test_unknown_or_non_numeric_feature_columns_fail_and_write_nothing(
+def test_bad_feature_columns_fail_with_their_message_and_write_nothing(
     spark, points, tmp_path, capsys, features, code, message
 ):
     out = tmp_path / "out"
@@ -229,28 +244,8 @@ def test_a_one_row_class_is_an_input_error_naming_it(spark, tmp_path, capsys):
     spark.createDataFrame(rows, "x double, label string").write.parquet(src)
     out = tmp_path / "out"
     assert run("--input", src, "--output", str(out), "--method", "smote", "--feature-col", "x") == 3
-    assert "'b'" in capsys.readouterr().err
-    assert not out.exists()
-
-
-def test_smote_on_the_train_part_of_a_split(spark, points, tmp_path):
-    out = tmp_path / "out"
     assert (
-        run(
-            *smote_args(
-                points,
-                out,
-                "--split",
-                "train=0.5,test=0.5",
-                "--seed",
-                "4",
-                "--lineage-col",
-                "origin",
-            )
-        )
-        == 0
+        "spark-upsample: error: class 'b' has 1 row and needs 5 new one(s): SMOTE needs a "
+        "neighbour of the same class." in capsys.readouterr().err
     )
-    train, test = (spark.read.parquet(str(out / part)) for part in ("train", "test"))
-    assert label_counts(test) == {"a": 15, "b": 4, "c": 2}
-    assert label_counts(train) == {"a": 15, "b": 15, "c": 15}
-    assert train.where(F.col("origin") == "original").count() == 21
+    assert not out.exists()
