@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from bench.config import GROUP, LABEL, BenchConfig
 from bench.data import Case, label_counts
 from bench.methods import SPARK_RUNNERS
-from bench.peers import POLL_SECONDS, SMOTE_PEER, run_peer
+from bench.peers import POLL_SECONDS, SMOTE_PEER, run_peer, tree_rss
 
 
 @dataclass
@@ -57,8 +57,9 @@ class CaseResult:
 
 class DriverProbe:
     """CPU time and peak RSS of the driver's Python process and JVM (psutil; RSS sampled every
-    50 ms), and the JVM heap's peak (sum of the heap pools' peak usage, reset at start). In local
-    mode the JVM runs the executors too."""
+    50 ms; the JVM's with its child processes, the Python workers of Arrow UDFs such as
+    SMOTE's), and the JVM heap's peak (sum of the heap pools' peak usage, reset at start). In
+    local mode the JVM runs the executors too."""
 
     def __init__(self, spark: SparkSession) -> None:
         jvm = spark.sparkContext._jvm
@@ -75,8 +76,19 @@ class DriverProbe:
             self._procs = []
 
     def cpu_seconds(self) -> float:
-        """User + system CPU seconds of the Python driver and the JVM so far (0 without psutil)."""
-        return sum(sum(p.cpu_times()[:2]) for p in self._procs)
+        """User + system CPU seconds of the Python driver, the JVM and the JVM's Python workers
+        (and their waited-for children) so far (0 without psutil). A worker that exits during a
+        run takes its seconds with it: Spark reuses its Python workers, so few do."""
+        if not self._procs:
+            return 0.0
+        import psutil
+
+        workers = self._procs[1].children(recursive=True)
+        total = sum(sum(p.cpu_times()[:2]) for p in self._procs)
+        for p in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += sum(p.cpu_times()[:4])
+        return total
 
     @contextlib.contextmanager
     def measure(self, run: Run) -> Iterator[None]:
@@ -90,8 +102,10 @@ class DriverProbe:
 
         def sample() -> None:
             while not stop.is_set():
-                for i, p in enumerate(self._procs):
-                    peaks[i] = max(peaks[i], p.memory_info().rss)
+                if self._procs:
+                    driver, jvm = self._procs
+                    peaks[0] = max(peaks[0], driver.memory_info().rss)
+                    peaks[1] = max(peaks[1], tree_rss(jvm))  # and its Python workers
                 stop.wait(POLL_SECONDS)
 
         thread = threading.Thread(target=sample, daemon=True)

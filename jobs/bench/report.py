@@ -28,7 +28,7 @@ COLUMNS = (
     "plan s",
     "Spark jobs",
     "Python RSS MiB",
-    "JVM RSS MiB",
+    "JVM (+ workers) RSS MiB",
     "JVM heap peak MiB",
     "load before/after",
 )
