@@ -512,7 +512,8 @@ def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
 
     ``config.remote`` (or ``SPARK_REMOTE``) connects to a Spark Connect server. Otherwise a new
     session runs in local mode on all cores only when nothing else sets a master (spark-submit,
-    ``MASTER``, ``PYSPARK_SUBMIT_ARGS``); master, memory and shuffle settings are never set here.
+    ``MASTER``, ``PYSPARK_SUBMIT_ARGS``), its Python workers then this interpreter unless
+    ``PYSPARK_PYTHON`` says otherwise; master, memory and shuffle settings are never set here.
     A new classic session logs INFO with ``verbose`` (else WARN) and has no console progress bar
     when stderr is not a terminal; a JVM started here gets the job's log4j profile
     (:func:`_spark_log_config`).
@@ -533,6 +534,9 @@ def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
     master_given = os.environ.get("MASTER") or "--master" in os.environ.get("PYSPARK_SUBMIT_ARGS", "")
     if not master_given:
         builder = builder.master("local[*]")
+        # Local executors run this machine's Python: this interpreter, whose packages the job
+        # has (SMOTE runs numpy and pyarrow there), not whatever "python3" is first on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     with _spark_log_config(config.verbose):
         return builder.getOrCreate(), True
 

@@ -4,6 +4,9 @@ report, the config and command-line keys, and the exit codes and messages of bad
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from chispa import assert_df_equality
 
 from spark_upsample.cli import main
 from spark_upsample.report import REPORT_NAME
+from tests.conftest import spark_env
 from tests.helpers import label_counts
 
 SIZES = {"a": 30, "b": 8, "c": 4}
@@ -249,3 +253,31 @@ def test_a_one_row_class_is_an_input_error_naming_it(spark, tmp_path, capsys):
         "neighbour of the same class." in capsys.readouterr().err
     )
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_local_run_gives_its_executors_the_jobs_python_not_the_first_on_path(
+    spark, points, tmp_path
+):
+    """SMOTE runs numpy and pyarrow in Python workers: a local run started from a venv must
+    give them that venv's interpreter, not a ``python3`` found on PATH (here one that fails)."""
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for name in ("python3", "python"):
+        (stubs / name).write_text("#!/bin/sh\necho 'not the job python' >&2\nexit 1\n")
+        (stubs / name).chmod(0o755)
+    env = spark_env()
+    del env["PYSPARK_PYTHON"], env["PYSPARK_DRIVER_PYTHON"]
+    env["PATH"] = f"{stubs}{os.pathsep}{env['PATH']}"
+    out = tmp_path / "out"
+    args = smote_args(points, out, "--seed", "1")
+    done = subprocess.run(
+        [sys.executable, "-m", "spark_upsample", *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert label_counts(spark.read.parquet(str(out))) == {"a": 30, "b": 30, "c": 30}
