@@ -370,10 +370,11 @@ def test_null_and_nan_features_are_counted_and_refused(spark, tmp_path):
         (90, "major", float("nan"), 1.0, ""),
         (91, "minor", None, 1.0, ""),
         (92, "major", 1.0, None, ""),
+        (93, "minor", 1.0, float("-inf"), ""),
     ]
     df = spark.createDataFrame(data, SCHEMA)
     message = (
-        "feature_cols hold null or NaN values, which have no distance: 'a' (2), 'b' (1) "
+        "feature_cols hold null, NaN or infinite values, which have no distance: 'a' (2), 'b' (2) "
         "row(s). Fill or filter them before SMOTE."
     )
     for key_cols in (None, ["id"]):
