@@ -16,16 +16,16 @@ other columns copied from the base row, as Arrow arrays: any column type passes 
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_upsample.blocks import block_slots, search_partitions
 from spark_upsample.cells import CellKeys
 from spark_upsample.errors import InvalidDataError, InvalidParameterError
 from spark_upsample.frames import col, describe_label, internal_names, label_columns
@@ -57,11 +57,8 @@ MISSING_DEPENDENCY = (
     "SMOTE runs numpy and pyarrow on the executors: install them (and spark-upsample) in the "
     "executors' Python environment"
 )
-BLOCK_ROWS = 20_000  # query rows per block of a cell (each block reads every row of its cell)
-MAX_BLOCKS = 64
 _QUERY, _REFERENCE, _COPIES = 0, 1, 2
 _BLOCK_SALT = 0x5307E
-_SLOT_CANDIDATES = 256  # values tried per partition to find one that hashes to it
 
 
 def smote(
@@ -373,7 +370,10 @@ def _synthetic(
     ``doubles``, and the base, neighbour and gap columns), and the engine's classic
     sample sizes."""
     spark = rows.sparkSession
-    slots, partitions = _layout(spark, counts, grow)
+    grown = {c: counts[c] for c in grow}
+    shuffle_partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or 1)
+    partitions = search_partitions(grown, shuffle_partitions)
+    slots = block_slots(grown, partitions)
     table = keys.table(
         spark,
         [(c, i, len(slots[c]), k_eff[c], slots[c]) for i, c in enumerate(grow)],
@@ -442,39 +442,6 @@ def _synthetic(
         ]
     )
     return grouped.mapInArrow(lambda batches: _new_rows(batches, spec), schema), drawn.sample_sizes
-
-
-def _layout(
-    spark: SparkSession, counts: dict[Any, int], grow: dict[Any, int]
-) -> tuple[dict[Any, list[int]], int]:
-    """Per growing cell, the slot of each of its query blocks, and the number of partitions.
-
-    A block's rows go to the partition its slot hashes to (``repartition(n, slot)``:
-    ``pmod(hash(slot), n)``), so the blocks are spread over the partitions as planned here,
-    largest first to the least loaded one, with no two blocks on one partition while there are
-    fewer blocks than ``spark.sql.shuffle.partitions``. One small Spark job finds, for every
-    partition, a slot value that hashes to it.
-    """
-    blocks = {c: min(MAX_BLOCKS, math.ceil(counts[c] / BLOCK_ROWS)) for c in grow}
-    work = sorted(
-        ((counts[c] ** 2 / blocks[c], c, b) for c in grow for b in range(blocks[c])),
-        key=lambda w: -w[0],
-    )
-    partitions = max(1, min(len(work), int(spark.conf.get("spark.sql.shuffle.partitions") or 1)))
-    found = (
-        spark.range(0, _SLOT_CANDIDATES * partitions)
-        .groupBy(F.pmod(F.hash("id"), F.lit(partitions)).alias("partition"))
-        .agg(F.min("id").alias("slot"))
-        .collect()
-    )
-    free = [(0.0, int(r["partition"]), int(r["slot"])) for r in found]
-    heapq.heapify(free)
-    slots: dict[Any, list[int]] = {c: [0] * blocks[c] for c in grow}
-    for cost, cell, block in work:
-        load, partition, slot = heapq.heappop(free)
-        slots[cell][block] = slot
-        heapq.heappush(free, (load + cost, partition, slot))
-    return slots, partitions
 
 
 def _new_rows(batches: Iterator[Any], spec: _Blocks) -> Iterator[Any]:
