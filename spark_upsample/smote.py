@@ -25,6 +25,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_upsample.blocks import block_slots, search_partitions
 from spark_upsample.cells import CellKeys
 from spark_upsample.errors import InvalidDataError, InvalidParameterError
 from spark_upsample.frames import col, describe_label, internal_names, label_columns
@@ -56,8 +57,6 @@ MISSING_DEPENDENCY = (
     "SMOTE runs numpy and pyarrow on the executors: install them (and spark-upsample) in the "
     "executors' Python environment"
 )
-BLOCK_ROWS = 20_000  # query rows per block of a cell (each block reads every row of its cell)
-MAX_BLOCKS = 64
 _QUERY, _REFERENCE, _COPIES = 0, 1, 2
 _BLOCK_SALT = 0x5307E
 
@@ -95,7 +94,7 @@ def smote_with_plan(
         The class column(s), as for :func:`spark_upsample.upsample_with_plan`.
     feature_cols : list of str
         The numeric columns (integer, float, double, decimal) that neighbours are measured and
-        new values computed on. No null or NaN value is allowed in them.
+        new values computed on. No null, NaN or infinite value is allowed in them.
     k_neighbors : int, default 5
         Neighbours per row. A class of fewer than ``k_neighbors + 1`` rows uses all its other
         rows (``plan.classes[i].k_neighbors`` says how many).
@@ -145,8 +144,8 @@ def smote_with_plan(
         As :func:`spark_upsample.upsample_with_plan`; also a feature column that is not numeric
         or is a label, group or key column, or ``k_neighbors`` not a positive integer.
     InvalidDataError
-        Null or NaN values in a feature column (counted in the counting job), or a class of one
-        row that needs new rows (it has no neighbour).
+        Null, NaN or infinite values in a feature column (counted in the counting job), or a
+        class of one row that needs new rows (it has no neighbour).
     All are raised before any output is produced. The new rows are computed by Python on the
     executors, which need numpy and pyarrow (and spark-upsample): a task that cannot import
     them fails with an ``ImportError`` that says so (:data:`MISSING_DEPENDENCY`).
@@ -183,16 +182,18 @@ def smote_with_plan(
         "block",
         "role",
         "copies",
+        "slot",
+        "slots",
         "base",
         "neighbour",
         "gap",
         "cell",
     )
-    names.update({f: f"{names['row']}_x{i}" for i, f in enumerate(features)})
+    doubles = tuple(f"{names['row']}_x{i}" for i in range(len(features)))
     rows = df.select("*", identity.column.alias(names["row"]))
 
     keys = CellKeys.of(rows, label, options.group_by_names)
-    bad = [col(f).isNull() | F.isnan(col(f)) for f in features]
+    bad = [col(f).isNull() | F.isnan(col(f)) | (F.abs(col(f)) == math.inf) for f in features]
     raw, flagged = count_flagged_cells(rows, keys, options.key_col_names, bad)
     counts, _ = clean_cells(raw, keys, "error")
     _check_features(features, flagged)
@@ -207,8 +208,11 @@ def smote_with_plan(
     )
     sizes: dict[Any, int] = {}
     if grow:
-        new, sizes = _synthetic(rows, keys, counts, grow, k_eff, seed, features, names)
-        casts = {f: F.col(names[f]).cast(df.schema[f].dataType).alias(f) for f in features}
+        new, sizes = _synthetic(rows, keys, counts, grow, k_eff, seed, features, doubles, names)
+        casts = {
+            f: F.col(d).cast(df.schema[f].dataType).alias(f)
+            for f, d in zip(features, doubles, strict=True)
+        }
         extras = _extras(lineage_col, detail, SYNTHETIC, F.lit(None), names)
         out = out.unionByName(new.select(*[casts.get(c, col(c)) for c in columns], *extras))
 
@@ -318,13 +322,14 @@ def _validate(
 
 
 def _check_features(features: tuple[str, ...], flagged: dict[Any, tuple[int, ...]]) -> None:
-    """Raise :class:`InvalidDataError` naming the feature columns with null or NaN values."""
+    """Raise :class:`InvalidDataError` naming the feature columns with null, NaN or infinite
+    values."""
     totals = [sum(per_cell[i] for per_cell in flagged.values()) for i in range(len(features))]
     bad = [f"{f!r} ({n:,})" for f, n in zip(features, totals, strict=True) if n]
     if bad:
         raise InvalidDataError(
-            f"feature_cols hold null or NaN values, which have no distance: {', '.join(bad)} "
-            "row(s). Fill or filter them before SMOTE."
+            "feature_cols hold null, NaN or infinite values, which have no distance: "
+            f"{', '.join(bad)} row(s). Fill or filter them before SMOTE."
         )
 
 
@@ -345,7 +350,7 @@ class _Blocks:
     """What the executors need to know about the frame they are given (plain values)."""
 
     seed: int
-    features: tuple[str, ...]
+    doubles: tuple[str, ...]
     passed: tuple[str, ...]
     names: dict[str, str]
 
@@ -358,18 +363,22 @@ def _synthetic(
     k_eff: dict[Any, int],
     seed: int,
     features: tuple[str, ...],
+    doubles: tuple[str, ...],
     names: dict[str, str],
 ) -> tuple[DataFrame, dict[Any, int]]:
     """The new rows of the growing cells (original columns, the features as float64 in
-    ``names[feature]``, and the base, neighbour and gap columns), and the engine's classic
+    ``doubles``, and the base, neighbour and gap columns), and the engine's classic
     sample sizes."""
+    spark = rows.sparkSession
+    grown = {c: counts[c] for c in grow}
+    shuffle_partitions = int(spark.conf.get("spark.sql.shuffle.partitions") or 1)
+    partitions = search_partitions(grown, shuffle_partitions)
+    slots = block_slots(grown, partitions)
     table = keys.table(
-        rows.sparkSession,
-        [
-            (c, i, min(MAX_BLOCKS, math.ceil(counts[c] / BLOCK_ROWS)), k_eff[c])
-            for i, c in enumerate(grow)
-        ],
-        [T.StructField(names[f], T.IntegerType(), False) for f in ("cell_id", "blocks", "k")],
+        spark,
+        [(c, i, len(slots[c]), k_eff[c], slots[c]) for i, c in enumerate(grow)],
+        [T.StructField(names[f], T.IntegerType(), False) for f in ("cell_id", "blocks", "k")]
+        + [T.StructField(names["slots"], T.ArrayType(T.LongType(), False), False)],
         names["cell"],
     )
     cells = rows.join(
@@ -383,20 +392,22 @@ def _synthetic(
         {c: ClassAction(keep=0, draws=n) for c, n in grow.items()},
         seed,
     )
-    row, blocks = F.col(names["row"]), F.col(names["blocks"])
+    row, blocks, cell_slots = F.col(names["row"]), F.col(names["blocks"]), F.col(names["slots"])
     own_block = F.pmod(F.xxhash64(F.lit(_BLOCK_SALT), row), blocks).cast("int")
+    own_slot = F.element_at(cell_slots, own_block + 1)
     cell_id = names["cell_id"]
-    copies = drawn.df.groupBy(row, F.col(cell_id), blocks).agg(
+    copies = drawn.df.groupBy(row, F.col(cell_id), blocks, cell_slots).agg(
         F.count(F.lit(1)).cast("long").alias(names["copies"])
     )
     copy_rows = copies.select(
         row,
         F.col(cell_id),
         own_block.alias(names["block"]),
+        own_slot.alias(names["slot"]),
         F.lit(_COPIES).alias(names["role"]),
         F.col(names["copies"]),
     )
-    as_double = [col(f).cast("double").alias(names[f]) for f in features]
+    as_double = [col(f).cast("double").alias(d) for f, d in zip(features, doubles, strict=True)]
     passed = tuple(c for c in rows.columns if c not in features and c != names["row"])
     queries = cells.select(
         *[col(c) for c in passed],
@@ -404,25 +415,26 @@ def _synthetic(
         F.col(cell_id),
         F.col(names["k"]),
         own_block.alias(names["block"]),
+        own_slot.alias(names["slot"]),
         F.lit(_QUERY).alias(names["role"]),
         *as_double,
     )
     references = cells.select(
         row,
         F.col(cell_id),
-        F.explode(F.sequence(F.lit(0), blocks - 1)).alias(names["block"]),
+        F.posexplode(cell_slots).alias(names["block"], names["slot"]),
         F.lit(_REFERENCE).alias(names["role"]),
         *as_double,
     )
     together = queries.unionByName(references, allowMissingColumns=True).unionByName(
         copy_rows, allowMissingColumns=True
     )
-    grouped = together.repartition(F.col(cell_id), F.col(names["block"]))
+    grouped = together.repartition(partitions, F.col(names["slot"]))
 
-    spec = _Blocks(seed, features, passed, names)
+    spec = _Blocks(seed, doubles, passed, names)
     schema = T.StructType(
         [T.StructField(c, rows.schema[c].dataType, True) for c in passed]
-        + [T.StructField(names[f], T.DoubleType(), True) for f in features]
+        + [T.StructField(d, T.DoubleType(), True) for d in doubles]
         + [
             T.StructField(names["base"], T.LongType(), True),
             T.StructField(names["neighbour"], T.LongType(), True),
@@ -454,7 +466,7 @@ def _new_rows(batches: Iterator[Any], spec: _Blocks) -> Iterator[Any]:
 
     def matrix(table: Any) -> Any:
         return np.column_stack(
-            [table.column(names[f]).to_numpy(zero_copy_only=False) for f in spec.features]
+            [table.column(d).to_numpy(zero_copy_only=False) for d in spec.doubles]
         )
 
     role, cell, block = ints(data, "role"), ints(data, "cell_id"), ints(data, "block")
@@ -470,6 +482,8 @@ def _new_rows(batches: Iterator[Any], spec: _Blocks) -> Iterator[Any]:
         counted_ids = ints(counted, "row")
         at = np.searchsorted(query_ids, counted_ids)
         copies[at] = ints(counted, "copies")
+        if not copies.any():
+            continue
         made = synthesise(
             matrix(group),
             query_ids,
@@ -482,7 +496,7 @@ def _new_rows(batches: Iterator[Any], spec: _Blocks) -> Iterator[Any]:
         base = group.select(list(spec.passed)).take(pa.array(made.base))
         columns = {
             **{c: base.column(c) for c in spec.passed},
-            **{names[f]: pa.array(made.x[:, i]) for i, f in enumerate(spec.features)},
+            **{d: pa.array(made.x[:, i]) for i, d in enumerate(spec.doubles)},
             names["base"]: pa.array(query_ids[made.base]),
             names["neighbour"]: pa.array(ref_ids[made.neighbour]),
             names["gap"]: pa.array(made.gap),

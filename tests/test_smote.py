@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from chispa import assert_df_equality
 from imblearn.over_sampling import SMOTE
+from pyspark.sql import functions as F
 from sklearn.neighbors import NearestNeighbors
 
 from spark_upsample import (
@@ -23,6 +24,7 @@ from spark_upsample import (
     smote,
     smote_with_plan,
 )
+from spark_upsample.blocks import block_slots, search_partitions, spark_hash_long
 from spark_upsample.knn import exact_neighbours
 from spark_upsample.synthesis import copy_draws
 from tests.conftest import spark_env
@@ -370,10 +372,11 @@ def test_null_and_nan_features_are_counted_and_refused(spark, tmp_path):
         (90, "major", float("nan"), 1.0, ""),
         (91, "minor", None, 1.0, ""),
         (92, "major", 1.0, None, ""),
+        (93, "minor", 1.0, float("-inf"), ""),
     ]
     df = spark.createDataFrame(data, SCHEMA)
     message = (
-        "feature_cols hold null or NaN values, which have no distance: 'a' (2), 'b' (1) "
+        "feature_cols hold null, NaN or infinite values, which have no distance: 'a' (2), 'b' (2) "
         "row(s). Fill or filter them before SMOTE."
     )
     for key_cols in (None, ["id"]):
@@ -430,3 +433,18 @@ def test_task_retry_gives_the_same_rows_and_executors_without_numpy_fail_clearly
         for p in (tmp_path / "no-numpy").rglob("*")
         if p.is_file() and (p.suffix == ".parquet" or p.name == "_SUCCESS")
     ]
+
+
+def test_query_blocks_land_on_distinct_partitions_by_sparks_own_hash(spark):
+    counts = {"big": 100_000, "mid": 30_000, "small": 5}
+    partitions = search_partitions(counts, 200)
+    slots = block_slots(counts, partitions)
+    assert partitions == 8 and [len(slots[c]) for c in counts] == [5, 2, 1]
+    values = [v for c in counts for v in slots[c]] + [-1, 2**40 + 7, -(2**63), 2**63 - 1]
+    got = (
+        spark.createDataFrame([(v,) for v in values], "v long")
+        .select("v", F.hash("v").alias("h"), F.pmod(F.hash("v"), F.lit(partitions)).alias("p"))
+        .collect()
+    )
+    assert [r.h for r in got] == [spark_hash_long(v) for v in values]
+    assert sorted(r.p for r in got[:8]) == list(range(8))
