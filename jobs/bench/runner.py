@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,14 +42,16 @@ def main(argv: list[str]) -> int:
 
 
 def get_session(config: BenchConfig) -> SparkSession:
-    """The active session (spark-submit), else a new ``local[2]`` one with the UI off and
-    ``config.driver_memory`` (when given)."""
+    """The active session (spark-submit), else a new ``local[2]`` one with the UI off,
+    ``config.driver_memory`` (when given) and this interpreter as its Python workers' (unless
+    ``PYSPARK_PYTHON`` names one)."""
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName("spark-upsample-benchmark")
     if "PYSPARK_GATEWAY_PORT" not in os.environ:  # not under spark-submit: we pick the settings
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # SMOTE's workers need our numpy
         builder = (
             builder.master("local[2]")
             .config("spark.ui.enabled", "false")
