@@ -59,8 +59,8 @@ plan cell by cell (the floor's total with its Poisson expectation). Memory is sa
 (psutil): the driver's Python process RSS, the RSS of the JVM and its Python workers, and the
 JVM heap peak (heap pools' peak usage, reset before each run); for the peers, the RSS of the
 whole process tree. The 1-minute load average before and after each run goes beside it (the
-machine may be shared). Medians, ratios to the floor and peaks go to a table, printed and written as Markdown (with the raw runs as JSON)
-under ``--out`` (default ``bench-results``).
+machine may be shared). Medians, ratios to the floor and peaks go to a table, printed and
+written as Markdown (with the raw runs as JSON) under ``--out`` (default ``bench-results``).
 """
 
 from __future__ import annotations
