@@ -34,7 +34,16 @@ Per case it measures, alternating and in a rotating order, ``--repeats`` times (
 - ``numpy`` and ``imblearn``: pyarrow + ``numpy.random.Generator.choice``, and imbalanced-learn's
   ``RandomOverSampler``, each in a subprocess killed when its process tree passes
   ``--peer-memory-limit`` GiB (default 10); not for group cases (they resample per class); they
-  need the ``bench`` extra and are skipped with a note when it is absent, or with ``--no-peers``.
+  need the ``bench`` extra and are skipped with a note when it is absent, or with ``--no-peers``;
+  ``--peer-time-limit S`` also kills a peer still running after S seconds.
+
+- ``--smote 1,10``: SMOTE (k = 5, strategy "auto", exactly 1:1) on synthetic data shaped like
+  SUSY at imbalance ratio 16 (2,712,173 + 169,623 rows x 18 double features, each class from its
+  own correlated distribution, generated with numpy from the seed), and with a minority class
+  10 times as large (1,696,230 rows); ``--smote-scale 0.01`` shrinks both for a dry run. There
+  ``library`` is :func:`spark_upsample.smote_with_plan`, ``job`` the job with ``--method
+  smote``, ``imblearn`` imbalanced-learn's ``SMOTE(k_neighbors=5)`` (``tutorial`` and ``numpy``
+  do not apply). The published figures of Approx-SMOTE and SMOTE-BD are noted beside it.
 
 ``--methods floor,library,...`` picks a subset. Without spark-submit the session is ``local[2]``
 with the UI off and Spark's default driver memory (1g), or ``--driver-memory``.
@@ -47,10 +56,11 @@ the ``upsample_with_plan`` call (the counting and cut jobs, before the write), a
 ``timings_seconds.count_and_plan`` from its report. Every output is then read back (untimed) and
 its counts per class, or per (group, class) cell, compared with the targets, and the library's
 plan cell by cell (the floor's total with its Poisson expectation). Memory is sampled every 50 ms
-(psutil): the driver's Python process RSS, the JVM's RSS and the JVM heap peak (heap pools' peak
-usage, reset before each run); for the peers, the RSS of the whole process tree. Medians, ratios
-to the floor and peaks go to a table, printed and written as Markdown (with the raw runs as JSON)
-under ``--out`` (default ``bench-results``).
+(psutil): the driver's Python process RSS, the RSS of the JVM and its Python workers, and the
+JVM heap peak (heap pools' peak usage, reset before each run); for the peers, the RSS of the
+whole process tree. The 1-minute load average before and after each run goes beside it (the
+machine may be shared). Medians, ratios to the floor and peaks go to a table, printed and
+written as Markdown (with the raw runs as JSON) under ``--out`` (default ``bench-results``).
 """
 
 from __future__ import annotations

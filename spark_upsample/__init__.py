@@ -1,15 +1,15 @@
 """spark-upsample: exact, reproducible class rebalancing on Apache Spark.
 
-The public API: :func:`upsample`, :func:`downsample` and :func:`resample` (DataFrame -> DataFrame
-transforms), and their ``*_with_plan`` forms, which return the plan of what they did too; for
-training, :func:`split` (exact stratified parts) and :func:`with_folds` (a fold column), and
-:func:`class_weights` and :func:`prior_correction`, Column expressions for fitting a model.
-and the Spark ML stages :class:`Upsampler`, :class:`Downsampler`, :class:`Resampler` with the
+The public API: :func:`upsample`, :func:`downsample`, :func:`resample` and :func:`smote` (DataFrame
+-> DataFrame transforms), and their ``*_with_plan`` forms, which return the plan of what they did
+too; for training, :func:`split` (exact stratified parts) and :func:`with_folds` (a fold column),
+and :func:`class_weights` and :func:`prior_correction`, Column expressions for fitting a model; and
+the Spark ML stages :class:`Upsampler`, :class:`Downsampler`, :class:`Resampler` with the
 :class:`Pipeline` that resamples training data only (imported on first use: they load
 ``pyspark.ml``). Everything here is the public API; the subpackages ``engine`` (the sampling
-engine), ``transforms`` (these functions' modules) and ``job`` (the batch job) are internal.
-Needs PySpark 3.5 or 4.x (classic or Spark Connect), which the wheel does not force on a platform
-that provides it (see :mod:`spark_upsample.pyspark_check`).
+engine), ``transforms`` (these functions' modules) and ``job`` (the batch job) are internal. Needs
+PySpark 3.5 or 4.x (classic or Spark Connect), which the wheel does not force on a platform that
+provides it (see :mod:`spark_upsample.pyspark_check`).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from spark_upsample.errors import (
 from spark_upsample.transforms.oversampling import upsample, upsample_with_plan
 from spark_upsample.transforms.priors import prior_correction
 from spark_upsample.transforms.resampling import resample, resample_with_plan
+from spark_upsample.transforms.smote import smote, smote_with_plan
 from spark_upsample.transforms.splitting import (
     CellParts,
     Split,
@@ -106,6 +107,8 @@ __all__ = [
     "prior_correction",
     "resample",
     "resample_with_plan",
+    "smote",
+    "smote_with_plan",
     "split",
     "split_with_plan",
     "under_sampling_targets",

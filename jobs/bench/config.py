@@ -16,6 +16,11 @@ MIN_GROUP_ROWS = 10  # a group of 10 rows holds 9 + 1: both classes, 90/10
 SMALL_CLASSES = 997  # the high-ratio case: this many classes of SMALL_ROWS rows each
 SMALL_ROWS = 15
 MIN_HIGH_RATIO_ROWS = 20_000  # the small classes' 14,955 rows and a few thousand large ones
+SUSY_MAJORITY = 2_712_173  # SUSY at imbalance ratio 16: 2,881,796 rows, 169,623 minority
+SUSY_MINORITY = 169_623
+SMOTE_FEATURES = 18
+K_NEIGHBORS = 5
+SMOTE_FACTORS = (1, 10)  # minority sizes of the SMOTE cases, in SUSY_MINORITY
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,10 @@ class BenchConfig:
     driver_memory : ``spark.driver.memory`` of a session this script creates; None: Spark's
         default (1g)
     peer_memory_limit : bytes; a peer whose process tree's RSS passes it is killed
+    peer_time_limit : seconds; a peer still running then is killed (None: no limit)
+    smote : SMOTE cases: the SUSY-shaped input with its minority class times each factor
+        (1: SUSY at ratio 16; 10: ten times as many minority rows)
+    smote_scale : both classes of the SMOTE cases times this (1: full size; less for a dry run)
     """
 
     rows: tuple[int, ...] = (1_000_000, 10_000_000)
@@ -54,6 +63,9 @@ class BenchConfig:
     seed: int = 1
     driver_memory: str | None = None
     peer_memory_limit: int = 10 << 30
+    peer_time_limit: float | None = None
+    smote: tuple[int, ...] = ()
+    smote_scale: float = 1.0
 
 
 def parse_args(argv: list[str]) -> BenchConfig:
@@ -78,6 +90,19 @@ def parse_args(argv: list[str]) -> BenchConfig:
         default=True,
         help="run the single-machine peers (numpy, imblearn)",
     )
+    add("--smote", default="", help="SMOTE cases: minority factors, 1 (SUSY at ratio 16) and/or 10")
+    add(
+        "--smote-scale",
+        type=float,
+        default=d.smote_scale,
+        help="shrink the SMOTE cases' rows by this factor (e.g. 0.01 for a dry run)",
+    )
+    add(
+        "--peer-time-limit",
+        type=float,
+        default=None,
+        help="seconds; a peer still running then is killed (default: none)",
+    )
     add("--out", default=str(d.out))
     add("--seed", type=int, default=d.seed)
     add("--driver-memory", default=None, help="spark.driver.memory (default: Spark's, 1g)")
@@ -90,6 +115,7 @@ def parse_args(argv: list[str]) -> BenchConfig:
     a = p.parse_args(argv)
     try:
         rows, groups, high_ratio = int_list(a.rows), int_list(a.groups), int_list(a.high_ratio)
+        smote = int_list(a.smote)
         classes = () if a.classes == "none" else int_list(a.classes)
     except ValueError:
         p.error("--rows, --classes, --groups and --high-ratio take comma-separated integers")
@@ -105,8 +131,12 @@ def parse_args(argv: list[str]) -> BenchConfig:
         p.error(f"--group-rows must be >= {MIN_GROUP_ROWS}")
     if min(high_ratio, default=MIN_HIGH_RATIO_ROWS) < MIN_HIGH_RATIO_ROWS:
         p.error(f"--high-ratio takes input sizes >= {MIN_HIGH_RATIO_ROWS:,}")
-    if not (classes and rows) and not groups and not high_ratio:
-        p.error("no case to run: give --classes with --rows, --groups or --high-ratio")
+    if set(smote) - set(SMOTE_FACTORS):
+        p.error(f"--smote takes {' and/or '.join(map(str, SMOTE_FACTORS))}")
+    if not 0 < a.smote_scale <= 1:
+        p.error("--smote-scale must be in (0, 1]")
+    if not (classes and rows) and not groups and not high_ratio and not smote:
+        p.error("no case to run: give --classes with --rows, --groups, --high-ratio or --smote")
     if a.repeats < 1:
         p.error("--repeats must be >= 1")
     if not a.peers:
@@ -123,6 +153,9 @@ def parse_args(argv: list[str]) -> BenchConfig:
         seed=a.seed,
         driver_memory=a.driver_memory,
         peer_memory_limit=int(a.peer_memory_limit * (1 << 30)),
+        peer_time_limit=a.peer_time_limit,
+        smote=smote,
+        smote_scale=a.smote_scale,
     )
 
 

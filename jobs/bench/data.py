@@ -12,6 +12,11 @@ label; a group case has an integer group column ``g`` too. The shapes:
 - high ratio: 997 classes of exactly 15 rows each, raised to 1.5 % of the input rows each
   (45,000 at 3M rows, 3,000 times their count; a dict strategy, ``max_ratio=None``), and three
   large classes (60 / 25 / 12 of 97) sharing the other rows, left as they are.
+- SMOTE (its own columns: 18 doubles ``f0`` .. ``f17`` and the label, like the SUSY data set):
+  shaped like SUSY at imbalance ratio 16, 2,712,173 rows of label 0 and 169,623 of label 1
+  times ``factor`` (1 or 10), balanced to 1:1 by SMOTE with k = 5 (strategy "auto"); each class
+  drawn from its own correlated distribution (:func:`smote_features`); ``--smote-scale``
+  shrinks both counts for a dry run.
 """
 
 from __future__ import annotations
@@ -23,10 +28,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
-from bench.config import GROUP, LABEL, SMALL_CLASSES, SMALL_ROWS, BenchConfig
+from bench.config import (
+    GROUP,
+    K_NEIGHBORS,
+    LABEL,
+    SMALL_CLASSES,
+    SMALL_ROWS,
+    SMOTE_FEATURES,
+    SUSY_MAJORITY,
+    SUSY_MINORITY,
+    BenchConfig,
+)
 from spark_upsample.engine.strategy import DEFAULT_MAX_RATIO, over_sampling_targets
 
 FLOAT_COLUMNS = 8
@@ -62,9 +78,15 @@ class Case:
     strategy: str | dict[int, int]
     groups: int = 0
     max_ratio: float | None = DEFAULT_MAX_RATIO
+    feature_cols: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
+        if self.shape == "smote":
+            return (
+                f"{self.rows:,} rows x {len(self.feature_cols)} features, "
+                f"{self.counts[1]:,} minority, SMOTE k={K_NEIGHBORS}"
+            )
         if self.shape == "groups":
             return f"{self.rows:,} rows, {self.groups:,} groups x {len(self.counts)} classes"
         if self.shape == "high-ratio":
@@ -133,6 +155,63 @@ def high_ratio_case(spark: SparkSession, config: BenchConfig, rows: int) -> Case
     small = round(HIGH_RATIO_SHARE * rows)
     targets = {c: n if c < large else small for c, n in counts.items()}
     return Case("high-ratio", rows, path, counts, targets, changed(counts, targets), max_ratio=None)
+
+
+def smote_case(config: BenchConfig, factor: int) -> Case:
+    """The SUSY-shaped input: :data:`SUSY_MAJORITY` rows of label 0 and ``factor`` times
+    :data:`SUSY_MINORITY` of label 1 (both times ``config.smote_scale``), 18 double features;
+    strategy "auto" (1:1). Written with pyarrow in files of :data:`ROWS_PER_FILE` rows, each
+    from its own seeded generator, so the data are the same on every machine."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    majority = round(SUSY_MAJORITY * config.smote_scale)
+    minority = round(SUSY_MINORITY * factor * config.smote_scale)
+    rows = majority + minority
+    counts = {0: majority, 1: minority}
+    name = f"smote_rows={rows}_minority={minority}_seed={config.seed}"
+    path = config.out / "data" / name
+    features = tuple(f"f{i}" for i in range(SMOTE_FEATURES))
+    if not (path / "_bench_counts.json").exists():
+        print(f"generating {path} ...", flush=True)
+        path.mkdir(parents=True, exist_ok=True)
+        shapes = class_distributions(config.seed)
+        for part, start in enumerate(range(0, rows, ROWS_PER_FILE)):
+            ids = np.arange(start, min(start + ROWS_PER_FILE, rows), dtype=np.int64)
+            labels = ((ids * SCRAMBLE) % rows < minority).astype(np.int32)  # exactly `minority`
+            rng = np.random.default_rng([config.seed, part])
+            x = smote_features(rng, labels, shapes)
+            columns = {f: x[:, i] for i, f in enumerate(features)} | {LABEL: labels}
+            pq.write_table(pa.table(columns), path / f"part-{part:05d}.parquet")
+        (path / "_bench_counts.json").write_text(json.dumps({str(c): n for c, n in counts.items()}))
+    return Case("smote", rows, path, counts, auto_targets(counts), "auto", feature_cols=features)
+
+
+def class_distributions(seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per label, a mean and a lower-triangular factor of a covariance matrix, both drawn from
+    ``seed``: the classes differ in location, scale and correlation."""
+    rng = np.random.default_rng(seed)
+    shapes = []
+    for shift in (0.0, 0.8):
+        mixing = rng.normal(size=(SMOTE_FEATURES, SMOTE_FEATURES)) / math.sqrt(SMOTE_FEATURES)
+        covariance = mixing @ mixing.T + 0.3 * np.eye(SMOTE_FEATURES)
+        mean = shift * rng.normal(size=SMOTE_FEATURES)
+        shapes.append((mean, np.linalg.cholesky(covariance)))
+    return shapes
+
+
+def smote_features(
+    rng: np.random.Generator, labels: np.ndarray, shapes: list[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """Rows of correlated normal features, label by label from ``shapes``; the first 8 columns
+    made positive and skewed like SUSY's kinematic ones (momenta: exponentials of normals)."""
+    z = rng.standard_normal((len(labels), SMOTE_FEATURES))
+    x = np.empty_like(z)
+    for label, (mean, factor) in enumerate(shapes):
+        mine = labels == label
+        x[mine] = mean + z[mine] @ factor.T
+    x[:, :8] = np.exp(0.5 * x[:, :8])
+    return x
 
 
 def ensure_input(

@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from bench.config import GROUP, LABEL, BenchConfig
 from bench.data import Case, label_counts
 from bench.methods import SPARK_RUNNERS
-from bench.peers import POLL_SECONDS, run_peer
+from bench.peers import POLL_SECONDS, SMOTE_PEER, run_peer, tree_rss
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Run:
     jvm_rss: int | None = None
     jvm_heap: int | None = None
     error: str | None = None
+    load: tuple[float, float] | None = None  # 1-minute load average before and after the run
 
 
 @dataclass
@@ -56,8 +57,9 @@ class CaseResult:
 
 class DriverProbe:
     """CPU time and peak RSS of the driver's Python process and JVM (psutil; RSS sampled every
-    50 ms), and the JVM heap's peak (sum of the heap pools' peak usage, reset at start). In local
-    mode the JVM runs the executors too."""
+    50 ms; the JVM's with its child processes, the Python workers of Arrow UDFs such as
+    SMOTE's), and the JVM heap's peak (sum of the heap pools' peak usage, reset at start). In
+    local mode the JVM runs the executors too."""
 
     def __init__(self, spark: SparkSession) -> None:
         jvm = spark.sparkContext._jvm
@@ -74,8 +76,19 @@ class DriverProbe:
             self._procs = []
 
     def cpu_seconds(self) -> float:
-        """User + system CPU seconds of the Python driver and the JVM so far (0 without psutil)."""
-        return sum(sum(p.cpu_times()[:2]) for p in self._procs)
+        """User + system CPU seconds of the Python driver, the JVM and the JVM's Python workers
+        (and their waited-for children) so far (0 without psutil). A worker that exits during a
+        run takes its seconds with it: Spark reuses its Python workers, so few do."""
+        if not self._procs:
+            return 0.0
+        import psutil
+
+        workers = self._procs[1].children(recursive=True)
+        total = sum(sum(p.cpu_times()[:2]) for p in self._procs)
+        for p in workers:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                total += sum(p.cpu_times()[:4])
+        return total
 
     @contextlib.contextmanager
     def measure(self, run: Run) -> Iterator[None]:
@@ -89,8 +102,10 @@ class DriverProbe:
 
         def sample() -> None:
             while not stop.is_set():
-                for i, p in enumerate(self._procs):
-                    peaks[i] = max(peaks[i], p.memory_info().rss)
+                if self._procs:
+                    driver, jvm = self._procs
+                    peaks[0] = max(peaks[0], driver.memory_info().rss)
+                    peaks[1] = max(peaks[1], tree_rss(jvm))  # and its Python workers
                 stop.wait(POLL_SECONDS)
 
         thread = threading.Thread(target=sample, daemon=True)
@@ -117,6 +132,7 @@ def measure_spark(
 ) -> Run:
     """One timed run of a Spark method, then its output's counts and its plan (untimed)."""
     run = Run(method, repeat)
+    before = load_average()
     sc = spark.sparkContext
     group = f"bench-{method}-{case.path.name}-{repeat}"
     sc.setJobGroup(group, group)
@@ -125,6 +141,7 @@ def measure_spark(
             start = time.perf_counter()
             planning = SPARK_RUNNERS[method](spark, case, out, seed)
             run.seconds = time.perf_counter() - start
+        run.load = (before, load_average())
         run.spark_jobs = len(sc.statusTracker().getJobIdsForGroup(group))
         check_output(spark, case, out, run)
         if planning is not None:
@@ -143,18 +160,28 @@ def measure_peer(
 ) -> Run:
     """One timed run of a single-machine peer in a subprocess, then its counts (untimed)."""
     run = Run(method, repeat)
+    before = load_average()
     targets = config.out / "out" / "targets.json"
     targets.write_text(json.dumps(case.targets))
     try:
         cpu_start, start = children_cpu_seconds(), time.perf_counter()
         limit = config.peer_memory_limit
-        run.py_rss = run_peer(method, case.path, out, config.seed, limit, targets)
+        peer = SMOTE_PEER if case.feature_cols else method
+        run.py_rss = run_peer(
+            peer, case.path, out, config.seed, limit, targets, config.peer_time_limit
+        )
         run.seconds = time.perf_counter() - start
         run.cpu_seconds = children_cpu_seconds() - cpu_start
+        run.load = (before, load_average())
         check_output(spark, case, out, run)
     except Exception as error:  # noqa: BLE001 - a failed peer is a result, not a crash
         run.error = first_line(error)
     return run
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average (0 where the OS does not tell)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
 def children_cpu_seconds() -> float:

@@ -18,9 +18,9 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from bench.config import LABEL
+from bench.config import K_NEIGHBORS, LABEL
 from bench.data import Case
-from spark_upsample import upsample_with_plan
+from spark_upsample import smote_with_plan, upsample_with_plan
 from spark_upsample.engine.plan import ResamplePlan
 from spark_upsample.engine.strategy import over_sampling_targets
 from spark_upsample.job.cli import main as job_main
@@ -48,17 +48,28 @@ def run_floor(spark: SparkSession, case: Case, out: Path, seed: int) -> None:
 
 
 def run_library(spark: SparkSession, case: Case, out: Path, seed: int) -> Callable[[], Planning]:
-    """``upsample_with_plan`` (timed apart as the planning) and a Parquet write."""
+    """``upsample_with_plan`` (``smote_with_plan`` for a SMOTE case; timed apart as the
+    planning) and a Parquet write."""
     df = spark.read.parquet(str(case.path))
     start = time.perf_counter()
-    result = upsample_with_plan(
-        df,
-        LABEL,
-        sampling_strategy=case.strategy,
-        seed=seed,
-        group_by=list(case.group_by),
-        max_ratio=case.max_ratio,
-    )
+    if case.feature_cols:
+        result = smote_with_plan(
+            df,
+            LABEL,
+            list(case.feature_cols),
+            k_neighbors=K_NEIGHBORS,
+            sampling_strategy=case.strategy,
+            seed=seed,
+        )
+    else:
+        result = upsample_with_plan(
+            df,
+            LABEL,
+            sampling_strategy=case.strategy,
+            seed=seed,
+            group_by=list(case.group_by),
+            max_ratio=case.max_ratio,
+        )
     seconds = time.perf_counter() - start
     result.df.write.parquet(str(out))
     plan = result.plan
@@ -73,11 +84,15 @@ def plan_matches(plan: ResamplePlan, case: Case) -> bool:
 
 
 def run_job(spark: SparkSession, case: Case, out: Path, seed: int) -> Callable[[], Planning]:
-    """The job's whole path, in-process: staging, write, count verification, publish."""
+    """The job's whole path, in-process: staging, write, count verification, publish
+    (``--method smote`` for a SMOTE case)."""
     argv = ["--input", str(case.path), "--output", str(out), "--seed", str(seed)]
     argv += ["--write-mode", "overwrite", "--max-ratio", str(case.max_ratio or 0)]
     if case.group_by:
         argv += ["--group-by", ",".join(case.group_by)]
+    if case.feature_cols:
+        argv += ["--method", "smote", "--k-neighbors", str(K_NEIGHBORS)]
+        argv += [a for f in case.feature_cols for a in ("--feature-col", f)]
     if isinstance(case.strategy, dict):
         argv += ["--strategy", ",".join(f"{c}={t}" for c, t in sorted(case.strategy.items()))]
     code = job_main(argv)

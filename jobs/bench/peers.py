@@ -15,16 +15,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.config import LABEL
+from bench.config import K_NEIGHBORS, LABEL
 
 ENTRY = Path(__file__).resolve().parent.parent / "benchmark.py"
 POLL_SECONDS = 0.05
 MIB = 1 << 20
+SMOTE_PEER = "imblearn-smote"  # the imblearn method of a SMOTE case
 
 
 def peer_main(argv: list[str]) -> int:
     """Run one peer, ``METHOD INPUT OUTPUT TARGETS SEED``: read ``INPUT`` with pyarrow, resample
-    to ``TARGETS`` (a JSON file of label -> count), write ``OUTPUT/part-0.parquet``."""
+    to ``TARGETS`` (a JSON file of label -> count), write ``OUTPUT/part-0.parquet``. METHOD is
+    ``numpy``, ``imblearn`` (``RandomOverSampler``) or ``imblearn-smote`` (``SMOTE`` with
+    ``k_neighbors`` = :data:`K_NEIGHBORS` on every column but the label, as float64)."""
     import numpy as np
     import pyarrow.parquet as pq
 
@@ -41,6 +44,8 @@ def peer_main(argv: list[str]) -> int:
             members = order[start : start + size]
             picks.append(members if targets[c] == size else rng.choice(members, targets[c]))
         result = table.take(np.concatenate(picks))
+    elif method == SMOTE_PEER:
+        result = imblearn_smote(table, targets, int(seed))
     else:
         import pyarrow as pa
         from imblearn.over_sampling import RandomOverSampler
@@ -57,27 +62,55 @@ def peer_main(argv: list[str]) -> int:
     return 0
 
 
+def imblearn_smote(table: Any, targets: dict[int, int], seed: int) -> Any:
+    """imbalanced-learn's ``SMOTE`` on a pyarrow table: features as one float64 array, the
+    resampled rows back as a table with the same columns."""
+    import numpy as np
+    import pyarrow as pa
+    from imblearn.over_sampling import SMOTE
+
+    features = [c for c in table.column_names if c != LABEL]
+    x = np.column_stack([table.column(c).to_numpy() for c in features]).astype(np.float64)
+    y = table.column(LABEL).to_numpy()
+    del table
+    sampler = SMOTE(sampling_strategy=targets, k_neighbors=K_NEIGHBORS, random_state=seed)
+    x_new, y_new = sampler.fit_resample(x, y)
+    del x
+    return pa.table({c: x_new[:, i] for i, c in enumerate(features)} | {LABEL: y_new})
+
+
 def missing_peer_packages() -> list[str]:
     """The ``bench`` extra's packages that are not importable."""
     needed = ("pyarrow", "imblearn", "pandas", "psutil")
     return [m for m in needed if importlib.util.find_spec(m) is None]
 
 
-def run_peer(method: str, source: Path, out: Path, seed: int, limit: int, targets: Path) -> int:
+def run_peer(
+    method: str,
+    source: Path,
+    out: Path,
+    seed: int,
+    limit: int,
+    targets: Path,
+    seconds: float | None = None,
+) -> int:
     """Run a peer on ``source`` in a subprocess; returns the peak RSS (bytes) of its process tree.
 
-    Raises RuntimeError when it fails or passes ``limit`` bytes (it is then killed)."""
+    Raises RuntimeError when it fails, passes ``limit`` bytes or runs past ``seconds`` (it is
+    then killed; the message starts with "killed")."""
     import psutil
 
     cmd = [sys.executable, str(ENTRY), "peer", method, str(source), str(out), str(targets)]
     with tempfile.TemporaryFile("w+") as stderr:
         child = subprocess.Popen([*cmd, str(seed)], stdout=subprocess.DEVNULL, stderr=stderr)
-        peak, killed = 0, False
+        peak, killed, late = 0, False, False
         proc = psutil.Process(child.pid)
+        deadline = time.monotonic() + seconds if seconds is not None else None
         while child.poll() is None:
             rss = tree_rss(proc)
             peak = max(peak, rss)
-            if rss > limit:
+            late = deadline is not None and time.monotonic() > deadline
+            if (rss > limit or late) and not killed:
                 for p in [*proc.children(recursive=True), proc]:
                     with contextlib.suppress(psutil.NoSuchProcess):
                         p.kill()
@@ -85,6 +118,10 @@ def run_peer(method: str, source: Path, out: Path, seed: int, limit: int, target
             time.sleep(POLL_SECONDS)
         stderr.seek(0)
         err = stderr.read()
+    if killed and late:
+        raise RuntimeError(
+            f"killed after {seconds:,.0f} s, the time limit (peak RSS seen {peak / MIB:,.0f} MiB)"
+        )
     if killed:
         gib, seen = limit / (1 << 30), peak / MIB
         raise RuntimeError(f"killed at {gib:.0f} GiB of RSS (peak seen {seen:,.0f} MiB)")

@@ -28,10 +28,11 @@ COLUMNS = (
     "plan s",
     "Spark jobs",
     "Python RSS MiB",
-    "JVM RSS MiB",
+    "JVM (+ workers) RSS MiB",
     "JVM heap peak MiB",
+    "load before/after",
 )
-ALIGN = ("---", "---:", "---:", "---", "---:", "---:", "---:", "---") + ("---:",) * 6
+ALIGN = ("---", "---:", "---:", "---", "---:", "---:", "---:", "---") + ("---:",) * 6 + ("---",)
 
 
 def summary_rows(result: CaseResult) -> list[dict[str, Any]]:
@@ -63,6 +64,7 @@ def summary_rows(result: CaseResult) -> list[dict[str, Any]]:
                 "jvm_rss": peak(good, "jvm_rss"),
                 "jvm_heap": peak(good, "jvm_heap"),
                 "errors": sorted({r.error for r in by_method[method] if r.error}),
+                "loads": [r.load for r in good if r.load is not None],
             }
         )
     return rows
@@ -108,7 +110,8 @@ def markdown_table(result: CaseResult) -> str:
             f"| {row['rows_out']:,} | {counts} "
             f"| {fmt(row['cells'], 1)} | {fmt(row['plan_s'], 1, '.1f')} "
             f"| {fmt(row['spark_jobs'], 1)} | {fmt(row['py_rss'], MIB)}{tree} "
-            f"| {fmt(row['jvm_rss'], MIB)} | {fmt(row['jvm_heap'], MIB)} |"
+            f"| {fmt(row['jvm_rss'], MIB)} | {fmt(row['jvm_heap'], MIB)} "
+            f"| {', '.join(f'{a:.1f}/{b:.1f}' for a, b in row['loads']) or '-'} |"
         )
         if row["errors"]:
             lines[-1] += f" failed runs: {'; '.join(row['errors'])}"

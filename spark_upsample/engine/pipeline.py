@@ -110,10 +110,10 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
 
     keys = CellKeys.of(df, label, group_by)
     raw = count_cells(df, keys, options.key_col_names)
-    counts, nulls = _clean(raw, keys, options.null_labels)
+    counts, nulls = clean_cells(raw, keys, options.null_labels)
     if nulls:
         df = df.where(keys.not_null())
-    targets, single = _targets(counts, options, keys)
+    targets, single = cell_targets(counts, options, keys)
 
     if options.weight_col:
         out, sizes = _weighted(df, keys, counts, targets, options.weight_col), {}
@@ -184,16 +184,30 @@ def count_cells(df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> dic
         are dropped or refused, are not checked); the first such cell, in cell order, is named
         with one repeated key and how often it occurs.
     """
+    return count_flagged_cells(df, keys, key_cols, [])[0]
+
+
+def count_flagged_cells(
+    df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...], flags: Sequence[Column]
+) -> tuple[dict[Any, int], dict[Any, tuple[int, ...]]]:
+    """:func:`count_cells`, and per cell how many rows each of ``flags`` (boolean columns of
+    ``df``) is true for, in the same job."""
     names = internal_names(df, "cell", "n", "total", "most", "key")
+    flag_names = [f"{names['n']}_{i}" for i in range(len(flags))]
+    flagged = [F.count(F.when(f, 1)).alias(n) for f, n in zip(flags, flag_names, strict=True)]
     cell = keys.column().alias(names["cell"])
     if not key_cols:
-        return {keys.to_python(r[0]): int(r[1]) for r in df.groupBy(cell).count().collect()}
-    per_key = df.groupBy(cell, *[col(c) for c in key_cols]).agg(F.count(F.lit(1)).alias(names["n"]))
+        rows = df.groupBy(cell).agg(F.count(F.lit(1)), *flagged).collect()
+        return ({keys.to_python(r[0]): int(r[1]) for r in rows},
+                {keys.to_python(r[0]): tuple(r[2:]) for r in rows})
+    per_key = df.groupBy(cell, *[col(c) for c in key_cols]).agg(
+        F.count(F.lit(1)).alias(names["n"]), *flagged)
     n = F.col(names["n"])
     rows = per_key.groupBy(names["cell"]).agg(
         F.sum(n).alias(names["total"]),
         F.max(n).alias(names["most"]),
         F.max_by(F.struct(*[col(c) for c in key_cols]), n).alias(names["key"]),
+        *[F.sum(name) for name in flag_names],
     ).collect()
     counts = {keys.to_python(r[0]): int(r[1]) for r in rows}
     repeated = {keys.to_python(r[0]): r for r in rows if r[2] > 1}
@@ -202,7 +216,7 @@ def count_cells(df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> dic
         first = ordered_classes({k: 0 for k in repeated})[0]
         r = repeated[first]
         raise duplicate_key_error(first, list(r[3]), key_cols, int(r[2]))
-    return counts
+    return counts, {keys.to_python(r[0]): tuple(int(v) for v in r[4:]) for r in rows}
 
 
 def resolve_seed(seed: Any) -> int:
@@ -325,7 +339,9 @@ def _validate(df: DataFrame, label: str | tuple[str, ...], options: Options) -> 
     check_shrinkage(df, options.shrinkage, shrinkage_cols)
 
 
-def _clean(raw: dict[Any, int], keys: CellKeys, null_labels: str) -> tuple[dict[Any, int], int]:
+def clean_cells(
+    raw: dict[Any, int], keys: CellKeys, null_labels: str
+) -> tuple[dict[Any, int], int]:
     """The non-null class counts (by class, or by (group, class)) and the null-label rows (a
     null in any label column makes a row's label null)."""
     by_label: Counter[Any] = Counter()
@@ -345,7 +361,7 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _targets(
+def cell_targets(
     counts: dict[Any, int], options: Options, keys: CellKeys
 ) -> tuple[dict[Any, int], list[tuple[Any, ...]]]:
     """Targets per cell key, and the groups left as they are because they hold one class."""

@@ -33,6 +33,8 @@ class ClassPlan:
         probability under the original class priors (see :func:`spark_upsample.prior_correction`).
         None for a class with a target of 0 (the model never sees it); see
         :func:`prior_factors`.
+    k_neighbors : SMOTE only: the neighbours each new row of the class chose from, ``k_neighbors``
+        or, for a class of fewer than ``k_neighbors + 1`` rows, its rows less one; else None
     """
 
     label: Any
@@ -43,6 +45,7 @@ class ClassPlan:
     sample_size: int | None = None
     group: tuple[Any, ...] | None = None
     prior_factor: float | None = None
+    k_neighbors: int | None = None
 
     @property
     def key(self) -> Any:
@@ -82,6 +85,7 @@ class ClassPlan:
             "sample_size": self.sample_size,
             "correction": self.correction,
             "prior_factor": self.prior_factor,
+            **({} if self.k_neighbors is None else {"k_neighbors": self.k_neighbors}),
         }
 
 

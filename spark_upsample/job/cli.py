@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     add("--no-report-html", dest="report_html", action="store_false", help="write no page")
     add("--label-col", action="append", metavar="COLUMN",
         help="the class column (default: label); repeat for classes on several columns")
-    add("--method", help="upsample (default), downsample, or resample (every class to --target)")
+    add("--method", help="upsample (default), downsample, resample (every class to --target), "
+        "or smote (new rows between neighbours, needs --feature-col)")
     add("--strategy", help="auto, minority, 'not minority', 'not majority', all (downsample: "
         "majority instead of minority), a ratio, or class=count,class=count")
     add("--target", help="with --method resample: an integer, majority, mean, median or minority")
@@ -122,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a column that identifies rows within a class (repeat for several): the same rows "
         "for the same seed however the input is split")
     add("--weight-col", help="write each row once with this weight column instead of copies")
-    add("--lineage-col", help="add this column: 'original' or 'copy'")
+    add("--lineage-col", help="add this column: 'original' or 'copy' ('synthetic' with smote)")
     add("--shrinkage", help="smoothed bootstrap factor, or class=factor,class=factor")
     add("--shrinkage-cols", help="comma-separated float/double columns to smooth")
     add("--shuffle-output", action=argparse.BooleanOptionalAction,
@@ -137,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--split", help="split first, e.g. train=0.8,test=0.2: every part is written to "
         "<output>/<part>, the --resample-part resampled")
     add("--resample-part", help="with --split: the part to resample (default: train)")
+    add("--feature-col", dest="feature_cols", action="append", metavar="COLUMN",
+        help="with --method smote: a numeric column to interpolate (repeat for several)")
+    add("--k-neighbors", type=_int_or_text, help="with --method smote: neighbours per row "
+        "(default 5)")
     add("--dry-run", action=argparse.BooleanOptionalAction,
         help="count and print the plan; write nothing")
     add("--verbose", action=argparse.BooleanOptionalAction,
@@ -495,6 +500,8 @@ def _report(
         "lineage_col": config.lineage_col,
         "shrinkage": config.shrinkage,
         "shuffle_output": config.shuffle_output,
+        **({"feature_cols": list(config.feature_cols), "k_neighbors": config.k_neighbors}
+           if config.method == "smote" else {}),
         "rows_read": plan.rows_before + plan.null_labels_dropped,
         "null_labels_dropped": plan.null_labels_dropped,
         "rows_written": plan.rows_after,
@@ -509,7 +516,8 @@ def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
 
     ``config.remote`` (or ``SPARK_REMOTE``) connects to a Spark Connect server. Otherwise a new
     session runs in local mode on all cores only when nothing else sets a master (spark-submit,
-    ``MASTER``, ``PYSPARK_SUBMIT_ARGS``); master, memory and shuffle settings are never set here.
+    ``MASTER``, ``PYSPARK_SUBMIT_ARGS``), its Python workers then this interpreter unless
+    ``PYSPARK_PYTHON`` says otherwise; master, memory and shuffle settings are never set here.
     A new classic session logs INFO with ``verbose`` (else WARN) and has no console progress bar
     when stderr is not a terminal; a JVM started here gets the job's log4j profile
     (:func:`_spark_log_config`).
@@ -531,6 +539,9 @@ def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
     master_given = os.environ.get("MASTER") or "--master" in submit_args
     if not master_given:
         builder = builder.master("local[*]")
+        # Local executors run this machine's Python: this interpreter, whose packages the job
+        # has (SMOTE runs numpy and pyarrow there), not whatever "python3" is first on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     with _spark_log_config(config.verbose):
         return builder.getOrCreate(), True
 

@@ -32,8 +32,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 WRITE_MODES = ("error", "overwrite", "append")
-METHODS = ("upsample", "downsample", "resample")
+METHODS = ("upsample", "downsample", "resample", "smote")
 NULL_LABEL_POLICIES = ("error", "drop")
+DEFAULT_K_NEIGHBORS = 5
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class JobConfig:
     verbose: bool = False
     split: dict[str, float] | None = None
     resample_part: str | None = None
+    feature_cols: tuple[str, ...] = ()
+    k_neighbors: int = DEFAULT_K_NEIGHBORS
 
     @property
     def source(self) -> str:
@@ -84,6 +87,7 @@ class JobConfig:
 
 
 KEYS = tuple(f.name for f in dataclasses.fields(JobConfig))
+DEFAULTS = JobConfig()
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
@@ -284,6 +288,12 @@ def _split(key: str, value: Any) -> dict[str, float] | None:
     return {name: float(value[name]) for name in names}
 
 
+def _k_neighbors(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"k_neighbors must be an integer >= 1. Got {value!r} instead.")
+    return value
+
+
 def _seed(key: str, value: Any) -> int | None:
     if value is None:
         return None
@@ -348,6 +358,8 @@ _CHECKS = {
     "verbose": _flag,
     "split": _split,
     "resample_part": _text,
+    "feature_cols": _columns,
+    "k_neighbors": _k_neighbors,
 }
 
 
@@ -363,15 +375,49 @@ def _check_consistency(config: JobConfig) -> None:
         raise ConfigError(
             "strategy does not apply to method = resample, which brings every class to target; "
             f"leave strategy out and choose the target. Got {config.strategy!r} instead.")
-    strings = {"upsample": OVER_SAMPLING_STRINGS, "downsample": UNDER_SAMPLING_STRINGS}
+    strings = {"upsample": OVER_SAMPLING_STRINGS, "smote": OVER_SAMPLING_STRINGS,
+               "downsample": UNDER_SAMPLING_STRINGS}
     allowed = strings.get(config.method, ("auto",))
     if isinstance(config.strategy, str) and config.strategy not in allowed:
         raise ConfigError(
             f"strategy must be one of {', '.join(allowed)}, a float ratio in (0, 1] or a table "
             f"of class = count (method {config.method}). Got {config.strategy!r} instead.")
     _check_split(config)
+    _check_smote(config)
     if config.method == "downsample" and (config.keep_originals or config.shrinkage is not None):
         raise ConfigError("keep_originals and shrinkage apply to upsample and resample only.")
+
+
+# The keys whose non-default values only the random methods use, and what they do there.
+NOT_FOR_SMOTE = {
+    "keep_originals": "SMOTE always keeps the original rows",
+    "replacement": "it chooses how downsample and resample shrink a class",
+    "weight_col": "SMOTE writes new rows, not weights",
+    "shrinkage": "SMOTE interpolates between neighbours instead of smoothing copies",
+    "shrinkage_cols": "SMOTE interpolates between neighbours instead of smoothing copies",
+    "shuffle_output": "it applies to upsample, downsample and resample only",
+    "null_labels": "SMOTE refuses null labels; filter them out first",
+    "checkpoint_input": "it applies to upsample, downsample and resample only",
+    "max_ratio": f"SMOTE's limit is {DEFAULT_MAX_RATIO:,.0f} times a class's rows",
+}
+
+
+def _check_smote(config: JobConfig) -> None:
+    """``feature_cols`` and ``k_neighbors`` go with ``method = "smote"``, which needs
+    ``feature_cols`` and takes none of :data:`NOT_FOR_SMOTE` (nor ``target``)."""
+    if config.method != "smote":
+        given = [k for k in ("feature_cols", "k_neighbors")
+                 if getattr(config, k) != getattr(DEFAULTS, k)]
+        if given:
+            raise ConfigError(f"{' and '.join(given)} go{'es' if len(given) == 1 else ''} with "
+                              f"method = smote only (method {config.method}).")
+        return
+    if not config.feature_cols:
+        raise ConfigError("method = smote needs feature_cols: the numeric columns to interpolate "
+                          "between neighbours (e.g. --feature-col x --feature-col y).")
+    for key, why in NOT_FOR_SMOTE.items():
+        if getattr(config, key) != getattr(DEFAULTS, key):
+            raise ConfigError(f"{key} does not apply to method = smote: {why}.")
 
 
 def _check_split(config: JobConfig) -> None:

@@ -1,4 +1,5 @@
-"""The job's choice of library call: its config turned into an upsample, downsample or resample.
+"""The job's choice of library call: its config turned into an upsample, downsample, resample or
+smote.
 
 Config files and command lines name classes as text ("0", "true", "fraud"), while labels may be
 integers, booleans, dates...; :func:`keyed_by_label` parses such text as the label column's type.
@@ -22,6 +23,7 @@ from spark_upsample.errors import InvalidStrategyError
 from spark_upsample.job.config import JobConfig
 from spark_upsample.transforms.oversampling import upsample_with_plan
 from spark_upsample.transforms.resampling import resample_with_plan
+from spark_upsample.transforms.smote import smote_with_plan
 from spark_upsample.transforms.undersampling import downsample_with_plan
 
 
@@ -32,6 +34,11 @@ def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
         schema.get(config.label_col) if isinstance(config.label_col, str)
         else tuple(schema.get(c) for c in config.label_col))
     strategy = keyed_by_label(config.strategy, label_type, "strategy")
+    if config.method == "smote":  # config.py refuses the keys it does not take
+        return smote_with_plan(df, config.label_col, list(config.feature_cols),
+                               k_neighbors=config.k_neighbors, sampling_strategy=strategy,
+                               seed=config.seed, group_by=config.group_by,
+                               key_cols=config.key_cols or None, lineage_col=config.lineage_col)
     common: dict[str, Any] = dict(
         seed=config.seed,
         null_labels=config.null_labels,
