@@ -35,7 +35,8 @@ os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 # (spark-submit reads SPARK_SUBMIT_OPTS); executors of a standalone cluster get it by conf.
 TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
 os.environ["SPARK_SUBMIT_OPTS"] = " ".join(
-    filter(None, [os.environ.get("SPARK_SUBMIT_OPTS"), TEST_JVM_OPTIONS]))
+    filter(None, [os.environ.get("SPARK_SUBMIT_OPTS"), TEST_JVM_OPTIONS])
+)
 
 CONNECT = os.environ.get("SPARK_UPSAMPLE_TEST_CONNECT", "").strip()
 CONNECT_MODE = CONNECT not in ("", "0", "false", "no")
@@ -73,9 +74,16 @@ def spark_home() -> str:
 def spark_env(**extra: str) -> dict[str, str]:
     """The environment for Spark processes started by tests: this venv's Python, loopback only."""
     env = dict(os.environ)
-    for name in ("PYSPARK_GATEWAY_PORT", "PYSPARK_GATEWAY_SECRET", "SPARK_REMOTE",
-                 "SPARK_CONNECT_MODE_ENABLED", "SPARK_LOCAL_REMOTE", "MASTER",
-                 "PYSPARK_SUBMIT_ARGS", "SPARK_UPSAMPLE_TEST_CONNECT"):
+    for name in (
+        "PYSPARK_GATEWAY_PORT",
+        "PYSPARK_GATEWAY_SECRET",
+        "SPARK_REMOTE",
+        "SPARK_CONNECT_MODE_ENABLED",
+        "SPARK_LOCAL_REMOTE",
+        "MASTER",
+        "PYSPARK_SUBMIT_ARGS",
+        "SPARK_UPSAMPLE_TEST_CONNECT",
+    ):
         env.pop(name, None)
     env.update(
         SPARK_HOME=spark_home(),
@@ -110,8 +118,9 @@ def wait_for_log(process: subprocess.Popen, log: Path, pattern: str, timeout: fl
         if match:
             return match
         if process.poll() is not None:
-            raise RuntimeError(f"process exited ({process.returncode}) before {pattern!r}:\n"
-                               f"{content[-4000:]}")
+            raise RuntimeError(
+                f"process exited ({process.returncode}) before {pattern!r}:\n{content[-4000:]}"
+            )
         time.sleep(0.2)
     raise RuntimeError(f"no {pattern!r} after {timeout}s in {log}:\n{content[-4000:]}")
 
@@ -137,18 +146,32 @@ def start_connect_server(workdir: Path) -> tuple[subprocess.Popen, str]:
         "spark.sql.warehouse.dir": str(workdir / "warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={workdir}",
     }
-    args = [os.path.join(spark_home(), "bin", "spark-submit"), "--class", CONNECT_SERVER_CLASS,
-            "--name", "spark-upsample-tests-connect", "--master", "local[2]"]
+    args = [
+        os.path.join(spark_home(), "bin", "spark-submit"),
+        "--class",
+        CONNECT_SERVER_CLASS,
+        "--name",
+        "spark-upsample-tests-connect",
+        "--master",
+        "local[2]",
+    ]
     for key, value in confs.items():
         args += ["--conf", f"{key}={value}"]
     with open(log, "wb") as out:
         # spark-submit execs the JVM, so this pid is the server's.
-        process = subprocess.Popen(args, cwd=workdir, env=spark_env(SPARK_CONNECT_MODE="0"),
-                                   stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            args,
+            cwd=workdir,
+            env=spark_env(SPARK_CONNECT_MODE="0"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         # The server moves to the next port if this one was taken meanwhile: read the real one.
-        started = wait_for_log(process, log, r"Spark Connect server started at: 127\.0\.0\.1:(\d+)",
-                               180)
+        started = wait_for_log(
+            process, log, r"Spark Connect server started at: 127\.0\.0\.1:(\d+)", 180
+        )
     except BaseException:
         stop_process(process)
         raise

@@ -19,6 +19,7 @@ def sqlstate(code: str) -> str:
     """The end of a Spark error message: Spark 4 appends its SQLSTATE, Spark 3.5 does not."""
     return f" SQLSTATE: {code}" if SPARK_4 else ""
 
+
 # Chi-square critical value at p = 0.001 for 9 degrees of freedom (10 cells).
 CHI2_CRITICAL_9DF_P001 = 27.877
 

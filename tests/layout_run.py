@@ -41,8 +41,9 @@ def main(master: str, max_bytes: str, parquet_in: str, csv_in: str, out: str) ->
         "resample": resample(df, "label", target="median", seed=SEED),
         "group_by": upsample(df, "label", group_by=["g"], seed=SEED),
         "keep_originals": upsample(df, "label", keep_originals=True, seed=SEED),
-        "shrinkage": upsample(df, "label", shrinkage=1.0, shrinkage_cols=["x"],
-                              keep_originals=True, seed=SEED),
+        "shrinkage": upsample(
+            df, "label", shrinkage=1.0, shrinkage_cols=["x"], keep_originals=True, seed=SEED
+        ),
         "csv_key_cols": upsample(csv, "label", key_cols=["id"], seed=SEED),
         "split": split(df, "label", {"train": 0.6, "valid": 0.3, "test": 0.1}, seed=SEED)["valid"],
         "folds": with_folds(df, "label", 4, seed=SEED, group_by=["g"]),
@@ -53,8 +54,10 @@ def main(master: str, max_bytes: str, parquet_in: str, csv_in: str, out: str) ->
     }
     for name, frame in outputs.items():
         frame.write.parquet(f"{out}/{name}")
-    layout = {"parquet_partitions": df.rdd.getNumPartitions(),
-              "csv_partitions": csv.rdd.getNumPartitions()}
+    layout = {
+        "parquet_partitions": df.rdd.getNumPartitions(),
+        "csv_partitions": csv.rdd.getNumPartitions(),
+    }
     Path(out, "layout.json").write_text(json.dumps(layout))
     spark.stop()
 

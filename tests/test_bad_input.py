@@ -37,19 +37,26 @@ def make_input(spark: SparkSession, kind: str, folder: Path) -> Path:
         if kind == "corrupt":
             (path / "part-99999-corrupt.snappy.parquet").write_bytes(b"PAR1 this is not parquet")
     elif kind == "nulls":
-        write_parquet(spark, path, labelled([("a", 40), (None, 3), ("b", 8)]),
-                      "id long, label string, x double")
+        write_parquet(
+            spark,
+            path,
+            labelled([("a", 40), (None, 3), ("b", 8)]),
+            "id long, label string, x double",
+        )
     elif kind == "empty":
         write_parquet(spark, path, [], "id long, label string, x double")
     elif kind == "single":
         write_parquet(spark, path, labelled([("a", 40)]), "id long, label string, x double")
     elif kind == "nan feature":
-        rows = [(i, label, float("nan") if i in (3, 45) else x)
-                for i, label, x in labelled(GOOD)]
+        rows = [(i, label, float("nan") if i in (3, 45) else x) for i, label, x in labelled(GOOD)]
         write_parquet(spark, path, rows, "id long, label string, x double")
     elif kind == "nan":
-        write_parquet(spark, path, labelled([(1.0, 40), (float("nan"), 2), (0.0, 8)]),
-                      "id long, label double, x double")
+        write_parquet(
+            spark,
+            path,
+            labelled([(1.0, 40), (float("nan"), 2), (0.0, 8)]),
+            "id long, label double, x double",
+        )
     elif kind == "csv":
         path = folder / "input.csv"
         path.write_text("id,lab,x\n" + "".join(f"{i},{v},{x}\n" for i, v, x in labelled(GOOD)))
@@ -62,61 +69,169 @@ def make_input(spark: SparkSession, kind: str, folder: Path) -> Path:
 
 # (case, input kind, arguments, exit code, the message's key words)
 CASES = [
-    ("missing label column", "good", ["--label-col", "lable"], 3,
-     "Column 'lable' is not in the input; its columns are ['id', 'label', 'x']. "
-     "Did you mean 'label'?"),
-    ("null labels", "nulls", [], 3,
-     "3 row(s) have a null 'label'. Fill or filter them first, or pass null_labels='drop' "
-     "(--null-labels drop)"),
+    (
+        "missing label column",
+        "good",
+        ["--label-col", "lable"],
+        3,
+        "Column 'lable' is not in the input; its columns are ['id', 'label', 'x']. "
+        "Did you mean 'label'?",
+    ),
+    (
+        "null labels",
+        "nulls",
+        [],
+        3,
+        "3 row(s) have a null 'label'. Fill or filter them first, or pass null_labels='drop' "
+        "(--null-labels drop)",
+    ),
     ("empty input", "empty", [], 3, "The input has no rows; nothing to resample."),
-    ("single class", "single", [], 3,
-     "The label needs at least 2 classes to balance; got 1 ('a')."),
+    (
+        "single class",
+        "single",
+        [],
+        3,
+        "The label needs at least 2 classes to balance; got 1 ('a').",
+    ),
     ("NaN float labels", "nan", [], 3, "2 row(s) have a NaN 'label'; NaN is not a class."),
-    ("NaN in a smoothed column", "nan feature", ["--shrinkage", "1", "--shrinkage-cols", "x"], 3,
-     "shrinkage_cols: NaN or null values (2 in 'x')"),
-    ("input path missing", "missing", [], 3, "Cannot read input {input} as parquet: "
-     "[PATH_NOT_FOUND] Path does not exist"),
-    ("corrupt Parquet file among good ones", "corrupt", [], 3,
-     "Spark could not read the input {input}"),
-    ("wrong input format", "good", ["--input-format", "json"], 3,
-     "Column 'label' is not in the input; its columns are ['_corrupt_record']. The input was "
-     "read as json: if these columns look wrong, check --input-format"),
-    ("unknown input format", "good", ["--input-format", "parquett"], 3,
-     "Cannot read input {input} as parquett: [DATA_SOURCE_NOT_FOUND]"),
-    ("CSV header lacks the label", "csv", ["--input-format", "csv"], 3,
-     "Column 'label' is not in the input; its columns are ['id', 'lab', 'x']. "
-     "Did you mean 'lab'?"),
-    ("unknown strategy", "good", ["--strategy", "majority"], 2,
-     "strategy must be one of auto, minority, not minority, not majority, all"),
-    ("strategy with method resample", "good",
-     ["--method", "resample", "--target", "median", "--strategy", "0.5"], 2,
-     "strategy does not apply to method = resample"),
-    ("float ratio out of range", "good", ["--strategy", "1.5"], 2,
-     "A float strategy must be in (0, 1]. Got 1.5 instead."),
-    ("ratio on multiclass", "good", ["--strategy", "0.5"], 2,
-     "A float sampling_strategy (0.5) only applies to binary labels; the label has 3 classes."),
-    ("dict target below the current count", "good", ["--strategy", "b=5"], 2,
-     "sampling_strategy['b'] = 5 is below the 8 rows class 'b' already has"),
-    ("dict with an unknown class", "good", ["--strategy", "z=5"], 2,
-     "class(es) 'z' that are not in the data"),
-    ("negative seed", "good", ["--seed", "-1"], 2,
-     "seed must be an integer in [0, 2**63). Got -1 instead."),
-    ("non-integer seed", "good", ["--seed", "1.5"], 2,
-     "seed must be an integer in [0, 2**63). Got '1.5' instead."),
-    ("target above --max-ratio", "good", ["--strategy", "c=30000"], 2,
-     "The target of class 'c' (30,000 rows) is 15,000 times its 2 row(s), above max_ratio "
-     "10,000. Raise max_ratio (--max-ratio)"),
-    ("bad --max-ratio", "good", ["--max-ratio", "0.5"], 2,
-     "max_ratio must be a number >= 1 (0: no limit). Got 0.5 instead."),
-    ("unknown config key", "good", ["--config", "{typo_config}"], 2,
-     "Unknown config key 'lable_col'. Did you mean 'label_col'?"),
-    ("output exists with --write-mode error", "good", ["--write-mode", "error"], 4,
-     "The output {output} already exists. Pass --write-mode overwrite"),
-    ("output inside the input", "good", ["--output", "{input}/balanced"], 2,
-     "overlaps the input"),
+    (
+        "NaN in a smoothed column",
+        "nan feature",
+        ["--shrinkage", "1", "--shrinkage-cols", "x"],
+        3,
+        "shrinkage_cols: NaN or null values (2 in 'x')",
+    ),
+    (
+        "input path missing",
+        "missing",
+        [],
+        3,
+        "Cannot read input {input} as parquet: [PATH_NOT_FOUND] Path does not exist",
+    ),
+    (
+        "corrupt Parquet file among good ones",
+        "corrupt",
+        [],
+        3,
+        "Spark could not read the input {input}",
+    ),
+    (
+        "wrong input format",
+        "good",
+        ["--input-format", "json"],
+        3,
+        "Column 'label' is not in the input; its columns are ['_corrupt_record']. The input was "
+        "read as json: if these columns look wrong, check --input-format",
+    ),
+    (
+        "unknown input format",
+        "good",
+        ["--input-format", "parquett"],
+        3,
+        "Cannot read input {input} as parquett: [DATA_SOURCE_NOT_FOUND]",
+    ),
+    (
+        "CSV header lacks the label",
+        "csv",
+        ["--input-format", "csv"],
+        3,
+        "Column 'label' is not in the input; its columns are ['id', 'lab', 'x']. "
+        "Did you mean 'lab'?",
+    ),
+    (
+        "unknown strategy",
+        "good",
+        ["--strategy", "majority"],
+        2,
+        "strategy must be one of auto, minority, not minority, not majority, all",
+    ),
+    (
+        "strategy with method resample",
+        "good",
+        ["--method", "resample", "--target", "median", "--strategy", "0.5"],
+        2,
+        "strategy does not apply to method = resample",
+    ),
+    (
+        "float ratio out of range",
+        "good",
+        ["--strategy", "1.5"],
+        2,
+        "A float strategy must be in (0, 1]. Got 1.5 instead.",
+    ),
+    (
+        "ratio on multiclass",
+        "good",
+        ["--strategy", "0.5"],
+        2,
+        "A float sampling_strategy (0.5) only applies to binary labels; the label has 3 classes.",
+    ),
+    (
+        "dict target below the current count",
+        "good",
+        ["--strategy", "b=5"],
+        2,
+        "sampling_strategy['b'] = 5 is below the 8 rows class 'b' already has",
+    ),
+    (
+        "dict with an unknown class",
+        "good",
+        ["--strategy", "z=5"],
+        2,
+        "class(es) 'z' that are not in the data",
+    ),
+    (
+        "negative seed",
+        "good",
+        ["--seed", "-1"],
+        2,
+        "seed must be an integer in [0, 2**63). Got -1 instead.",
+    ),
+    (
+        "non-integer seed",
+        "good",
+        ["--seed", "1.5"],
+        2,
+        "seed must be an integer in [0, 2**63). Got '1.5' instead.",
+    ),
+    (
+        "target above --max-ratio",
+        "good",
+        ["--strategy", "c=30000"],
+        2,
+        "The target of class 'c' (30,000 rows) is 15,000 times its 2 row(s), above max_ratio "
+        "10,000. Raise max_ratio (--max-ratio)",
+    ),
+    (
+        "bad --max-ratio",
+        "good",
+        ["--max-ratio", "0.5"],
+        2,
+        "max_ratio must be a number >= 1 (0: no limit). Got 0.5 instead.",
+    ),
+    (
+        "unknown config key",
+        "good",
+        ["--config", "{typo_config}"],
+        2,
+        "Unknown config key 'lable_col'. Did you mean 'label_col'?",
+    ),
+    (
+        "output exists with --write-mode error",
+        "good",
+        ["--write-mode", "error"],
+        4,
+        "The output {output} already exists. Pass --write-mode overwrite",
+    ),
+    ("output inside the input", "good", ["--output", "{input}/balanced"], 2, "overlaps the input"),
     ("output containing the input", "good", ["--output", "{folder}"], 2, "overlaps the input"),
-    ("unwritable output location", "good", ["--output", "{a_file}/balanced"], 4,
-     "Writing '{a_file}/balanced' failed"),
+    (
+        "unwritable output location",
+        "good",
+        ["--output", "{a_file}/balanced"],
+        4,
+        "Writing '{a_file}/balanced' failed",
+    ),
 ]
 
 
@@ -133,8 +248,9 @@ def documented_pattern(message: str) -> str:
     return ".*".join(re.escape(part) for part in message.split("…"))
 
 
-@pytest.mark.parametrize(("case", "kind", "args", "code", "message"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("case", "kind", "args", "code", "message"), CASES, ids=[c[0] for c in CASES]
+)
 def test_bad_input_is_refused_clearly_and_nothing_changes(
     spark, tmp_path, capsys, case, kind, args, code, message
 ):
@@ -146,10 +262,24 @@ def test_bad_input_is_refused_clearly_and_nothing_changes(
     a_file.write_text("a file, not a folder")
     typo_config = folder / "typo.toml"
     typo_config.write_text('lable_col = "label"\n')
-    values = {"input": make_input(spark, kind, folder), "output": output, "folder": folder,
-              "a_file": a_file, "typo_config": typo_config}
-    argv = ["--input", "{input}", "--output", "{output}", "--write-mode", "overwrite",
-            "--seed", "1", *args]
+    values = {
+        "input": make_input(spark, kind, folder),
+        "output": output,
+        "folder": folder,
+        "a_file": a_file,
+        "typo_config": typo_config,
+    }
+    argv = [
+        "--input",
+        "{input}",
+        "--output",
+        "{output}",
+        "--write-mode",
+        "overwrite",
+        "--seed",
+        "1",
+        *args,
+    ]
     before = snapshot(tmp_path)
     capsys.readouterr()
 
@@ -158,8 +288,10 @@ def test_bad_input_is_refused_clearly_and_nothing_changes(
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("spark-upsample: error: ")]
     assert len(errors) == 1, err
-    assert message.format(**{k: repr(str(v)) if k == "output" else v for k, v in values.items()}) \
+    assert (
+        message.format(**{k: repr(str(v)) if k == "output" else v for k, v in values.items()})
         in errors[0]
+    )
     assert "Traceback" not in err
     assert snapshot(tmp_path) == before  # the previous output, the input: byte for byte
     documented_code, documented_message = documented_table()[case]
@@ -167,8 +299,9 @@ def test_bad_input_is_refused_clearly_and_nothing_changes(
         documented_message = re.sub(r"\[[A-Z][A-Z_.]*\] .*", "…", documented_message)
     printed = errors[0].removeprefix("spark-upsample: error: ")
     assert documented_code == code
-    assert re.fullmatch(documented_pattern(documented_message), printed), \
+    assert re.fullmatch(documented_pattern(documented_message), printed), (
         f"docs/errors.md: {documented_message}\nprinted: {printed}"
+    )
 
 
 def test_the_table_has_at_least_twenty_cases_and_the_errors_page_lists_exactly_them():
@@ -184,7 +317,9 @@ def test_a_failed_task_is_reported_by_its_cause_without_javas_wrapping():
         "failed 1 times, most recent "
         "failure: Lost task 1.0 in stage 45.0 (TID 39) (localhost executor driver): "
         "java.lang.RuntimeException: file:/data/part-1.parquet is not a Parquet file. Expected "
-        "magic number at tail, but found [113, 117, 101, 116]\n\tat org.apache.parquet.Foo(x)")
+        "magic number at tail, but found [113, 117, 101, 116]\n\tat org.apache.parquet.Foo(x)"
+    )
     assert first_line(Exception(message)) == (
         "file:/data/part-1.parquet is not a Parquet file. Expected magic number at tail, but "
-        "found [113, 117, 101, 116]")
+        "found [113, 117, 101, 116]"
+    )

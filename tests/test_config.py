@@ -23,7 +23,9 @@ def write(tmp_path, text: str) -> str:
 
 
 def test_every_key_from_the_file(tmp_path):
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 input = "in"
 input_format = "csv"
 input_schema = "id INT, label STRING"
@@ -54,49 +56,143 @@ checkpoint_input = true
 remote = "sc://127.0.0.1:15002"
 dry_run = true
 verbose = true
-""")
+""",
+    )
     config = config_from_args(["--config", path])
     assert config == JobConfig(
-        input="in", input_format="csv", input_schema="id INT, label STRING",
-        input_options={"sep": ";", "header": "true"}, output="out", output_format="orc",
-        output_options={"orc.bloom.filter.columns": "id"}, write_mode="append",
-        partition_by=("label",), compression="zstd", output_files=4, report="r.json",
-        label_col="y", strategy={"a": 10, "b": 20}, seed=7, keep_originals=True,
-        replacement=True, group_by=("day", "region"), weight_col="w", lineage_col="origin",
-        shrinkage={"a": 0.5}, shrinkage_cols=("x",), shuffle_output=True,
-        null_labels="drop", max_ratio=50.0, checkpoint_input=True, remote="sc://127.0.0.1:15002",
-        dry_run=True, verbose=True,
+        input="in",
+        input_format="csv",
+        input_schema="id INT, label STRING",
+        input_options={"sep": ";", "header": "true"},
+        output="out",
+        output_format="orc",
+        output_options={"orc.bloom.filter.columns": "id"},
+        write_mode="append",
+        partition_by=("label",),
+        compression="zstd",
+        output_files=4,
+        report="r.json",
+        label_col="y",
+        strategy={"a": 10, "b": 20},
+        seed=7,
+        keep_originals=True,
+        replacement=True,
+        group_by=("day", "region"),
+        weight_col="w",
+        lineage_col="origin",
+        shrinkage={"a": 0.5},
+        shrinkage_cols=("x",),
+        shuffle_output=True,
+        null_labels="drop",
+        max_ratio=50.0,
+        checkpoint_input=True,
+        remote="sc://127.0.0.1:15002",
+        dry_run=True,
+        verbose=True,
     )
 
 
 def test_every_key_from_the_command_line_overrides_the_file(tmp_path):
-    path = write(tmp_path, 'input = "in"\noutput = "out"\nseed = 1\ninput_options = {a = "1"}\n'
-                           'keep_originals = true\n')
+    path = write(
+        tmp_path,
+        'input = "in"\noutput = "out"\nseed = 1\ninput_options = {a = "1"}\n'
+        "keep_originals = true\n",
+    )
     # input and input_table are exclusive: the override of a path by a table is an error ...
     with pytest.raises(ConfigError, match="exactly one of input"):
         config_from_args(["--config", path, "--input-table", "db.t"])
     # ... so override everything else.
-    config = config_from_args([
-        "--config", path, "--input", "in2", "--input-format", "json",
-        "--input-schema", "x INT", "--input-option", "b=2", "--output", "o2",
-        "--output-format", "csv", "--output-option", "sep=|", "--write-mode", "overwrite",
-        "--partition-by", "label,day", "--compression", "gzip", "--output-files", "3",
-        "--report", "rep.json", "--label-col", "cls", "--method", "resample", "--target", "median",
-        "--seed", "9", "--replacement", "--group-by", "g1,g2", "--weight-col", "wt",
-        "--lineage-col", "lin", "--shrinkage", "a=0.5,b=1", "--shrinkage-cols", "x,y",
-        "--no-shuffle-output", "--no-keep-originals", "--null-labels", "drop", "--max-ratio", "0",
-        "--checkpoint-input", "--remote", "sc://h:1", "--dry-run", "--verbose",
-    ])
+    config = config_from_args(
+        [
+            "--config",
+            path,
+            "--input",
+            "in2",
+            "--input-format",
+            "json",
+            "--input-schema",
+            "x INT",
+            "--input-option",
+            "b=2",
+            "--output",
+            "o2",
+            "--output-format",
+            "csv",
+            "--output-option",
+            "sep=|",
+            "--write-mode",
+            "overwrite",
+            "--partition-by",
+            "label,day",
+            "--compression",
+            "gzip",
+            "--output-files",
+            "3",
+            "--report",
+            "rep.json",
+            "--label-col",
+            "cls",
+            "--method",
+            "resample",
+            "--target",
+            "median",
+            "--seed",
+            "9",
+            "--replacement",
+            "--group-by",
+            "g1,g2",
+            "--weight-col",
+            "wt",
+            "--lineage-col",
+            "lin",
+            "--shrinkage",
+            "a=0.5,b=1",
+            "--shrinkage-cols",
+            "x,y",
+            "--no-shuffle-output",
+            "--no-keep-originals",
+            "--null-labels",
+            "drop",
+            "--max-ratio",
+            "0",
+            "--checkpoint-input",
+            "--remote",
+            "sc://h:1",
+            "--dry-run",
+            "--verbose",
+        ]
+    )
     assert config == JobConfig(
-        input="in2", input_format="json", input_schema="x INT",
-        input_options={"a": "1", "b": "2"}, output="o2", output_format="csv",
-        output_options={"sep": "|"}, write_mode="overwrite", partition_by=("label", "day"),
-        compression="gzip", output_files=3, report="rep.json", label_col="cls",
-        method="resample", target="median", replacement=True, group_by=("g1", "g2"),
-        weight_col="wt", lineage_col="lin", shrinkage={"a": 0.5, "b": 1.0},
-        shrinkage_cols=("x", "y"), shuffle_output=False, seed=9, keep_originals=False,
-        null_labels="drop", max_ratio=None,
-        checkpoint_input=True, remote="sc://h:1", dry_run=True, verbose=True,
+        input="in2",
+        input_format="json",
+        input_schema="x INT",
+        input_options={"a": "1", "b": "2"},
+        output="o2",
+        output_format="csv",
+        output_options={"sep": "|"},
+        write_mode="overwrite",
+        partition_by=("label", "day"),
+        compression="gzip",
+        output_files=3,
+        report="rep.json",
+        label_col="cls",
+        method="resample",
+        target="median",
+        replacement=True,
+        group_by=("g1", "g2"),
+        weight_col="wt",
+        lineage_col="lin",
+        shrinkage={"a": 0.5, "b": 1.0},
+        shrinkage_cols=("x", "y"),
+        shuffle_output=False,
+        seed=9,
+        keep_originals=False,
+        null_labels="drop",
+        max_ratio=None,
+        checkpoint_input=True,
+        remote="sc://h:1",
+        dry_run=True,
+        verbose=True,
     )
     assert config_from_args(["--input-table", "db.t", "--output", "o"]).source == "table:db.t"
 
@@ -104,17 +200,29 @@ def test_every_key_from_the_command_line_overrides_the_file(tmp_path):
 def test_defaults():
     config = config_from_args(["--input", "in", "--output", "out"])
     assert (config.input_format, config.output_format, config.write_mode) == (
-        "parquet", "parquet", "error")
+        "parquet",
+        "parquet",
+        "error",
+    )
     assert (config.label_col, config.strategy, config.seed, config.keep_originals) == (
-        "label", "auto", None, False)
+        "label",
+        "auto",
+        None,
+        False,
+    )
     assert config.output_files is None and config.partition_by == ()
     assert (config.max_ratio, config.checkpoint_input, config.remote) == (10_000, False, None)
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("auto", "auto"), ("not minority", "not minority"), ("0.25", 0.25),
-     ('{"a": 5, "1": 7}', {"a": 5, "1": 7}), ("a=5, b=7", {"a": 5, "b": 7})],
+    [
+        ("auto", "auto"),
+        ("not minority", "not minority"),
+        ("0.25", 0.25),
+        ('{"a": 5, "1": 7}', {"a": 5, "1": 7}),
+        ("a=5, b=7", {"a": 5, "b": 7}),
+    ],
 )
 def test_strategy_on_the_command_line(text, expected):
     config = config_from_args(["--input", "i", "--output", "o", "--strategy", text])
@@ -145,11 +253,17 @@ def test_non_dict_strategies_pass_through_and_bad_class_text_is_named():
     assert keyed_by_label(0.5, T.IntegerType(), "strategy") == 0.5
     with pytest.raises(InvalidStrategyError, match=r"strategy names class 'x', which is not a int"):
         keyed_by_label({"0": 5, "x": 3}, T.IntegerType(), "strategy")
-    with pytest.raises(InvalidStrategyError, match=r"shrinkage names class 'yes', which is not a "
-                                                   r"boolean"):
+    with pytest.raises(
+        InvalidStrategyError,
+        match=r"shrinkage names class 'yes', which is not a "
+        r"boolean",
+    ):
         keyed_by_label({"yes": 0.5}, T.BooleanType(), "shrinkage")
-    with pytest.raises(InvalidStrategyError, match=r"strategy names class '0,7', which is not a "
-                                                   r"float value"):
+    with pytest.raises(
+        InvalidStrategyError,
+        match=r"strategy names class '0,7', which is not a "
+        r"float value",
+    ):
         keyed_by_label({"0,7": 5}, T.FloatType(), "strategy")
 
 
@@ -160,25 +274,38 @@ def test_non_dict_strategies_pass_through_and_bad_class_text_is_named():
         ({"outptu": "o"}, "Unknown config key 'outptu'. Did you mean 'output'?"),
         ({"writemode": "overwrite"}, "Did you mean 'write_mode'?"),
         ({"zzz": 1}, "Unknown config key 'zzz'. Valid keys: input, input_table"),
-        ({"write_mode": "replace"}, "write_mode must be one of error, overwrite, append. "
-         "Got 'replace' instead."),
+        (
+            {"write_mode": "replace"},
+            "write_mode must be one of error, overwrite, append. Got 'replace' instead.",
+        ),
         ({"null_labels": "keep"}, "null_labels must be one of error, drop. Got 'keep'"),
         ({"seed": -3}, "seed must be an integer in [0, 2**63). Got -3 instead."),
         ({"seed": 1.5}, "seed must be an integer in [0, 2**63). Got 1.5 instead."),
         ({"seed": "42"}, "Got '42' instead."),
-        ({"strategy": "majority"}, "strategy must be one of auto, minority, not minority, "
-         "not majority, all, a float ratio in (0, 1] or a table of class = count "
-         "(method upsample). Got 'majority' instead."),
-        ({"method": "downsample", "strategy": "minority"}, "strategy must be one of auto, "
-         "majority, not minority, not majority, all, a float ratio in (0, 1] or a table of "
-         "class = count (method downsample). Got 'minority' instead."),
+        (
+            {"strategy": "majority"},
+            "strategy must be one of auto, minority, not minority, "
+            "not majority, all, a float ratio in (0, 1] or a table of class = count "
+            "(method upsample). Got 'majority' instead.",
+        ),
+        (
+            {"method": "downsample", "strategy": "minority"},
+            "strategy must be one of auto, "
+            "majority, not minority, not majority, all, a float ratio in (0, 1] or a table of "
+            "class = count (method downsample). Got 'minority' instead.",
+        ),
         ({"method": "resample"}, "method = resample needs a target"),
         ({"target": 5}, "target goes with method = resample"),
-        ({"method": "resample", "target": "average"}, "target must be a positive integer or "
-         "one of majority, mean, median, minority. Got 'average' instead."),
+        (
+            {"method": "resample", "target": "average"},
+            "target must be a positive integer or "
+            "one of majority, mean, median, minority. Got 'average' instead.",
+        ),
         ({"method": "shrink"}, "method must be one of upsample, downsample, resample"),
-        ({"method": "downsample", "keep_originals": True}, "keep_originals and shrinkage apply "
-         "to upsample and resample only"),
+        (
+            {"method": "downsample", "keep_originals": True},
+            "keep_originals and shrinkage apply to upsample and resample only",
+        ),
         ({"shrinkage": -1}, "shrinkage must be a number >= 0 or a table of class = number"),
         ({"shrinkage": "a=x"}, "shrinkage 'a=x': every class=value pair needs a number value"),
         ({"group_by": [2]}, "group_by must be a list of column names"),
@@ -249,23 +376,47 @@ def test_boolean_keys_are_found():
 
 @pytest.mark.parametrize(
     ("strategy", "shown"),
-    [("minority", "'minority'"), ("all", "'all'"), (0.5, "0.5"), (1, "1.0"),
-     ({"a": 5}, "{'a': 5}"), ("a=5", "{'a': 5}")],
+    [
+        ("minority", "'minority'"),
+        ("all", "'all'"),
+        (0.5, "0.5"),
+        (1, "1.0"),
+        ({"a": 5}, "{'a': 5}"),
+        ("a=5", "{'a': 5}"),
+    ],
 )
 def test_resample_refuses_every_strategy_given(tmp_path, strategy, shown):
-    message = ("strategy does not apply to method = resample, which brings every class to "
-               f"target; leave strategy out and choose the target. Got {shown} instead.")
+    message = (
+        "strategy does not apply to method = resample, which brings every class to "
+        f"target; leave strategy out and choose the target. Got {shown} instead."
+    )
     with pytest.raises(ConfigError) as info:
-        build_config({"input": "i", "output": "o", "method": "resample", "target": 5,
-                      "strategy": strategy})
+        build_config(
+            {"input": "i", "output": "o", "method": "resample", "target": 5, "strategy": strategy}
+        )
     assert str(info.value) == message
     text = strategy if isinstance(strategy, str) else json.dumps(strategy)
     with pytest.raises(ConfigError) as info:
-        config_from_args(["--input", "i", "--output", "o", "--method", "resample", "--target",
-                          "5", "--strategy", text])
+        config_from_args(
+            [
+                "--input",
+                "i",
+                "--output",
+                "o",
+                "--method",
+                "resample",
+                "--target",
+                "5",
+                "--strategy",
+                text,
+            ]
+        )
     assert str(info.value) == message
-    path = write(tmp_path, 'input = "i"\noutput = "o"\nmethod = "resample"\ntarget = 5\n'
-                           f"strategy = {json.dumps(strategy).replace(':', ' =')}\n")
+    path = write(
+        tmp_path,
+        'input = "i"\noutput = "o"\nmethod = "resample"\ntarget = 5\n'
+        f"strategy = {json.dumps(strategy).replace(':', ' =')}\n",
+    )
     with pytest.raises(ConfigError) as info:
         config_from_args(["--config", path])
     assert str(info.value) == message
@@ -273,6 +424,7 @@ def test_resample_refuses_every_strategy_given(tmp_path, strategy, shown):
 
 def test_resample_takes_the_default_strategy():
     for extra in ([], ["--strategy", "auto"]):
-        config = config_from_args(["--input", "i", "--output", "o", "--method", "resample",
-                                   "--target", "5", *extra])
+        config = config_from_args(
+            ["--input", "i", "--output", "o", "--method", "resample", "--target", "5", *extra]
+        )
         assert (config.method, config.strategy) == ("resample", "auto")

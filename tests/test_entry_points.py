@@ -37,26 +37,52 @@ def job_env() -> dict[str, str]:
 def run(args: list[str], timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
     """Run ``args``; its output as text, with every carriage return kept (``text=True`` would
     turn them into line breaks)."""
-    done = subprocess.run(args, cwd=ROOT, env={**job_env(), **env}, capture_output=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
-    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(),
-                                       done.stderr.decode())
+    done = subprocess.run(
+        args,
+        cwd=ROOT,
+        env={**job_env(), **env},
+        capture_output=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    return subprocess.CompletedProcess(
+        done.args, done.returncode, done.stdout.decode(), done.stderr.decode()
+    )
 
 
 @pytest.mark.slow
 def test_spark_submit_runs_the_job(spark, tmp_path):
     out = tmp_path / "balanced"
-    result = run([
-        str(BIN / "spark-submit"), "--master", "local[2]",
-        "--properties-file", "conf/spark-defaults.conf", "--conf", "spark.ui.enabled=false",
-        "jobs/upsample.py", "--config", "conf/demo.toml", "--output", str(out),
-        "--write-mode", "error",
-    ])
+    result = run(
+        [
+            str(BIN / "spark-submit"),
+            "--master",
+            "local[2]",
+            "--properties-file",
+            "conf/spark-defaults.conf",
+            "--conf",
+            "spark.ui.enabled=false",
+            "jobs/upsample.py",
+            "--config",
+            "conf/demo.toml",
+            "--output",
+            str(out),
+            "--write-mode",
+            "error",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     df = spark.read.parquet(str(out))
     assert label_counts(df) == {0: 100, 1: 100}
-    assert df.columns == ["row_id", "sepal_length", "sepal_width", "petal_length",
-                          "petal_width", "species", "label"]
+    assert df.columns == [
+        "row_id",
+        "sepal_length",
+        "sepal_width",
+        "petal_length",
+        "petal_width",
+        "species",
+        "label",
+    ]
     report = json.loads((out / REPORT_NAME).read_text())
     assert report["spark"]["master"] == "local[2]"
     assert report["seed"] == 2017 and report["rows_written"] == 200
@@ -70,11 +96,21 @@ def test_spark_submit_puts_the_job_lines_on_stdout_and_spark_log_on_stderr(spark
     """What docs/report.md says: the summary and error lines reach spark-submit's stdout (its
     launcher passes the Python driver's stderr on to its stdout), Spark's log stays on stderr."""
     page = " ".join((ROOT / "docs" / "report.md").read_text().split())
-    assert ("Under spark-submit it reaches spark-submit's stdout, as do the job's error and log "
-            "lines (spark-submit's launcher passes the Python driver's stderr on to its stdout), "
-            "while Spark's own log stays on stderr.") in page
-    submit = [str(BIN / "spark-submit"), "--master", "local[1]", "--conf", "spark.ui.enabled=false",
-              "jobs/upsample.py", "--config", "conf/demo.toml"]
+    assert (
+        "Under spark-submit it reaches spark-submit's stdout, as do the job's error and log "
+        "lines (spark-submit's launcher passes the Python driver's stderr on to its stdout), "
+        "while Spark's own log stays on stderr."
+    ) in page
+    submit = [
+        str(BIN / "spark-submit"),
+        "--master",
+        "local[1]",
+        "--conf",
+        "spark.ui.enabled=false",
+        "jobs/upsample.py",
+        "--config",
+        "conf/demo.toml",
+    ]
 
     done = run([*submit, "--output", str(tmp_path / "out"), "--verbose"])
     assert done.returncode == 0, done.stderr[-3000:]
@@ -87,7 +123,8 @@ def test_spark_submit_puts_the_job_lines_on_stdout_and_spark_log_on_stderr(spark
     assert failed.returncode == 3
     assert [line for line in failed.stdout.splitlines() if "error" in line] == [
         f"spark-upsample: error: Cannot read input {tmp_path / 'missing'} as csv: "
-        f"[PATH_NOT_FOUND] Path does not exist: file:{tmp_path / 'missing'}.{sqlstate('42K03')}"]
+        f"[PATH_NOT_FOUND] Path does not exist: file:{tmp_path / 'missing'}.{sqlstate('42K03')}"
+    ]
     assert "spark-upsample" not in failed.stderr
 
 
@@ -101,8 +138,10 @@ def test_console_script_runs_the_demo_in_local_mode(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "\n0          10     100    100\n1         100     100    100\n" in result.stderr
     before_table = result.stderr.split("\nspark-upsample: ", 1)[0].splitlines()
-    assert all(re.match(JOB_LOG_LINE, line) or line.startswith("WARNING: Using incubator modules: ")
-               for line in before_table), result.stderr
+    assert all(
+        re.match(JOB_LOG_LINE, line) or line.startswith("WARNING: Using incubator modules: ")
+        for line in before_table
+    ), result.stderr
     report = json.loads((out / REPORT_NAME).read_text())
     assert report["spark"]["master"] == "local[*]"
     assert [c["count_after"] for c in report["classes"]] == [100, 100]
@@ -118,10 +157,12 @@ def test_verbose_shows_spark_info_and_the_jobs_debug_logs_and_only_then(tmp_path
     verbose = run([*demo, "--verbose"])
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     # Spark's INFO log from the start of the session, and the job's plan at debug.
-    assert re.search(r"(?m)^\d\d/\d\d/\d\d [\d:]+ INFO SparkContext: Running Spark version ",
-                     verbose.stderr), verbose.stderr[-3000:]
-    assert re.search(r"(?m)^[\d\- :,]+ DEBUG spark_upsample: plan: \{\"method\": \"upsample\"",
-                     verbose.stderr), verbose.stderr[-3000:]
+    assert re.search(
+        r"(?m)^\d\d/\d\d/\d\d [\d:]+ INFO SparkContext: Running Spark version ", verbose.stderr
+    ), verbose.stderr[-3000:]
+    assert re.search(
+        r"(?m)^[\d\- :,]+ DEBUG spark_upsample: plan: \{\"method\": \"upsample\"", verbose.stderr
+    ), verbose.stderr[-3000:]
 
     quiet = run(demo)
     assert quiet.returncode == 0, quiet.stderr[-3000:]
@@ -140,10 +181,19 @@ def failed_runs(spark, tmp_path_factory) -> dict[str, subprocess.CompletedProces
     spark.createDataFrame(rows, "id long, label string").coalesce(1).write.parquet(str(corrupt))
     (corrupt / "part-99999-corrupt.snappy.parquet").write_bytes(b"PAR1 this is not parquet")
     # No web UI: other Spark processes on this machine would make it warn about a busy port.
-    return {name: run([str(BIN / "spark-upsample"), "--input", str(folder / name),
-                       "--output", str(folder / f"{name}-out")],
-                      PYSPARK_SUBMIT_ARGS="--conf spark.ui.enabled=false pyspark-shell")
-            for name in ("missing", "corrupt")}
+    return {
+        name: run(
+            [
+                str(BIN / "spark-upsample"),
+                "--input",
+                str(folder / name),
+                "--output",
+                str(folder / f"{name}-out"),
+            ],
+            PYSPARK_SUBMIT_ARGS="--conf spark.ui.enabled=false pyspark-shell",
+        )
+        for name in ("missing", "corrupt")
+    }
 
 
 @pytest.mark.slow
@@ -154,8 +204,9 @@ def test_a_failure_is_one_line_without_java_stack_traces(failed_runs, case):
     lines = result.stderr.splitlines()
     errors = [line for line in lines if line.startswith("spark-upsample: error: ")]
     assert len(errors) == 1, result.stderr
-    assert ("Cannot read input" if case == "missing" else "Spark could not read the input") \
-        in errors[0]
+    assert (
+        "Cannot read input" if case == "missing" else "Spark could not read the input"
+    ) in errors[0]
     # The job's own log lines and the notice of Spark 4's JVM about its modules are all that is
     # left.
     others = [line for line in lines if line not in errors and not re.match(JOB_LOG_LINE, line)]
@@ -175,8 +226,19 @@ def test_the_error_line_starts_a_line_of_a_log(failed_runs):
 
 
 def test_python_dash_m_and_exit_code_of_a_bad_config(tmp_path):
-    result = run([sys.executable, "-m", "spark_upsample", "--input", "x", "--output", "y",
-                  "--write-mode", "replace"])
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "spark_upsample",
+            "--input",
+            "x",
+            "--output",
+            "y",
+            "--write-mode",
+            "replace",
+        ]
+    )
     assert result.returncode == 2
     assert "write_mode must be one of error, overwrite, append. Got 'replace'" in result.stderr
     assert not (ROOT / "y").exists()
@@ -193,6 +255,7 @@ def test_demo_data_is_the_seed_example():
     for offset, (a, b) in enumerate(zip(iris, demo, strict=True)):
         assert int(b["row_id"]) == offset + 40
         assert [a[k] for k in ("sepal_length", "sepal_width", "petal_length", "petal_width")] == [
-            b[k] for k in ("sepal_length", "sepal_width", "petal_length", "petal_width")]
+            b[k] for k in ("sepal_length", "sepal_width", "petal_length", "petal_width")
+        ]
         assert b["species"] == names[int(a["species"])]
         assert b["label"] == ("0" if a["species"] == "0" else "1")

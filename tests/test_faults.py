@@ -53,8 +53,14 @@ def start_job(args: list[str]) -> subprocess.Popen:
     """``python -m spark_upsample ARGS`` in local[2] (its own JVM), output and errors together."""
     env = spark_env(PYSPARK_SUBMIT_ARGS=f"{LOCAL_JOB} pyspark-shell")
     return subprocess.Popen(
-        [sys.executable, "-m", "spark_upsample", *args], cwd=ROOT, env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        [sys.executable, "-m", "spark_upsample", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def output_of(job: subprocess.Popen, timeout: float = 300) -> str:
@@ -108,7 +114,8 @@ def test_a_second_run_of_an_output_is_refused_while_the_first_holds_it(tmp_path)
         f"Another run {first.run_id} (process {os.getpid()} on {socket.gethostname()}, "
         f"spark-upsample 0.1.0, started {first.lock.record.started_at}) is writing this output; "
         f"only one run at a time may. Wait for it to finish (or, if it is known to be gone, "
-        f"remove {str(lock)!r}).")
+        f"remove {str(lock)!r})."
+    )
     second.release()  # never held: the first run's lock stays
     assert json.loads(lock.read_text())["run_id"] == first.run_id
     first.release()
@@ -119,7 +126,8 @@ def test_a_second_run_of_an_output_is_refused_while_the_first_holds_it(tmp_path)
 
 @pytest.mark.parametrize("reaped", [True, False], ids=["exited", "killed-not-yet-reaped"])
 def test_a_lock_of_a_gone_process_is_taken_over_and_one_of_another_host_is_not(
-        tmp_path, caplog, reaped):
+    tmp_path, caplog, reaped
+):
     gone = subprocess.Popen(["sleep", "60"])
     gone.kill()
     if reaped:
@@ -129,9 +137,14 @@ def test_a_lock_of_a_gone_process_is_taken_over_and_one_of_another_host_is_not(
             time.sleep(0.01)
     lock = tmp_path / WORK_DIR / "out.lock"
     lock.parent.mkdir()
-    record = {"run_id": "0123456789ab", "pid": gone.pid, "host": socket.gethostname(),
-              "started_at": "2026-01-01T00:00:00+00:00", "process_start": None,
-              "tool": "spark-upsample 0.0.9"}
+    record = {
+        "run_id": "0123456789ab",
+        "pid": gone.pid,
+        "host": socket.gethostname(),
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "process_start": None,
+        "tool": "spark-upsample 0.0.9",
+    }
     lock.write_text(json.dumps(record))
     landing = Landing(str(tmp_path / "out"), "error")
     landing.prepare()
@@ -150,8 +163,11 @@ def test_a_lock_without_a_record_is_a_run_starting_until_it_is_old(tmp_path, cap
     lock = tmp_path / WORK_DIR / "out.lock"
     lock.parent.mkdir()
     lock.write_text("")  # a run without hard links, between its exclusive create and its record
-    with pytest.raises(OutputError, match=r"Another run is starting to write this output \(its "
-                       rf"lock '{re.escape(str(lock))}' is being written\)"):
+    with pytest.raises(
+        OutputError,
+        match=r"Another run is starting to write this output \(its "
+        rf"lock '{re.escape(str(lock))}' is being written\)",
+    ):
         Landing(str(tmp_path / "out"), "error").prepare()
     os.utime(lock, (time.time() - 60, time.time() - 60))  # never finished: its run died
     landing = Landing(str(tmp_path / "out"), "error")
@@ -181,9 +197,15 @@ else:
 
 def test_locks_taken_at_the_same_moment_exclude_each_other(tmp_path):
     start = time.time() + 4
-    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(tmp_path), f"{i:012x}",
-                                str(start)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
-              for i in range(8)]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, str(tmp_path), f"{i:012x}", str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for i in range(8)
+    ]
     results = sorted(r.communicate(timeout=60)[0].strip() for r in racers)
     assert results == ["got"] + ["refused"] * 7
     assert [p.name for p in tmp_path.iterdir()] == ["out.lock"]  # no drafts left behind
@@ -207,8 +229,10 @@ def test_two_runs_at_once_one_writes_the_other_exits_4_naming_it(spark, events, 
     first = start_job([*args, "--seed", "3", "--write-mode", "overwrite"])
     wait_until(lambda: writing(out), first, "writing")
     capsys.readouterr()
-    assert main(["--input", events, "--output", str(out), "--seed", "4",
-                 "--write-mode", "overwrite"]) == 4
+    assert (
+        main(["--input", events, "--output", str(out), "--seed", "4", "--write-mode", "overwrite"])
+        == 4
+    )
     assert f"(process {first.pid} on " in capsys.readouterr().err
     assert "seed 3" in output_of(first) and first.returncode == 0
     assert written(out) == (3, 900)  # the job checked its counts before publishing
@@ -224,8 +248,11 @@ def small_disk(tmp_path) -> Iterator[Path]:
     """A 2 MB tmpfs mounted at ``tmp_path/disk`` for the test, unmounted after it."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         reason = mounted.stderr.strip() or f"mount exited {mounted.returncode}"
         pytest.skip(f"cannot mount a small tmpfs here: {reason}")
@@ -240,11 +267,13 @@ def small_disk(tmp_path) -> Iterator[Path]:
 def test_a_full_disk_fails_with_exit_4_and_leaves_the_previous_output(spark, tmp_path, small_disk):
     events = tmp_path / "events"
     # 1 KB of random hex per row: Parquet cannot shrink it, so 1,900 rows need about 1.9 MB.
-    payload = F.concat(*[F.sha2(F.concat(F.col("id").cast("string"), F.lit(k)), 256)
-                         for k in range(16)])
+    payload = F.concat(
+        *[F.sha2(F.concat(F.col("id").cast("string"), F.lit(k)), 256) for k in range(16)]
+    )
     label = F.when(F.col("id") < 1900, "a").when(F.col("id") < 1980, "b").otherwise("c")
-    spark.range(2000).select("id", label.alias("label"), payload.alias("payload")) \
-        .coalesce(2).write.parquet(str(events))
+    spark.range(2000).select("id", label.alias("label"), payload.alias("payload")).coalesce(
+        2
+    ).write.parquet(str(events))
     out = small_disk / "out"
     args = ["--input", str(events), "--output", str(out)]
     assert main([*args, "--seed", "1", "--method", "downsample"]) == 0  # 60 rows: fit
@@ -257,7 +286,9 @@ def test_a_full_disk_fails_with_exit_4_and_leaves_the_previous_output(spark, tmp
     assert re.fullmatch(
         rf"spark-upsample: error: The file system of '{out}' is full \(No space left on device\) "
         r"while writing 5,700 rows; the partial output was removed \([\d.]+ MB of 2\.0 MB free "
-        r"now\)\. Free space or choose another output path\.", line), line
+        r"now\)\. Free space or choose another output path\.",
+        line,
+    ), line
     assert snapshot(out) == before
     assert not (small_disk / WORK_DIR).exists()
     # The space is free again (once the job's JVM has exited: Spark leaves the file it failed to
@@ -269,19 +300,36 @@ def test_a_full_disk_fails_with_exit_4_and_leaves_the_previous_output(spark, tmp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("stop", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
-                         ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    ("stop", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"]
+)
 def test_a_stop_signal_while_writing_cancels_cleans_up_and_exits_128_plus_it(
-        spark, events, tmp_path, request, stop, code):
+    spark, events, tmp_path, request, stop, code
+):
     """In the Spark Connect pass the job runs with --remote (the pass's server)."""
     out, report = tmp_path / "out", tmp_path / "report.json"
     assert main(["--input", events, "--output", str(out), "--seed", "1"]) == 0
     before = snapshot(out)
 
     remote = ["--remote", request.getfixturevalue("connect_url")] if CONNECT_MODE else []
-    job = start_job([*remote, "--input", events, "--output", str(out), "--seed", "2",
-                     "--strategy", "all", "--write-mode", "overwrite", "--report", str(report),
-                     *ONE_ROW_PER_FILE])
+    job = start_job(
+        [
+            *remote,
+            "--input",
+            events,
+            "--output",
+            str(out),
+            "--seed",
+            "2",
+            "--strategy",
+            "all",
+            "--write-mode",
+            "overwrite",
+            "--report",
+            str(report),
+            *ONE_ROW_PER_FILE,
+        ]
+    )
     wait_until(lambda: writing(out), job, "writing")
     clock = time.monotonic()
     job.send_signal(stop)
@@ -310,18 +358,27 @@ def immutable() -> Iterator[list[Path]]:
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
-def test_a_crashed_runs_leftovers_do_not_stop_the_next_run(spark, events, tmp_path, capsys,
-                                                            immutable):
+def test_a_crashed_runs_leftovers_do_not_stop_the_next_run(
+    spark, events, tmp_path, capsys, immutable
+):
     out, report, work = tmp_path / "out", tmp_path / "report.json", tmp_path / WORK_DIR
     gone = subprocess.Popen(["true"])
     gone.wait()
     work.mkdir()
     # A run of another version, killed while writing: its lock, its staging folder and the
     # report it was writing outside the output.
-    (work / "out.lock").write_text(json.dumps({
-        "run_id": "00000000dead", "pid": gone.pid, "host": socket.gethostname(),
-        "started_at": "2026-01-01T00:00:00+00:00", "process_start": None,
-        "tool": "spark-upsample 0.0.9"}))
+    (work / "out.lock").write_text(
+        json.dumps(
+            {
+                "run_id": "00000000dead",
+                "pid": gone.pid,
+                "host": socket.gethostname(),
+                "started_at": "2026-01-01T00:00:00+00:00",
+                "process_start": None,
+                "tool": "spark-upsample 0.0.9",
+            }
+        )
+    )
     crashed = work / "out.staging-00000000dead"
     (crashed / "_temporary" / "0").mkdir(parents=True)
     (crashed / "_temporary" / "0" / "part-00000.parquet").write_bytes(b"PAR1 half")
@@ -336,14 +393,16 @@ def test_a_crashed_runs_leftovers_do_not_stop_the_next_run(spark, events, tmp_pa
     other = work / "other.staging-0123456789ab"
     other.mkdir()
 
-    assert main(["--input", events, "--output", str(out), "--seed", "1",
-                 "--report", str(report)]) == 0
+    assert (
+        main(["--input", events, "--output", str(out), "--seed", "1", "--report", str(report)]) == 0
+    )
     err = capsys.readouterr().err
     assert f"took over the lock {work / 'out.lock'} of run 00000000dead (process {gone.pid}" in err
-    assert (f"removed {crashed}: the staged output of an earlier run that did not finish"
-            in err)
-    assert (f"left {stuck} (the staged output of an earlier run that did not finish): could not "
-            f"remove it ([Errno 1] Operation not permitted: " in err)
+    assert f"removed {crashed}: the staged output of an earlier run that did not finish" in err
+    assert (
+        f"left {stuck} (the staged output of an earlier run that did not finish): could not "
+        f"remove it ([Errno 1] Operation not permitted: " in err
+    )
     assert f"replacing {report}: a report an earlier run left half-written" in err
     assert json.loads(report.read_text())["status"] == "succeeded"
     assert label_counts(spark.read.parquet(str(out))) == {"a": 300, "b": 300, "c": 300}
@@ -353,8 +412,9 @@ def test_a_crashed_runs_leftovers_do_not_stop_the_next_run(spark, events, tmp_pa
 # --- Paths that hide an overlap ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("form", ["symlink", "dot-dot", "trailing-slash", "file-uri",
-                                  "file-uri-inside"])
+@pytest.mark.parametrize(
+    "form", ["symlink", "dot-dot", "trailing-slash", "file-uri", "file-uri-inside"]
+)
 def test_an_output_overlapping_the_input_by_another_spelling_is_refused(tmp_path, capsys, form):
     data = tmp_path / "data"
     (data / "input").mkdir(parents=True)
@@ -372,7 +432,8 @@ def test_an_output_overlapping_the_input_by_another_spelling_is_refused(tmp_path
     assert capsys.readouterr().err == (
         f"spark-upsample: error: The output {output!r} overlaps the input "
         f"{str(data / 'input')!r} (equal, inside or containing it); writing there could destroy "
-        f"the input. Choose another output path.\n")
+        f"the input. Choose another output path.\n"
+    )
     assert snapshot(data) == before
 
 

@@ -45,7 +45,10 @@ def test_downsample_keeps_an_exact_uniform_subset_without_replacement(spark):
     assert_df_equality(out.where("label = 'c'"), df.where("label = 'c'"), ignore_row_order=True)
     assert out.schema == df.schema
     assert [(c.label, c.kept, c.draws) for c in result.plan.classes] == [
-        ("a", 10, 0), ("b", 10, 0), ("c", 10, 0)]
+        ("a", 10, 0),
+        ("b", 10, 0),
+        ("c", 10, 0),
+    ]
     assert_df_equality(downsample(df, "label", seed=4), out, ignore_row_order=True)
     assert sorted(downsample(df, "label", seed=5).collect()) != sorted(out.collect())
     out.unpersist()
@@ -74,9 +77,13 @@ def test_downsample_with_replacement_strategies_and_errors(spark):
     assert out.where("label = 'a'").distinct().count() < 120  # 120 draws from 300 repeat rows
     assert_rows_of_input(out, df)
     assert label_counts(downsample(df, "label", sampling_strategy="majority", seed=2)) == {
-        "a": 10, "b": 40, "c": 10}
-    assert label_counts(downsample(frame(spark, {"a": 300, "c": 10}), "label",
-                                   sampling_strategy=0.25, seed=2)) == {"a": 40, "c": 10}
+        "a": 10,
+        "b": 40,
+        "c": 10,
+    }
+    assert label_counts(
+        downsample(frame(spark, {"a": 300, "c": 10}), "label", sampling_strategy=0.25, seed=2)
+    ) == {"a": 40, "c": 10}
     with pytest.raises(InvalidStrategyError, match="above the 40 it has"):
         downsample(df, "label", sampling_strategy={"b": 41})
 
@@ -85,8 +92,9 @@ def test_downsample_with_replacement_strategies_and_errors(spark):
 
 
 @pytest.mark.parametrize(
-    ("target", "value"), [("median", 40), ("mean", 116), ("majority", 300), ("minority", 10),
-                          (100, 100)])
+    ("target", "value"),
+    [("median", 40), ("mean", 116), ("majority", 300), ("minority", 10), (100, 100)],
+)
 def test_resample_every_class_to_one_count_up_and_down_in_one_job(spark, target, value):
     df = frame(spark, SIZES)
     result = resample_with_plan(df, "label", target=target, seed=3)
@@ -101,8 +109,9 @@ def test_resample_every_class_to_one_count_up_and_down_in_one_job(spark, target,
 
 def test_resample_keep_originals_and_replacement(spark):
     df = frame(spark, SIZES)
-    result = resample_with_plan(df, "label", target=100, keep_originals=True, replacement=True,
-                                seed=3)
+    result = resample_with_plan(
+        df, "label", target=100, keep_originals=True, replacement=True, seed=3
+    )
     by_class = {c.label: (c.kept, c.draws) for c in result.plan.classes}
     assert by_class == {"a": (0, 100), "b": (40, 60), "c": (10, 90)}
     assert label_counts(result.df) == {"a": 100, "b": 100, "c": 100}
@@ -113,21 +122,37 @@ def test_resample_keep_originals_and_replacement(spark):
 
 
 def test_group_by_balances_classes_within_each_group(spark):
-    rows = ([("d1", "a", i) for i in range(50)] + [("d1", "b", 100 + i) for i in range(5)]
-            + [("d2", "a", 200 + i) for i in range(20)] + [("d2", "b", 300 + i) for i in range(20)]
-            + [("d2", "c", 400 + i) for i in range(2)] + [("d3", "a", 500 + i) for i in range(7)]
-            + [(None, "a", 600 + i) for i in range(4)] + [(None, "b", 700)])
+    rows = (
+        [("d1", "a", i) for i in range(50)]
+        + [("d1", "b", 100 + i) for i in range(5)]
+        + [("d2", "a", 200 + i) for i in range(20)]
+        + [("d2", "b", 300 + i) for i in range(20)]
+        + [("d2", "c", 400 + i) for i in range(2)]
+        + [("d3", "a", 500 + i) for i in range(7)]
+        + [(None, "a", 600 + i) for i in range(4)]
+        + [(None, "b", 700)]
+    )
     df = spark.createDataFrame(rows, "day string, label string, id long")
     result = upsample_with_plan(df, "label", group_by=["day"], seed=6)
-    counts = {(r.day, r.label): r["count"]
-              for r in result.df.groupBy("day", "label").count().collect()}
-    assert counts == {("d1", "a"): 50, ("d1", "b"): 50, ("d2", "a"): 20, ("d2", "b"): 20,
-                      ("d2", "c"): 20, ("d3", "a"): 7, (None, "a"): 4, (None, "b"): 4}
+    counts = {
+        (r.day, r.label): r["count"] for r in result.df.groupBy("day", "label").count().collect()
+    }
+    assert counts == {
+        ("d1", "a"): 50,
+        ("d1", "b"): 50,
+        ("d2", "a"): 20,
+        ("d2", "b"): 20,
+        ("d2", "c"): 20,
+        ("d3", "a"): 7,
+        (None, "a"): 4,
+        (None, "b"): 4,
+    }
     assert result.plan.counts_after == counts
     assert result.plan.single_class_groups == (("d3",),)
     assert result.df.schema == df.schema
-    assert_rows_of_input(result.df.fillna("-", ["day"]), df.fillna("-", ["day"]),
-                         ("day", "label", "id"))
+    assert_rows_of_input(
+        result.df.fillna("-", ["day"]), df.fillna("-", ["day"]), ("day", "label", "id")
+    )
     report = result.plan.to_dict()
     assert report["group_by"] == ["day"] and report["single_class_groups"] == [["d3"]]
     d2c = [c for c in report["classes"] if c["group"] == ["d2"] and c["label"] == "c"]
@@ -142,7 +167,7 @@ def test_group_by_thousands_of_groups_in_one_pass(spark):
         "id",
     )
     result = downsample_with_plan(df, "label", group_by=["tenant"], seed=1)
-    wrong = (result.df.groupBy("tenant", "label").count().where("count != 3").count())
+    wrong = result.df.groupBy("tenant", "label").count().where("count != 3").count()
     assert wrong == 0 and result.df.count() == groups * 6
     assert len(result.plan.classes) == 2 * groups
 
@@ -158,13 +183,21 @@ def test_group_by_dict_strategy_names_known_classes(spark):
 
 
 def test_group_by_columns_must_be_atomic_and_not_nan(spark):
-    df = spark.createDataFrame([([1], 0.5, "a", 1), ([2], float("nan"), "b", 2)],
-                               "tags array<int>, score double, label string, id long")
-    with pytest.raises(InvalidLabelError, match=r"Group_by column 'tags' has type array<int>; a "
-                                                r"group_by must be an integer, string"):
+    df = spark.createDataFrame(
+        [([1], 0.5, "a", 1), ([2], float("nan"), "b", 2)],
+        "tags array<int>, score double, label string, id long",
+    )
+    with pytest.raises(
+        InvalidLabelError,
+        match=r"Group_by column 'tags' has type array<int>; a "
+        r"group_by must be an integer, string",
+    ):
         upsample(df, "label", group_by=["tags"])
-    with pytest.raises(InvalidLabelError, match=r"1 row\(s\) have NaN in a group_by column "
-                                                r"\['score'\]; NaN is not a group"):
+    with pytest.raises(
+        InvalidLabelError,
+        match=r"1 row\(s\) have NaN in a group_by column "
+        r"\['score'\]; NaN is not a group",
+    ):
         upsample(df, "label", group_by=["score"])
 
 
@@ -181,8 +214,9 @@ def test_weights_instead_of_copies(spark, method):
     sums = result.df.groupBy("label").agg(F.sum("weight").alias("total")).collect()
     totals = {r.label: r.total for r in sums}
     targets = {c.label: c.target for c in result.plan.classes}
-    assert targets == ({"a": 300, "b": 300, "c": 300} if method == "upsample"
-                       else {"a": 10, "b": 10, "c": 10})
+    assert targets == (
+        {"a": 300, "b": 300, "c": 300} if method == "upsample" else {"a": 10, "b": 10, "c": 10}
+    )
     assert totals == pytest.approx(targets, rel=1e-12)
 
 
@@ -193,11 +227,25 @@ def test_shrinkage_noise_has_the_scale_of_imbalanced_learns_formula(spark):
     rows = [(i, "minor", float(i % 10), 100.0 + 3.0 * (i % 7)) for i in range(50)]
     rows += [(1000 + i, "major", 0.0, 0.0) for i in range(200)]
     df = spark.createDataFrame(rows, "id long, label string, x double, y double")
-    out = upsample(df, "label", sampling_strategy={"minor": 20_050}, keep_originals=True,
-                   shrinkage={"minor": 2.0}, shrinkage_cols=["x", "y"], seed=7)
-    joined = out.alias("o").join(df.alias("i"), on="id").select(
-        "id", "o.label", (F.col("o.x") - F.col("i.x")).alias("dx"),
-        (F.col("o.y") - F.col("i.y")).alias("dy"))
+    out = upsample(
+        df,
+        "label",
+        sampling_strategy={"minor": 20_050},
+        keep_originals=True,
+        shrinkage={"minor": 2.0},
+        shrinkage_cols=["x", "y"],
+        seed=7,
+    )
+    joined = (
+        out.alias("o")
+        .join(df.alias("i"), on="id")
+        .select(
+            "id",
+            "o.label",
+            (F.col("o.x") - F.col("i.x")).alias("dx"),
+            (F.col("o.y") - F.col("i.y")).alias("dy"),
+        )
+    )
     minor = joined.where("label = 'minor'")
     moved = minor.where("dx != 0 or dy != 0")
     assert moved.count() == 20_000  # every drawn copy is smoothed, the 50 originals are not
@@ -207,17 +255,31 @@ def test_shrinkage_noise_has_the_scale_of_imbalanced_learns_formula(spark):
     assert stats[0] == pytest.approx(2.0 * h * std[0], rel=0.03)
     assert stats[1] == pytest.approx(2.0 * h * std[1], rel=0.03)
     assert abs(stats[2]) < 0.05 * stats[0]
-    assert_df_equality(out.where("label = 'major'"), df.where("label = 'major'"),
-                       ignore_row_order=True)
-    again = upsample(df, "label", sampling_strategy={"minor": 20_050}, keep_originals=True,
-                     shrinkage={"minor": 2.0}, shrinkage_cols=["x", "y"], seed=7)
+    assert_df_equality(
+        out.where("label = 'major'"), df.where("label = 'major'"), ignore_row_order=True
+    )
+    again = upsample(
+        df,
+        "label",
+        sampling_strategy={"minor": 20_050},
+        keep_originals=True,
+        shrinkage={"minor": 2.0},
+        shrinkage_cols=["x", "y"],
+        seed=7,
+    )
     assert_df_equality(again, out, ignore_row_order=True)
 
 
 def test_class_stds_match_numpy_and_skip_nulls(spark):
     rng = np.random.default_rng(1)
-    rows = [(int(rng.integers(0, 3)), float(rng.normal(5, 2)),
-             None if i % 7 == 0 else float(rng.normal(0, 1e6))) for i in range(3000)]
+    rows = [
+        (
+            int(rng.integers(0, 3)),
+            float(rng.normal(5, 2)),
+            None if i % 7 == 0 else float(rng.normal(0, 1e6)),
+        )
+        for i in range(3000)
+    ]
     rows.append((9, None, None))
     df = spark.createDataFrame(rows, "k int, x double, y double").repartition(5, "x")
     stats = class_stds(df, F.col("k"), ["x", "y"], F.xxhash64("x", "y")).collect()
@@ -244,8 +306,10 @@ def test_class_stds_are_the_same_bits_on_any_partitioning(spark):
     assert results[0] == results[1] == results[2]
     # The classic aggregation does depend on the order of its partial sums (so this test could
     # fail): in most orders the last bits differ.
-    plain = {tuple(sorted(frame.groupBy("k").agg(F.stddev_pop("x")).collect()))
-             for frame in (df.coalesce(1), df.repartition(7), df.repartition(5, "x"))}
+    plain = {
+        tuple(sorted(frame.groupBy("k").agg(F.stddev_pop("x")).collect()))
+        for frame in (df.coalesce(1), df.repartition(7), df.repartition(5, "x"))
+    }
     assert len(plain) > 1
 
 
@@ -260,7 +324,8 @@ def test_nan_or_null_in_a_smoothed_column_is_refused(spark):
     assert str(info.value) == (
         "shrinkage_cols: NaN or null values (2 in 'x', 2 in 'y'); a smoothed column needs a "
         "number in every row. Fill or filter them first, or leave the column out of "
-        "shrinkage_cols.")
+        "shrinkage_cols."
+    )
     smoothed_z = upsample(df, "label", shrinkage=1.0, shrinkage_cols=["z"], seed=1)
     assert smoothed_z.where(F.isnan("z") | F.col("z").isNull()).count() == 0
 
@@ -269,17 +334,26 @@ def test_shrinkage_errors(spark):
     df = frame(spark, SIZES)
     with pytest.raises(InvalidParameterError, match="column 'id' has type bigint"):
         upsample(df, "label", shrinkage=1.0, shrinkage_cols=["id"])
-    with pytest.raises(InvalidParameterError, match=r"shrinkage_cols must not include the label "
-                                                    r"or group_by columns; got \['g', 'label'\]"):
-        upsample(df.withColumn("g", F.lit(1.0)), "label", group_by=["g"], shrinkage=1.0,
-                 shrinkage_cols=["label", "g"])
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"shrinkage_cols must not include the label "
+        r"or group_by columns; got \['g', 'label'\]",
+    ):
+        upsample(
+            df.withColumn("g", F.lit(1.0)),
+            "label",
+            group_by=["g"],
+            shrinkage=1.0,
+            shrinkage_cols=["label", "g"],
+        )
     with pytest.raises(InvalidParameterError, match="shrinkage needs shrinkage_cols"):
         upsample(df, "label", shrinkage=1.0)
     with pytest.raises(InvalidParameterError, match="number >= 0"):
         upsample(df.withColumn("x", F.lit(1.0)), "label", shrinkage=-1.0, shrinkage_cols=["x"])
     with pytest.raises(InvalidParameterError, match="no factor for the resampled class"):
-        upsample(df.withColumn("x", F.lit(1.0)), "label", shrinkage={"b": 1.0},
-                 shrinkage_cols=["x"])
+        upsample(
+            df.withColumn("x", F.lit(1.0)), "label", shrinkage={"b": 1.0}, shrinkage_cols=["x"]
+        )
 
 
 # --- shuffled output and lineage -----------------------------------------------------------
@@ -303,12 +377,17 @@ def test_shuffled_output_spreads_copies_and_is_deterministic(spark):
 def test_lineage_tells_originals_from_copies(spark):
     df = frame(spark, SIZES)
     kept = upsample(df, "label", keep_originals=True, lineage_col="origin", seed=2)
-    counts = {(r.label, r.origin): r["count"]
-              for r in kept.groupBy("label", "origin").count().collect()}
-    assert counts == {("a", "original"): 300, ("b", "original"): 40, ("b", "copy"): 260,
-                      ("c", "original"): 10, ("c", "copy"): 290}
-    assert_df_equality(kept.where("origin = 'original'").drop("origin"), df,
-                       ignore_row_order=True)
+    counts = {
+        (r.label, r.origin): r["count"] for r in kept.groupBy("label", "origin").count().collect()
+    }
+    assert counts == {
+        ("a", "original"): 300,
+        ("b", "original"): 40,
+        ("b", "copy"): 260,
+        ("c", "original"): 10,
+        ("c", "copy"): 290,
+    }
+    assert_df_equality(kept.where("origin = 'original'").drop("origin"), df, ignore_row_order=True)
     replaced = upsample(df, "label", lineage_col="origin", seed=2)
     assert {r.origin for r in replaced.where("label = 'c'").collect()} == {"copy"}
     with pytest.raises(InvalidParameterError, match="already a column of the input"):

@@ -21,8 +21,18 @@ from spark_upsample.engine.identity import FILE_ROW_INDEX, KEY_COLUMNS, PARTITIO
 from tests.conftest import spark_env
 
 LAYOUT_RUN = Path(__file__).parent / "layout_run.py"
-TRANSFORMS = ("upsample", "downsample", "resample", "group_by", "keep_originals", "shrinkage",
-              "csv_key_cols", "split", "folds", "csv_split")
+TRANSFORMS = (
+    "upsample",
+    "downsample",
+    "resample",
+    "group_by",
+    "keep_originals",
+    "shrinkage",
+    "csv_key_cols",
+    "split",
+    "folds",
+    "csv_split",
+)
 
 
 def events(spark, rows: int = 3000) -> DataFrame:
@@ -31,7 +41,9 @@ def events(spark, rows: int = 3000) -> DataFrame:
         "id",
         (F.col("id") % 3).cast("int").alias("g"),
         (F.col("id") * 0.37 % 11).alias("x"),
-        F.when(F.col("id") % 20 == 0, "c").when(F.col("id") % 20 < 4, "b").otherwise("a")
+        F.when(F.col("id") % 20 == 0, "c")
+        .when(F.col("id") % 20 < 4, "b")
+        .otherwise("a")
         .alias("label"),
     )
 
@@ -47,21 +59,39 @@ def test_same_rows_for_the_same_seed_on_any_cores_split_size_and_folder(spark, t
     moved = tmp_path / "elsewhere" / "copied"
     shutil.copytree(parquet_in, moved)
 
-    layouts = [("local[1]", "128m", parquet_in), ("local[2]", "8192", moved),
-               ("local[3]", "32768", parquet_in)]
+    layouts = [
+        ("local[1]", "128m", parquet_in),
+        ("local[2]", "8192", moved),
+        ("local[3]", "32768", parquet_in),
+    ]
     outs = []
     for i, (master, max_bytes, source) in enumerate(layouts):
         out = tmp_path / f"out{i}"
-        subprocess.run([sys.executable, str(LAYOUT_RUN), master, max_bytes, str(source),
-                        str(csv_in), str(out)], env=spark_env(), check=True, timeout=600,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.run(
+            [
+                sys.executable,
+                str(LAYOUT_RUN),
+                master,
+                max_bytes,
+                str(source),
+                str(csv_in),
+                str(out),
+            ],
+            env=spark_env(),
+            check=True,
+            timeout=600,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         outs.append(out)
 
     partitions = [json.loads((out / "layout.json").read_text()) for out in outs]
     assert len({p["parquet_partitions"] for p in partitions}) == 3, partitions
     assert len({p["csv_partitions"] for p in partitions}) >= 2, partitions
-    read = [{name: spark.read.parquet(str(out / name)) for name in (*TRANSFORMS, "positional")}
-            for out in outs]
+    read = [
+        {name: spark.read.parquet(str(out / name)) for name in (*TRANSFORMS, "positional")}
+        for out in outs
+    ]
     for name in TRANSFORMS:
         for other in read[1:]:
             assert_df_equality(read[0][name], other[name], ignore_row_order=True)
@@ -104,10 +134,15 @@ def test_a_key_repeated_within_a_class_is_refused(spark):
     assert str(caught.value) == (
         "key_cols ['id'] do not identify the rows of class 'b': the key (id=7) occurs 3 times. "
         "Give columns that are unique within each class (add more key columns), or leave "
-        "key_cols out.")
+        "key_cols out."
+    )
     # The same key in two classes is fine: keys identify rows within a class.
-    ok = upsample(spark.createDataFrame([(1, "a"), (2, "a"), (1, "b")], "id long, label string"),
-                  "label", key_cols=["id"], seed=1)
+    ok = upsample(
+        spark.createDataFrame([(1, "a"), (2, "a"), (1, "b")], "id long, label string"),
+        "label",
+        key_cols=["id"],
+        seed=1,
+    )
     assert sorted(ok.groupBy("label").count().collect()) == [("a", 2), ("b", 2)]
 
 
@@ -116,7 +151,8 @@ def test_planning_a_hundred_thousand_cells_keeps_one_table_row_per_cell(spark, m
     groups = 50_000
     df = spark.range(3 * groups).select(
         (F.col("id") % groups).alias("g"),
-        F.when(F.col("id") < 2 * groups, "a").otherwise("b").alias("label"))
+        F.when(F.col("id") < 2 * groups, "a").otherwise("b").alias("label"),
+    )
     import spark_upsample.engine.pipeline as resampling
 
     tables, collected = [], []
@@ -153,20 +189,26 @@ def test_timestamp_labels_in_a_daylight_saving_fall_back_hour_stay_apart(spark, 
     time.tzset()
     try:
         utc = dt.timezone.utc
-        instants = [dt.datetime(2026, 11, 1, 5, 30, tzinfo=utc)] * 10 \
-            + [dt.datetime(2026, 11, 1, 6, 30, tzinfo=utc)] * 3 \
+        instants = (
+            [dt.datetime(2026, 11, 1, 5, 30, tzinfo=utc)] * 10
+            + [dt.datetime(2026, 11, 1, 6, 30, tzinfo=utc)] * 3
             + [dt.datetime(2026, 11, 2, 12, 0, tzinfo=utc)] * 20
+        )
         text = [(i, t.strftime("%Y-%m-%d %H:%M:%S")) for i, t in enumerate(instants)]
         df = spark.createDataFrame(text, "id long, t string").select(
-            "id", F.to_timestamp("t").cast(data_type).alias("label"))  # the session is in UTC
+            "id", F.to_timestamp("t").cast(data_type).alias("label")
+        )  # the session is in UTC
 
         result = upsample_with_plan(df, "label", seed=4)
 
         assert len(result.plan.classes) == 3
         assert sorted(result.plan.counts_before.values()) == [3, 10, 20]
         written = result.df.groupBy(F.col("label").cast("string")).count().collect()
-        assert sorted(written) == [("2026-11-01 05:30:00", 20), ("2026-11-01 06:30:00", 20),
-                                   ("2026-11-02 12:00:00", 20)]
+        assert sorted(written) == [
+            ("2026-11-01 05:30:00", 20),
+            ("2026-11-01 06:30:00", 20),
+            ("2026-11-02 12:00:00", 20),
+        ]
     finally:
         if previous is None:
             del os.environ["TZ"]
@@ -204,8 +246,11 @@ def test_repeated_keys_among_dropped_null_labels_are_not_an_error(spark):
 def test_file_paths_are_made_relative_to_the_input_folder(spark, folder, path, relative):
     from spark_upsample.engine.identity import _folder_path, _relative_pattern
 
-    got = spark.createDataFrame([(path,)], "p string").select(
-        F.regexp_extract("p", _relative_pattern(folder), 1)).first()[0]
+    got = (
+        spark.createDataFrame([(path,)], "p string")
+        .select(F.regexp_extract("p", _relative_pattern(folder), 1))
+        .first()[0]
+    )
     assert got == relative
     assert _folder_path(["file:///tmp/in/a.parquet", "file:///tmp/in/b/c.parquet"]) == "/tmp/in/"
     assert _folder_path(["hdfs://nn:8020/a/x.parquet", "hdfs://nn:8020/b/y.parquet"]) == "/"

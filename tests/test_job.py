@@ -41,13 +41,17 @@ def test_parquet_in_parquet_out_with_report(spark, events, tmp_path, capsys):
     result = spark.read.parquet(out)
     assert label_counts(result) == {"a": 40, "b": 40, "c": 40}
     assert result.schema == spark.read.parquet(events).schema
-    assert_df_equality(result.where("label = 'a'"), spark.read.parquet(events).where("label = 'a'"),
-                       ignore_row_order=True)
+    assert_df_equality(
+        result.where("label = 'a'"),
+        spark.read.parquet(events).where("label = 'a'"),
+        ignore_row_order=True,
+    )
     report = json.loads(Path(out, REPORT_NAME).read_text())
     assert report["status"] == "succeeded" and report["seed"] == 5
     assert report["rows_read"] == 50 and report["rows_written"] == 120
-    classes = [(c["label"], c["count_before"], c["target"], c["count_after"])
-               for c in report["classes"]]
+    classes = [
+        (c["label"], c["count_before"], c["target"], c["count_after"]) for c in report["classes"]
+    ]
     assert classes == [("a", 40, 40, 40), ("b", 8, 40, 40), ("c", 2, 40, 40)]
     assert report["input"] == {"source": events, "format": "parquet"}
     assert report["output"]["path"] == out and report["output"]["write_mode"] == "error"
@@ -76,8 +80,9 @@ def test_random_seed_is_reported_and_replays(spark, events, tmp_path):
 
 def test_config_file_with_overrides(spark, events, tmp_path):
     conf = tmp_path / "job.toml"
-    conf.write_text(f'input = "{events}"\noutput = "{tmp_path / "x"}"\nstrategy = {{ c = 10 }}\n'
-                    'seed = 1\n')
+    conf.write_text(
+        f'input = "{events}"\noutput = "{tmp_path / "x"}"\nstrategy = {{ c = 10 }}\nseed = 1\n'
+    )
     out = str(tmp_path / "y")
     assert run("--config", str(conf), "--output", out, "--strategy", "b=12,c=11") == 0
     assert label_counts(spark.read.parquet(out)) == {"a": 40, "b": 12, "c": 11}
@@ -86,8 +91,20 @@ def test_config_file_with_overrides(spark, events, tmp_path):
 
 def test_keep_originals_and_minority_strategy(spark, events, tmp_path):
     out = str(tmp_path / "out")
-    assert run("--input", events, "--output", out, "--strategy", "minority", "--keep-originals",
-               "--seed", "2") == 0
+    assert (
+        run(
+            "--input",
+            events,
+            "--output",
+            out,
+            "--strategy",
+            "minority",
+            "--keep-originals",
+            "--seed",
+            "2",
+        )
+        == 0
+    )
     result = spark.read.parquet(out)
     assert label_counts(result) == {"a": 40, "b": 8, "c": 40}
     assert {r.id for r in result.where("label = 'c'").collect()} == {48, 49}
@@ -97,14 +114,45 @@ def test_csv_input_inferred_and_with_schema_and_options(spark, tmp_path):
     src = tmp_path / "in.csv"
     src.write_text("id;label;x\n" + "".join(f"{i};{1 if i < 3 else 0};{i}.5\n" for i in range(12)))
     out = str(tmp_path / "inferred")
-    assert run("--input", str(src), "--input-format", "csv", "--input-option", "sep=;",
-               "--output", out, "--label-col", "label", "--seed", "1") == 0
+    assert (
+        run(
+            "--input",
+            str(src),
+            "--input-format",
+            "csv",
+            "--input-option",
+            "sep=;",
+            "--output",
+            out,
+            "--label-col",
+            "label",
+            "--seed",
+            "1",
+        )
+        == 0
+    )
     assert dict(spark.read.parquet(out).dtypes)["label"] == "int"
     assert label_counts(spark.read.parquet(out)) == {0: 9, 1: 9}
     out2 = str(tmp_path / "typed")
-    assert run("--input", str(src), "--input-format", "csv", "--input-option", "sep=;",
-               "--input-schema", "id LONG, label STRING, x DOUBLE", "--output", out2,
-               "--strategy", "1=5", "--seed", "1") == 0
+    assert (
+        run(
+            "--input",
+            str(src),
+            "--input-format",
+            "csv",
+            "--input-option",
+            "sep=;",
+            "--input-schema",
+            "id LONG, label STRING, x DOUBLE",
+            "--output",
+            out2,
+            "--strategy",
+            "1=5",
+            "--seed",
+            "1",
+        )
+        == 0
+    )
     assert dict(spark.read.parquet(out2).dtypes)["label"] == "string"
     assert label_counts(spark.read.parquet(out2)) == {"0": 9, "1": 5}
 
@@ -114,8 +162,23 @@ def test_other_input_and_output_formats(spark, events, tmp_path, fmt):
     src = str(tmp_path / f"in_{fmt}")
     spark.read.parquet(events).write.format(fmt).option("header", "true").save(src)
     out = str(tmp_path / f"out_{fmt}")
-    assert run("--input", src, "--input-format", fmt, "--output", out, "--output-format", fmt,
-               "--output-option", "header=true", "--seed", "4") == 0
+    assert (
+        run(
+            "--input",
+            src,
+            "--input-format",
+            fmt,
+            "--output",
+            out,
+            "--output-format",
+            fmt,
+            "--output-option",
+            "header=true",
+            "--seed",
+            "4",
+        )
+        == 0
+    )
     result = spark.read.format(fmt).option("header", "true").load(out)
     assert label_counts(result) == {"a": 40, "b": 40, "c": 40}
 
@@ -131,8 +194,21 @@ def test_input_table(spark, events, tmp_path):
 
 def test_partition_by_compression_and_output_files(spark, events, tmp_path):
     out = tmp_path / "out"
-    assert run("--input", events, "--output", str(out), "--partition-by", "label",
-               "--compression", "gzip", "--seed", "1") == 0
+    assert (
+        run(
+            "--input",
+            events,
+            "--output",
+            str(out),
+            "--partition-by",
+            "label",
+            "--compression",
+            "gzip",
+            "--seed",
+            "1",
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["label=a", "label=b", "label=c"]
     files = list(out.rglob("*.parquet"))
     assert files and all(".gz." in f.name for f in files)
@@ -144,23 +220,43 @@ def test_partition_by_compression_and_output_files(spark, events, tmp_path):
 
 
 def test_partition_columns_that_cannot_be_written_are_refused_before_any_work(
-        spark, events, tmp_path, capsys):
+    spark, events, tmp_path, capsys
+):
     out = tmp_path / "out"
     assert run("--input", events, "--output", str(out), "--partition-by", "lable") == 2
-    assert ("partition_by names 'lable', which is not a column of the output; its columns are "
-            "['id', 'label', 'x']. Did you mean 'label'?") in capsys.readouterr().err
+    assert (
+        "partition_by names 'lable', which is not a column of the output; its columns are "
+        "['id', 'label', 'x']. Did you mean 'label'?"
+    ) in capsys.readouterr().err
     assert run("--input", events, "--output", str(out), "--partition-by", "id,label,x") == 2
     assert "covers every column of the output" in capsys.readouterr().err
-    assert run("--input", events, "--output", str(out), "--partition-by", "id,label,x",
-               "--lineage-col", "origin", "--seed", "1") == 0
+    assert (
+        run(
+            "--input",
+            events,
+            "--output",
+            str(out),
+            "--partition-by",
+            "id,label,x",
+            "--lineage-col",
+            "origin",
+            "--seed",
+            "1",
+        )
+        == 0
+    )
     assert not list(out.glob("*.parquet")) and label_counts(spark.read.parquet(str(out))) == {
-        "a": 40, "b": 40, "c": 40}
+        "a": 40,
+        "b": 40,
+        "c": 40,
+    }
 
 
 def test_partition_values_that_look_like_numbers_verify_as_written(spark, tmp_path):
     src, out = str(tmp_path / "codes"), tmp_path / "out"
-    spark.createDataFrame([(i, "01" if i < 6 else "02") for i in range(8)],
-                          "id long, label string").write.parquet(src)
+    spark.createDataFrame(
+        [(i, "01" if i < 6 else "02") for i in range(8)], "id long, label string"
+    ).write.parquet(src)
     assert run("--input", src, "--output", str(out), "--partition-by", "label", "--seed", "1") == 0
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["label=01", "label=02"]
     assert report_of(out)["classes"][1]["label"] == "02"
@@ -200,8 +296,10 @@ def test_dry_run_prints_the_plan_and_writes_nothing(spark, events, tmp_path, cap
 
 def test_null_labels_error_or_drop(spark, tmp_path, capsys):
     src = str(tmp_path / "nulls")
-    spark.createDataFrame([(i, None if i < 2 else ("x" if i < 12 else "y")) for i in range(15)],
-                          "id int, label string").write.parquet(src)
+    spark.createDataFrame(
+        [(i, None if i < 2 else ("x" if i < 12 else "y")) for i in range(15)],
+        "id int, label string",
+    ).write.parquet(src)
     out = str(tmp_path / "out")
     assert run("--input", src, "--output", out) == 3
     assert "2 row(s) have a null 'label'" in capsys.readouterr().err
@@ -224,18 +322,33 @@ def test_verbose_logs_debug(spark, events, tmp_path, caplog):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["--input", "{events}", "--output", "{out}", "--strategy", "majority"], 2,
-         "strategy must be one of auto"),
-        (["--input", "{events}", "--output", "{out}", "--seed", "-1"], 2,
-         "seed must be an integer in [0, 2**63)"),
-        (["--input", "{events}", "--output", "{out}", "--write-mode", "replace"], 2,
-         "write_mode must be one of error, overwrite, append"),
+        (
+            ["--input", "{events}", "--output", "{out}", "--strategy", "majority"],
+            2,
+            "strategy must be one of auto",
+        ),
+        (
+            ["--input", "{events}", "--output", "{out}", "--seed", "-1"],
+            2,
+            "seed must be an integer in [0, 2**63)",
+        ),
+        (
+            ["--input", "{events}", "--output", "{out}", "--write-mode", "replace"],
+            2,
+            "write_mode must be one of error, overwrite, append",
+        ),
         (["--input", "{events}", "--output", "{out}", "--bogus"], 2, "unrecognized arguments"),
         (["--input", "{events}", "--output", "{events}/sub"], 2, "overlaps the input"),
-        (["--input", "{events}", "--output", "{out}", "--strategy", "z=5"], 2,
-         "class(es) 'z' that are not in the data"),
-        (["--input", "{events}", "--output", "{out}", "--label-col", "lable"], 3,
-         "Column 'lable' is not in the input"),
+        (
+            ["--input", "{events}", "--output", "{out}", "--strategy", "z=5"],
+            2,
+            "class(es) 'z' that are not in the data",
+        ),
+        (
+            ["--input", "{events}", "--output", "{out}", "--label-col", "lable"],
+            3,
+            "Column 'lable' is not in the input",
+        ),
         (["--input", "{missing}", "--output", "{out}"], 3, "Cannot read input"),
     ],
 )
@@ -279,16 +392,44 @@ def report_of(out) -> dict:
 
 def test_method_downsample_and_resample(spark, events, tmp_path):
     down, down_r, to = tmp_path / "down", tmp_path / "down_r", tmp_path / "to"
-    assert run("--input", events, "--output", str(down), "--method", "downsample",
-               "--seed", "1") == 0
+    assert (
+        run("--input", events, "--output", str(down), "--method", "downsample", "--seed", "1") == 0
+    )
     assert label_counts(spark.read.parquet(str(down))) == {"a": 2, "b": 2, "c": 2}
     assert report_of(down)["method"] == "downsample"
-    assert run("--input", events, "--output", str(down_r), "--method", "downsample",
-               "--strategy", "a=20", "--replacement", "--seed", "1") == 0
+    assert (
+        run(
+            "--input",
+            events,
+            "--output",
+            str(down_r),
+            "--method",
+            "downsample",
+            "--strategy",
+            "a=20",
+            "--replacement",
+            "--seed",
+            "1",
+        )
+        == 0
+    )
     assert label_counts(spark.read.parquet(str(down_r))) == {"a": 20, "b": 8, "c": 2}
     assert report_of(down_r)["replacement"] is True
-    assert run("--input", events, "--output", str(to), "--method", "resample", "--target",
-               "median", "--seed", "1") == 0
+    assert (
+        run(
+            "--input",
+            events,
+            "--output",
+            str(to),
+            "--method",
+            "resample",
+            "--target",
+            "median",
+            "--seed",
+            "1",
+        )
+        == 0
+    )
     assert label_counts(spark.read.parquet(str(to))) == {"a": 8, "b": 8, "c": 8}
     assert report_of(to)["target"] == "median"
 
@@ -300,8 +441,10 @@ def test_group_by_weights_lineage_shrinkage_and_shuffle(spark, tmp_path, capsys)
 
     grouped = tmp_path / "grouped"
     assert run("--input", src, "--output", str(grouped), "--group-by", "day", "--seed", "2") == 0
-    counts = {(r.day, r.label): r["count"] for r in
-              spark.read.parquet(str(grouped)).groupBy("day", "label").count().collect()}
+    counts = {
+        (r.day, r.label): r["count"]
+        for r in spark.read.parquet(str(grouped)).groupBy("day", "label").count().collect()
+    }
     assert counts == {("d0", "a"): 24, ("d0", "b"): 24, ("d1", "a"): 24, ("d1", "b"): 24}
     report = report_of(grouped)
     assert report["group_by"] == ["day"] and report["classes"][0]["group"] == ["d0"]
@@ -315,13 +458,34 @@ def test_group_by_weights_lineage_shrinkage_and_shuffle(spark, tmp_path, capsys)
     assert totals == pytest.approx({"a": 48.0, "b": 48.0})
 
     marked = tmp_path / "marked"
-    assert run("--input", src, "--output", str(marked), "--lineage-col", "origin",
-               "--keep-originals", "--shrinkage", "b=1.0", "--shrinkage-cols", "x",
-               "--shuffle-output", "--output-files", "3", "--seed", "2") == 0
+    assert (
+        run(
+            "--input",
+            src,
+            "--output",
+            str(marked),
+            "--lineage-col",
+            "origin",
+            "--keep-originals",
+            "--shrinkage",
+            "b=1.0",
+            "--shrinkage-cols",
+            "x",
+            "--shuffle-output",
+            "--output-files",
+            "3",
+            "--seed",
+            "2",
+        )
+        == 0
+    )
     out = spark.read.parquet(str(marked))
     by_origin = out.groupBy("label", "origin").count().collect()
-    assert {(r.label, r.origin): r["count"] for r in by_origin} \
-        == {("a", "original"): 48, ("b", "original"): 12, ("b", "copy"): 36}
+    assert {(r.label, r.origin): r["count"] for r in by_origin} == {
+        ("a", "original"): 48,
+        ("b", "original"): 12,
+        ("b", "copy"): 36,
+    }
     originals = spark.read.parquet(src).select("id", F.col("x").alias("x0"))
     copies = out.where("origin = 'copy'").join(originals, "id")
     assert copies.where("x != x0").count() == 36  # smoothed
@@ -331,20 +495,47 @@ def test_group_by_weights_lineage_shrinkage_and_shuffle(spark, tmp_path, capsys)
 
 def test_config_class_names_match_typed_labels_per_group(spark, tmp_path, capsys):
     src = str(tmp_path / "typed")
-    rows = ([("d0", 0)] * 20 + [("d0", 1)] * 4 + [("d0", 2)] * 2 + [("d1", 0)] * 10
-            + [("d1", 1)] * 3)
+    rows = [("d0", 0)] * 20 + [("d0", 1)] * 4 + [("d0", 2)] * 2 + [("d1", 0)] * 10 + [("d1", 1)] * 3
     spark.createDataFrame(rows, "day string, label int").write.parquet(src)
 
     out = tmp_path / "out"
-    assert run("--input", src, "--output", str(out), "--group-by", "day", "--strategy",
-               "2=6, 1=5", "--seed", "3") == 0  # day d1 has no class 2
-    counts = {(r.day, r.label): r["count"] for r in
-              spark.read.parquet(str(out)).groupBy("day", "label").count().collect()}
+    assert (
+        run(
+            "--input",
+            src,
+            "--output",
+            str(out),
+            "--group-by",
+            "day",
+            "--strategy",
+            "2=6, 1=5",
+            "--seed",
+            "3",
+        )
+        == 0
+    )  # day d1 has no class 2
+    counts = {
+        (r.day, r.label): r["count"]
+        for r in spark.read.parquet(str(out)).groupBy("day", "label").count().collect()
+    }
     assert counts == {("d0", 0): 20, ("d0", 1): 5, ("d0", 2): 6, ("d1", 0): 10, ("d1", 1): 5}
 
     dropped = tmp_path / "dropped"
-    assert run("--input", src, "--output", str(dropped), "--method", "downsample",
-               "--strategy", "2=0", "--seed", "3") == 0
+    assert (
+        run(
+            "--input",
+            src,
+            "--output",
+            str(dropped),
+            "--method",
+            "downsample",
+            "--strategy",
+            "2=0",
+            "--seed",
+            "3",
+        )
+        == 0
+    )
     assert label_counts(spark.read.parquet(str(dropped))) == {0: 30, 1: 7}
 
     assert run("--input", src, "--output", str(tmp_path / "bad"), "--strategy", "two=6") == 2
@@ -354,21 +545,37 @@ def test_config_class_names_match_typed_labels_per_group(spark, tmp_path, capsys
 
 def test_config_class_names_match_32_bit_float_labels(spark, tmp_path):
     src, out, conf = str(tmp_path / "floats"), tmp_path / "out", tmp_path / "job.toml"
-    spark.createDataFrame([(i, 0.7 if i < 3 else 0.1) for i in range(12)],
-                          "id int, label float").write.parquet(src)
+    spark.createDataFrame(
+        [(i, 0.7 if i < 3 else 0.1) for i in range(12)], "id int, label float"
+    ).write.parquet(src)
     assert run("--input", src, "--output", str(out), "--strategy", "0.7=10", "--seed", "1") == 0
     seven, one = (struct.unpack("f", struct.pack("f", x))[0] for x in (0.7, 0.1))
     assert label_counts(spark.read.parquet(str(out))) == {seven: 10, one: 9}
-    conf.write_text(f'input = "{src}"\noutput = "{tmp_path / "conf"}"\nseed = 1\n'
-                    'strategy = { "0.7" = 5 }\n')
+    conf.write_text(
+        f'input = "{src}"\noutput = "{tmp_path / "conf"}"\nseed = 1\nstrategy = {{ "0.7" = 5 }}\n'
+    )
     assert run("--config", str(conf)) == 0
     assert label_counts(spark.read.parquet(str(tmp_path / "conf"))) == {seven: 5, one: 9}
 
 
 def test_checkpoint_input_and_no_ratio_limit(spark, events, tmp_path):
     out = tmp_path / "out"
-    assert run("--input", events, "--output", str(out), "--strategy", "c=40000", "--max-ratio",
-               "0", "--checkpoint-input", "--seed", "4") == 0
+    assert (
+        run(
+            "--input",
+            events,
+            "--output",
+            str(out),
+            "--strategy",
+            "c=40000",
+            "--max-ratio",
+            "0",
+            "--checkpoint-input",
+            "--seed",
+            "4",
+        )
+        == 0
+    )
     assert label_counts(spark.read.parquet(str(out))) == {"a": 40, "b": 8, "c": 40_000}
 
 
@@ -389,7 +596,8 @@ def test_only_paths_on_this_machines_disk_are_staged(tmp_path):
 
 @pytest.mark.connect_only
 def test_a_relative_output_is_resolved_by_the_spark_connect_server(
-        spark, events, tmp_path, monkeypatch, capsys):
+    spark, events, tmp_path, monkeypatch, capsys
+):
     client = tmp_path / "client"  # this process's working directory; the server has its own
     client.mkdir()
     monkeypatch.chdir(client)
@@ -400,15 +608,35 @@ def test_a_relative_output_is_resolved_by_the_spark_connect_server(
     assert "report: not written (pass --report PATH for this output)" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("fmt", "options"), [
-    ("parquet", []), ("csv", []), ("csv", ["header=true"]), ("json", []), ("orc", []),
-])
+@pytest.mark.parametrize(
+    ("fmt", "options"),
+    [
+        ("parquet", []),
+        ("csv", []),
+        ("csv", ["header=true"]),
+        ("json", []),
+        ("orc", []),
+    ],
+)
 def test_every_output_format_is_verified_with_the_writers_options(
-        spark, events, tmp_path, fmt, options):
+    spark, events, tmp_path, fmt, options
+):
     out = tmp_path / "out"
     writer_options = [arg for option in options for arg in ("--output-option", option)]
-    assert run("--input", events, "--output", str(out), "--output-format", fmt, *writer_options,
-               "--seed", "4") == 0
+    assert (
+        run(
+            "--input",
+            events,
+            "--output",
+            str(out),
+            "--output-format",
+            fmt,
+            *writer_options,
+            "--seed",
+            "4",
+        )
+        == 0
+    )
     reader = spark.read.format(fmt).schema(spark.read.parquet(events).schema)
     result = reader.options(**dict(o.split("=") for o in options)).load(str(out))
     assert label_counts(result) == {"a": 40, "b": 40, "c": 40}
@@ -421,14 +649,18 @@ def test_overwrite_replaces_a_file_and_append_refuses_one(spark, events, tmp_pat
     out, notes = tmp_path / "out", tmp_path / "notes"
     for path in (out, notes):
         path.write_text("not an output\n")
-    assert run("--input", events, "--output", str(out), "--write-mode", "overwrite",
-               "--seed", "1") == 0
+    assert (
+        run("--input", events, "--output", str(out), "--write-mode", "overwrite", "--seed", "1")
+        == 0
+    )
     assert label_counts(spark.read.parquet(str(out))) == {"a": 40, "b": 40, "c": 40}
     assert not (tmp_path / WORK_DIR).exists()
     capsys.readouterr()
     assert run("--input", events, "--output", str(notes), "--write-mode", "append") == 4
-    assert (f"The output '{notes}' is a file, not a folder, so there is nothing to append to."
-            in capsys.readouterr().err)
+    assert (
+        f"The output '{notes}' is a file, not a folder, so there is nothing to append to."
+        in capsys.readouterr().err
+    )
     assert notes.read_text() == "not an output\n"
 
 
@@ -441,26 +673,40 @@ def test_a_report_inside_the_output_lands_with_it(spark, events, tmp_path, capsy
         assert f"report: {report}\n" in capsys.readouterr().err
         written = json.loads(report.read_text())
         assert (written["status"], written["seed"], written["output"]["write_mode"]) == (
-            "succeeded", int(seed), mode)
+            "succeeded",
+            int(seed),
+            mode,
+        )
         assert label_counts(spark.read.parquet(str(out))) == {"a": rows, "b": rows, "c": rows}
     assert not Path(out, REPORT_NAME).exists()
     assert not (tmp_path / WORK_DIR).exists()
 
     before = snapshot(out)
     assert run(*args[:-1], str(out / "run.json"), "--write-mode", "overwrite") == 2
-    assert (f"The report '{out}/run.json' is inside the output '{out}', where Spark's readers "
-            "would read it as data. Give it a name that starts with an underscore (as the default "
-            "_upsample_report.json), or write it elsewhere.") in capsys.readouterr().err
+    assert (
+        f"The report '{out}/run.json' is inside the output '{out}', where Spark's readers "
+        "would read it as data. Give it a name that starts with an underscore (as the default "
+        "_upsample_report.json), or write it elsewhere."
+    ) in capsys.readouterr().err
     assert snapshot(out) == before
 
 
 def test_a_report_elsewhere_is_written_once_the_output_is_in_place(
-        spark, events, tmp_path, monkeypatch, capsys):
+    spark, events, tmp_path, monkeypatch, capsys
+):
     import spark_upsample.job.landing as landing
 
     out, report = tmp_path / "out", tmp_path / "reports" / "run.json"
-    args = ["--input", events, "--output", str(out), "--report", str(report), "--write-mode",
-            "overwrite"]
+    args = [
+        "--input",
+        events,
+        "--output",
+        str(out),
+        "--report",
+        str(report),
+        "--write-mode",
+        "overwrite",
+    ]
     for seed in ("1", "2"):
         assert run(*args, "--seed", seed) == 0
         assert json.loads(report.read_text())["seed"] == int(seed)
@@ -478,24 +724,38 @@ def test_a_report_elsewhere_is_written_once_the_output_is_in_place(
     notes = tmp_path / "notes"
     notes.write_text("a file, not a folder\n")
     before = snapshot(out)
-    assert run(*args[:4], "--report", str(notes / "run.json"), "--write-mode", "overwrite",
-               "--seed", "4") == 4
-    assert (f"The output is in place, but the report could not be written to "
-            f"'{notes}/run.json'") in capsys.readouterr().err
+    assert (
+        run(
+            *args[:4],
+            "--report",
+            str(notes / "run.json"),
+            "--write-mode",
+            "overwrite",
+            "--seed",
+            "4",
+        )
+        == 4
+    )
+    assert (
+        f"The output is in place, but the report could not be written to '{notes}/run.json'"
+    ) in capsys.readouterr().err
     assert snapshot(out) != before  # the new output is in place, as the message says
     assert label_counts(spark.read.parquet(str(out))) == {"a": 40, "b": 40, "c": 40}
 
 
 def day_label_counts(spark, path) -> dict:
-    return {(r.day, r.label): r["count"]
-            for r in spark.read.parquet(str(path)).groupBy("day", "label").count().collect()}
+    return {
+        (r.day, r.label): r["count"]
+        for r in spark.read.parquet(str(path)).groupBy("day", "label").count().collect()
+    }
 
 
-def test_dynamic_partition_overwrite_replaces_only_the_partitions_written(
-        spark, tmp_path, capsys):
+def test_dynamic_partition_overwrite_replaces_only_the_partitions_written(spark, tmp_path, capsys):
     both, day2, out = tmp_path / "both", tmp_path / "day2", tmp_path / "out"
-    df = spark.createDataFrame([(i, 1 + i // 8, "a" if i % 4 else "b") for i in range(16)],
-                               "id long, day int, label string")  # per day: 6 a, 2 b
+    df = spark.createDataFrame(
+        [(i, 1 + i // 8, "a" if i % 4 else "b") for i in range(16)],
+        "id long, day int, label string",
+    )  # per day: 6 a, 2 b
     df.write.parquet(str(both))
     df.where("day = 2").write.parquet(str(day2))
     common = ["--output", str(out), "--partition-by", "day", "--group-by", "day"]
@@ -503,8 +763,18 @@ def test_dynamic_partition_overwrite_replaces_only_the_partitions_written(
     day1 = snapshot(out / "day=1")
 
     overwrite = ["--input", str(day2), *common, "--write-mode", "overwrite"]
-    assert run(*overwrite, "--output-option", "partitionOverwriteMode=dynamic",
-               "--strategy", "b=4", "--seed", "2") == 0
+    assert (
+        run(
+            *overwrite,
+            "--output-option",
+            "partitionOverwriteMode=dynamic",
+            "--strategy",
+            "b=4",
+            "--seed",
+            "2",
+        )
+        == 0
+    )
     assert day_label_counts(spark, out) == {(1, "a"): 6, (1, "b"): 6, (2, "a"): 6, (2, "b"): 4}
     assert snapshot(out / "day=1") == day1 and report_of(out)["seed"] == 2
 
@@ -512,12 +782,12 @@ def test_dynamic_partition_overwrite_replaces_only_the_partitions_written(
     spark.conf.set(key, "DYNAMIC")
     try:
         assert run(*overwrite, "--seed", "3") == 0
-        assert day_label_counts(spark, out) == {
-            (1, "a"): 6, (1, "b"): 6, (2, "a"): 6, (2, "b"): 6}
+        assert day_label_counts(spark, out) == {(1, "a"): 6, (1, "b"): 6, (2, "a"): 6, (2, "b"): 6}
         assert snapshot(out / "day=1") == day1
         # The writer option wins over the session's setting, as in Spark.
-        assert run(*overwrite, "--output-option", "partitionOverwriteMode=static",
-                   "--seed", "4") == 0
+        assert (
+            run(*overwrite, "--output-option", "partitionOverwriteMode=static", "--seed", "4") == 0
+        )
     finally:
         spark.conf.unset(key)
     assert day_label_counts(spark, out) == {(2, "a"): 6, (2, "b"): 6}
@@ -525,16 +795,18 @@ def test_dynamic_partition_overwrite_replaces_only_the_partitions_written(
 
     before = snapshot(out)
     assert run(*overwrite, "--output-option", "partitionOverwriteMode=dynamc") == 2
-    assert ("output option partitionOverwriteMode must be static or dynamic. Got 'dynamc' "
-            "instead.") in capsys.readouterr().err
+    assert (
+        "output option partitionOverwriteMode must be static or dynamic. Got 'dynamc' instead."
+    ) in capsys.readouterr().err
     assert snapshot(out) == before
 
 
 # --- row identity, many cells, timestamp labels (the engine issue) ---------------------------
 
 
-def test_key_columns_through_the_job_and_the_identity_in_the_report(spark, events, tmp_path,
-                                                                    capsys):
+def test_key_columns_through_the_job_and_the_identity_in_the_report(
+    spark, events, tmp_path, capsys
+):
     out = str(tmp_path / "out")
     assert run("--input", events, "--output", out, "--seed", "3", "--key-col", "id") == 0
     report = report_of(out)
@@ -553,8 +825,10 @@ def test_a_repeated_key_is_refused_before_anything_is_written(spark, tmp_path, c
     out = tmp_path / "out"
     assert run("--input", source, "--output", str(out), "--key-col", "id") == 3
     err = capsys.readouterr().err
-    assert "spark-upsample: error: key_cols ['id'] do not identify the rows of class 'b': " \
-           "the key (id=4) occurs 2 times." in err
+    assert (
+        "spark-upsample: error: key_cols ['id'] do not identify the rows of class 'b': "
+        "the key (id=4) occurs 2 times." in err
+    )
     assert not out.exists() and not (tmp_path / WORK_DIR).exists()
 
 
@@ -585,7 +859,8 @@ def test_timestamp_labels_in_a_fall_back_hour_verify_as_written(spark, tmp_path,
     source = str(tmp_path / "ts")
     times = ["2026-11-01 05:30:00"] * 10 + ["2026-11-01 06:30:00"] * 3 + ["2026-11-02 12:00:00"] * 6
     spark.createDataFrame(list(enumerate(times)), "id long, t string").select(
-        "id", F.to_timestamp("t").alias("label")).write.parquet(source)
+        "id", F.to_timestamp("t").alias("label")
+    ).write.parquet(source)
     monkeypatch.setenv("TZ", "America/New_York")
     clock.tzset()
     try:
@@ -595,8 +870,11 @@ def test_timestamp_labels_in_a_fall_back_hour_verify_as_written(spark, tmp_path,
         monkeypatch.undo()
         clock.tzset()
     written = spark.read.parquet(out).groupBy(F.col("label").cast("string")).count().collect()
-    assert sorted(written) == [("2026-11-01 05:30:00", 10), ("2026-11-01 06:30:00", 10),
-                               ("2026-11-02 12:00:00", 10)]
+    assert sorted(written) == [
+        ("2026-11-01 05:30:00", 10),
+        ("2026-11-01 06:30:00", 10),
+        ("2026-11-02 12:00:00", 10),
+    ]
     assert len(report_of(out)["classes"]) == 3
 
 
@@ -604,9 +882,13 @@ def test_an_append_keeps_earlier_data_but_not_the_earlier_report_or_cell_table(t
     from spark_upsample.job.landing import _keep_previous_files
 
     previous, staging = tmp_path / "out", tmp_path / "staging"
-    for path, text in [("part-0.parquet", "old data"), ("_upsample_report.json", "old report"),
-                       ("_upsample_report_cells.parquet/part-a.parquet", "old cells"),
-                       ("_other/part-a", "old hidden"), ("_kept/part-a", "kept hidden")]:
+    for path, text in [
+        ("part-0.parquet", "old data"),
+        ("_upsample_report.json", "old report"),
+        ("_upsample_report_cells.parquet/part-a.parquet", "old cells"),
+        ("_other/part-a", "old hidden"),
+        ("_kept/part-a", "kept hidden"),
+    ]:
         (previous / path).parent.mkdir(parents=True, exist_ok=True)
         (previous / path).write_text(text)
     for path in ("part-1.parquet", "_other/part-b"):

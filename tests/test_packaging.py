@@ -31,16 +31,28 @@ from spark_upsample import InvalidParameterError, upsample
 from tests.helpers import label_counts
 
 ROOT = Path(__file__).resolve().parents[1]
-INSTALL = ("pip install 'spark-upsample[spark]' (PySpark with its JVM: local mode, spark-submit) "
-           "or 'spark-upsample[client]' (pyspark-client: a Spark Connect server), not both")
-NO_PYSPARK = ("no PySpark is installed; spark-upsample needs PySpark 3.5 or newer: "
-              f"{INSTALL}; on Databricks the runtime provides it.")
+INSTALL = (
+    "pip install 'spark-upsample[spark]' (PySpark with its JVM: local mode, spark-submit) "
+    "or 'spark-upsample[client]' (pyspark-client: a Spark Connect server), not both"
+)
+NO_PYSPARK = (
+    "no PySpark is installed; spark-upsample needs PySpark 3.5 or newer: "
+    f"{INSTALL}; on Databricks the runtime provides it."
+)
 
 
-def run(args: list, cwd: Path, timeout: int = 600, env: dict | None = None
-        ) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], cwd=cwd, env=env or spark_env(),
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+def run(
+    args: list, cwd: Path, timeout: int = 600, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=env or spark_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def pip(*args: object, cwd: Path) -> subprocess.CompletedProcess:
@@ -55,15 +67,19 @@ def fresh_venv(path: Path) -> tuple[Path, Path]:
     result = run([sys.executable, "-m", "venv", "--without-pip", path], path.parent)
     assert result.returncode == 0, result.stderr
     python = path / "bin" / "python"
-    site = run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-               path.parent).stdout.strip()
+    site = run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], path.parent
+    ).stdout.strip()
     return python, Path(site)
 
 
 def isolated_env(**extra: str) -> dict[str, str]:
     """An environment that leaks nothing of this venv, this checkout or Spark into a child."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTHON", "PYSPARK", "SPARK", "VIRTUAL_ENV"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTHON", "PYSPARK", "SPARK", "VIRTUAL_ENV"))
+    }
     env.update(extra)
     return env
 
@@ -74,11 +90,14 @@ def requirement_of(wheel: Path, extras: str = "") -> str:
 
 def would_install(python: Path, requirement: str, cwd: Path) -> dict[str, str]:
     """What pip would install into ``python``'s environment for ``requirement``: {name: version}."""
-    result = pip("--python", python, "install", "--dry-run", "--quiet", "--report", "-",
-                 requirement, cwd=cwd)
+    result = pip(
+        "--python", python, "install", "--dry-run", "--quiet", "--report", "-", requirement, cwd=cwd
+    )
     report = json.loads(result.stdout)
-    return {re.sub(r"[-_.]+", "-", item["metadata"]["name"]).lower(): item["metadata"]["version"]
-            for item in report["install"]}
+    return {
+        re.sub(r"[-_.]+", "-", item["metadata"]["name"]).lower(): item["metadata"]["version"]
+        for item in report["install"]
+    }
 
 
 @pytest.fixture(scope="module")
@@ -100,21 +119,34 @@ def test_the_wheel_declares_pyspark_only_in_its_extras_and_ships_py_typed(wheel)
     requires = [Requirement(r) for r in meta.get_all("Requires-Dist")]
     unconditional = {r.name for r in requires if r.marker is None or "extra" not in str(r.marker)}
     assert unconditional == {"numpy", "tomli"}  # tomli only below Python 3.11
-    by_extra = {(r.name, str(r.specifier), str(r.marker)) for r in requires
-                if r.name.startswith("pyspark")}
-    assert {("pyspark", "<5,>=3.5", 'extra == "spark"'),
-            ("pyspark-client", "<5,>=4", 'extra == "client"')} <= by_extra
+    by_extra = {
+        (r.name, str(r.specifier), str(r.marker)) for r in requires if r.name.startswith("pyspark")
+    }
+    assert {
+        ("pyspark", "<5,>=3.5", 'extra == "spark"'),
+        ("pyspark-client", "<5,>=4", 'extra == "client"'),
+    } <= by_extra
     assert {"spark", "client", "test"} <= set(meta.get_all("Provides-Extra"))
     assert "spark_upsample/py.typed" in names
 
     assert "PySpark 3.5 and 4.x" in meta["Summary"]
     classifiers = set(meta.get_all("Classifier"))
-    assert {f"Programming Language :: Python :: 3.{minor}" for minor in (10, 11, 12, 13)} \
-        <= classifiers
-    assert {"License :: OSI Approved :: Apache Software License", "Typing :: Typed",
-            "Topic :: Scientific/Engineering :: Artificial Intelligence"} <= classifiers
-    assert {"pyspark", "spark-connect", "databricks", "imbalanced-learn", "oversampling",
-            "undersampling"} <= set(meta["Keywords"].split(","))
+    assert {
+        f"Programming Language :: Python :: 3.{minor}" for minor in (10, 11, 12, 13)
+    } <= classifiers
+    assert {
+        "License :: OSI Approved :: Apache Software License",
+        "Typing :: Typed",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    } <= classifiers
+    assert {
+        "pyspark",
+        "spark-connect",
+        "databricks",
+        "imbalanced-learn",
+        "oversampling",
+        "undersampling",
+    } <= set(meta["Keywords"].split(","))
     assert meta["Requires-Python"] == ">=3.10"
 
 
@@ -128,26 +160,35 @@ def bare_venv(tmp_path_factory, wheel) -> Path:
     root = tmp_path_factory.mktemp("bare")
     python, site = fresh_venv(root / "venv")
     pip("--python", python, "install", "--no-deps", "--quiet", wheel, cwd=root)
-    ours = Path(next(p for p in sys.path if p.endswith("site-packages") and
-                     (Path(p) / "numpy").is_dir()))
+    ours = Path(
+        next(p for p in sys.path if p.endswith("site-packages") and (Path(p) / "numpy").is_dir())
+    )
     deps = root / "deps"
     deps.mkdir()
     for name in ("numpy", "numpy.libs", "tomli"):
         if (ours / name).exists():
             (deps / name).symlink_to(ours / name)
     (site / "zz_dependencies.pth").write_text(f"{deps}\n")
-    check = run([python, "-c", "import numpy, importlib.util; "
-                 "print(importlib.util.find_spec('pyspark'))"], root, env=isolated_env())
+    check = run(
+        [python, "-c", "import numpy, importlib.util; print(importlib.util.find_spec('pyspark'))"],
+        root,
+        env=isolated_env(),
+    )
     assert check.stdout.strip() == "None", check  # no PySpark anywhere on its path
     return root / "venv"
 
 
 def test_without_pyspark_the_entry_points_print_one_line_and_exit_2(bare_venv, tmp_path):
-    for command in ([bare_venv / "bin" / "spark-upsample", "--input", "x", "--output", "y"],
-                    [bare_venv / "bin" / "python", "-m", "spark_upsample", "--help"]):
+    for command in (
+        [bare_venv / "bin" / "spark-upsample", "--input", "x", "--output", "y"],
+        [bare_venv / "bin" / "python", "-m", "spark_upsample", "--help"],
+    ):
         result = run(command, tmp_path, env=isolated_env())
         assert (result.returncode, result.stdout, result.stderr) == (
-            2, "", f"spark-upsample: error: {NO_PYSPARK}\n"), command
+            2,
+            "",
+            f"spark-upsample: error: {NO_PYSPARK}\n",
+        ), command
 
 
 def test_without_pyspark_import_raises_an_import_error_with_the_advice(bare_venv, tmp_path):
@@ -176,13 +217,17 @@ def test_a_pyspark_older_than_3_5_is_named(bare_venv, tmp_path):
     """A Python whose PySpark is 3.4 (an older runtime): one line, exit 2, naming both versions."""
     (tmp_path / "old" / "pyspark").mkdir(parents=True)
     (tmp_path / "old" / "pyspark" / "__init__.py").write_text('__version__ = "3.4.1"\n')
-    result = run([bare_venv / "bin" / "spark-upsample", "--input", "x", "--output", "y"],
-                 tmp_path, env=isolated_env(PYTHONPATH=str(tmp_path / "old")))
+    result = run(
+        [bare_venv / "bin" / "spark-upsample", "--input", "x", "--output", "y"],
+        tmp_path,
+        env=isolated_env(PYTHONPATH=str(tmp_path / "old")),
+    )
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
         "spark-upsample: error: PySpark 3.4.1 is installed; spark-upsample needs PySpark 3.5 or "
         "newer: pip install 'spark-upsample[spark]' to upgrade it, or on Databricks a runtime "
-        "with Spark 3.5 or newer.\n")
+        "with Spark 3.5 or newer.\n"
+    )
 
 
 # --- The platform's PySpark is left alone -----------------------------------------------------
@@ -230,12 +275,13 @@ def test_checkpoint_input_on_a_spark_connect_3_5_client_fails_up_front_naming_sp
     assert str(info.value) == (
         "checkpoint_input needs DataFrame.localCheckpoint, which Spark Connect has from Spark 4.0 "
         f"on; this is PySpark {pyspark.__version__}'s Spark Connect client. Use Spark 4 or "
-        "classic Spark, or leave checkpoint_input off.")
+        "classic Spark, or leave checkpoint_input off."
+    )
 
 
 # --- The thin client --------------------------------------------------------------------------
 
-LIBRARY_CALLS = '''
+LIBRARY_CALLS = """
 import json, sys
 import pyspark, spark_upsample
 from pyspark.sql import SparkSession
@@ -257,13 +303,14 @@ print(json.dumps({
     "downsample": counts(downsample(df, "label", group_by=["g"], seed=3)),
 }))
 spark.stop()
-'''
+"""
 
 
 @pytest.mark.slow
 @pytest.mark.connect_only
 def test_the_job_and_the_library_run_from_a_venv_with_only_the_thin_client(
-        spark, connect_url, wheel, tmp_path):
+    spark, connect_url, wheel, tmp_path
+):
     """``pip install 'spark-upsample[client]'`` into a fresh venv: ``pyspark-client`` (no JVM, no
     jars) is its PySpark, and the job (``--remote``) and library calls run on the server."""
     python, site = fresh_venv(tmp_path / "thin")
@@ -277,10 +324,23 @@ def test_the_job_and_the_library_run_from_a_venv_with_only_the_thin_client(
 
     # The server resolves paths itself: absolute ones, on this machine.
     out = tmp_path / "balanced"
-    result = run([tmp_path / "thin" / "bin" / "spark-upsample", "--remote", connect_url,
-                  "--config", ROOT / "conf" / "demo.toml",
-                  "--input", ROOT / "spark_upsample" / "data" / "iris_imbalanced.csv",
-                  "--output", out, "--write-mode", "error"], tmp_path, env=isolated_env())
+    result = run(
+        [
+            tmp_path / "thin" / "bin" / "spark-upsample",
+            "--remote",
+            connect_url,
+            "--config",
+            ROOT / "conf" / "demo.toml",
+            "--input",
+            ROOT / "spark_upsample" / "data" / "iris_imbalanced.csv",
+            "--output",
+            out,
+            "--write-mode",
+            "error",
+        ],
+        tmp_path,
+        env=isolated_env(),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert label_counts(spark.read.parquet(str(out))) == {0: 100, 1: 100}
     assert "class  before  target  after" in result.stderr

@@ -30,8 +30,9 @@ SIZES = {"a": 3000, "b": 200, "c": 30}
 def events(spark, tmp_path):
     """A Parquet input in 4 files: ids, a string label a/b/c (3000/200/30) and a feature."""
     labels = [c for c, n in SIZES.items() for _ in range(n)]
-    df = spark.createDataFrame([(i, c, i / 7) for i, c in enumerate(labels)],
-                               "id long, label string, x double")
+    df = spark.createDataFrame(
+        [(i, c, i / 7) for i, c in enumerate(labels)], "id long, label string, x double"
+    )
     path = str(tmp_path / "events")
     df.repartition(4, "id").write.parquet(path)
     return path
@@ -41,18 +42,36 @@ def snapshot(folder: Path) -> dict[str, str]:
     """Every file below ``folder`` (hidden ones too) with the SHA-256 of its bytes."""
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.rglob("*")) if p.is_file()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
     }
 
 
 def submit(args: list[str], master: str, fault: str, marker: Path) -> subprocess.Popen:
     """spark-submit of the job with the fault ``fault`` (see :mod:`tests.fault_injection`) injected
     from outside it: its input wrapped, the fault armed while the output is written."""
-    command = [str(BIN / "spark-submit"), "--master", master, "--conf", "spark.ui.enabled=false",
-               "--conf", "spark.sql.shuffle.partitions=2", "tests/fault_injection.py", fault,
-               str(marker), *args]
-    return subprocess.Popen(command, cwd=ROOT, env=job_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    command = [
+        str(BIN / "spark-submit"),
+        "--master",
+        master,
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        "spark.sql.shuffle.partitions=2",
+        "tests/fault_injection.py",
+        fault,
+        str(marker),
+        *args,
+    ]
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=job_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def finish(process: subprocess.Popen, timeout: int = 300) -> str:
@@ -99,8 +118,12 @@ def test_a_run_killed_while_writing_leaves_the_previous_output_whole(spark, even
     assert main(["--input", events, "--output", str(out), "--seed", "1"]) == 0
     before = snapshot(out)
 
-    job = submit(["--input", events, "--output", str(out), "--seed", "2", "--write-mode",
-                  "overwrite"], "local[2]", "hang", marker)
+    job = submit(
+        ["--input", events, "--output", str(out), "--seed", "2", "--write-mode", "overwrite"],
+        "local[2]",
+        "hang",
+        marker,
+    )
     try:
         deadline = time.monotonic() + 240
         while not marker.exists():
@@ -118,8 +141,10 @@ def test_a_run_killed_while_writing_leaves_the_previous_output_whole(spark, even
 
     assert snapshot(out) == before
     assert (tmp_path / WORK_DIR).exists()  # the killed run's leftovers ...
-    assert main(["--input", events, "--output", str(out), "--seed", "3", "--write-mode",
-                 "overwrite"]) == 0
+    assert (
+        main(["--input", events, "--output", str(out), "--seed", "3", "--write-mode", "overwrite"])
+        == 0
+    )
     assert not (tmp_path / WORK_DIR).exists()  # ... are cleaned up by the next run
     assert label_counts(spark.read.parquet(str(out))) == {"a": 3000, "b": 3000, "c": 3000}
 
@@ -142,8 +167,10 @@ def test_a_failure_before_the_swap_leaves_the_previous_output_whole(
         real_rename(src, dst)
 
     monkeypatch.setattr(landing.os, "rename", rename)
-    assert main(["--input", events, "--output", str(out), "--seed", "2", "--write-mode",
-                 "overwrite"]) == 4
+    assert (
+        main(["--input", events, "--output", str(out), "--seed", "2", "--write-mode", "overwrite"])
+        == 4
+    )
     monkeypatch.undo()
     assert len(moves) == failing_move + (failing_move == 2)  # the second failure is undone
     assert "Could not move the new output into" in capsys.readouterr().err
@@ -176,23 +203,45 @@ sys.exit(main(args))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("operations", "output_after_kill", "warning"), [
-    ("link,replace", "previous", "the staged output of an earlier run that did not finish"),
-    ("rename", "missing", "an earlier run stopped while replacing it"),
-], ids=["after-its-first-file", "after-moving-the-previous-output-aside"])
+@pytest.mark.parametrize(
+    ("operations", "output_after_kill", "warning"),
+    [
+        ("link,replace", "previous", "the staged output of an earlier run that did not finish"),
+        ("rename", "missing", "an earlier run stopped while replacing it"),
+    ],
+    ids=["after-its-first-file", "after-moving-the-previous-output-aside"],
+)
 def test_an_append_killed_while_publishing_lands_whole_or_not_at_all(
-        spark, tmp_path, capsys, operations, output_after_kill, warning):
+    spark, tmp_path, capsys, operations, output_after_kill, warning
+):
     src, out = tmp_path / "in", tmp_path / "out"
-    spark.createDataFrame([(i, "a" if i < 30 else "b" if i < 40 else "c") for i in range(45)],
-                          "id long, label string").write.parquet(str(src))
+    spark.createDataFrame(
+        [(i, "a" if i < 30 else "b" if i < 40 else "c") for i in range(45)], "id long, label string"
+    ).write.parquet(str(src))
     args = ["--input", str(src), "--output", str(out), "--output-files", "4"]
     assert main([*args, "--seed", "1"]) == 0
     before = snapshot(out)
 
     killed = subprocess.run(
-        [sys.executable, "-c", KILLED_AFTER, operations, "1", str(out), *args,
-         "--seed", "2", "--write-mode", "append"],
-        cwd=ROOT, env=job_env(), capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-c",
+            KILLED_AFTER,
+            operations,
+            "1",
+            str(out),
+            *args,
+            "--seed",
+            "2",
+            "--write-mode",
+            "append",
+        ],
+        cwd=ROOT,
+        env=job_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert killed.returncode == 137, killed.stderr[-3000:]
     if output_after_kill == "previous":
         assert snapshot(out) == before  # not a single new row
@@ -211,7 +260,8 @@ def test_an_append_killed_while_publishing_lands_whole_or_not_at_all(
 
 
 def test_an_append_copies_the_previous_files_where_hard_links_are_refused(
-        spark, events, tmp_path, monkeypatch):
+    spark, events, tmp_path, monkeypatch
+):
     import spark_upsample.job.landing as landing
 
     out = tmp_path / "out"
@@ -222,8 +272,10 @@ def test_an_append_copies_the_previous_files_where_hard_links_are_refused(
         raise OSError(1, "Operation not permitted")
 
     monkeypatch.setattr(landing.os, "link", refuse)
-    assert main(["--input", events, "--output", str(out), "--seed", "2", "--write-mode",
-                 "append"]) == 0
+    assert (
+        main(["--input", events, "--output", str(out), "--seed", "2", "--write-mode", "append"])
+        == 0
+    )
     assert label_counts(spark.read.parquet(str(out))) == {"a": 6000, "b": 6000, "c": 6000}
     data = {name: digest for name, digest in before.items() if name.startswith("part-")}
     assert data and data.items() <= snapshot(out).items()
@@ -239,8 +291,11 @@ def test_an_input_that_changes_between_reads_is_checkpointed(spark, tmp_path):
     counts = result.plan.counts_before
     assert counts["rare"] < counts["common"] and sum(counts.values()) == 2000
     output = result.df.persist()
-    assert label_counts(output) == result.plan.counts_after == {
-        "rare": counts["common"], "common": counts["common"]}
+    assert (
+        label_counts(output)
+        == result.plan.counts_after
+        == {"rare": counts["common"], "common": counts["common"]}
+    )
     common = output.where("label = 'common'")
     assert_df_equality(common, common.distinct(), ignore_row_order=True)  # each common row once
     output.unpersist()

@@ -47,8 +47,15 @@ DEMO_COUNTS = {0: 100, 1: 100}
 def run(
     args: list, cwd: Path = ROOT, timeout: int = 300, **env: str
 ) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], cwd=cwd, env=spark_env(**env),
-                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=spark_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def check_demo_output(spark, out: Path) -> dict:
@@ -84,9 +91,13 @@ def classic_only_uses(source: str) -> list[str]:
             names.append(node.id)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names += [part for alias in node.names for part in alias.name.split(".")]
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-              and node.func.id in ("getattr", "hasattr", "setattr") and len(node.args) > 1
-              and isinstance(node.args[1], ast.Constant)):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "hasattr", "setattr")
+            and len(node.args) > 1
+            and isinstance(node.args[1], ast.Constant)
+        ):
             names.append(node.args[1].value)
         found |= {(node.lineno, name) for name in names if name in FORBIDDEN}
     return [f"line {line}: {name} ({FORBIDDEN[name]})" for line, name in sorted(found)]
@@ -103,15 +114,21 @@ def test_the_guard_catches_classic_only_code():
         "'''and so is sparkContext in a docstring'''\n"
     )
     assert [hit.split(":")[0] for hit in classic_only_uses(snippet)] == [
-        "line 1", "line 2", "line 3", "line 4", "line 5"]
+        "line 1",
+        "line 2",
+        "line 3",
+        "line 4",
+        "line 5",
+    ]
 
 
 def test_library_and_job_use_no_rdd_sparkcontext_or_jvm():
     """Spark Connect (Databricks serverless and shared clusters) has DataFrames only."""
     files = sorted(PACKAGE.rglob("*.py")) + [ROOT / "jobs" / "upsample.py"]
     assert len(files) > 10
-    offences = {str(f.relative_to(ROOT)): hits for f in files
-                if (hits := classic_only_uses(f.read_text()))}
+    offences = {
+        str(f.relative_to(ROOT)): hits for f in files if (hits := classic_only_uses(f.read_text()))
+    }
     assert offences == {}
 
 
@@ -123,23 +140,43 @@ def test_job_runs_against_a_spark_connect_server(spark, connect_url, tmp_path):
     # Paths are the server's: relative ones resolve against its working directory, not ours.
     demo = ["--config", "conf/demo.toml", "--input", PACKAGE / "data" / "iris_imbalanced.csv"]
     out = tmp_path / "remote"
-    result = run([BIN / "spark-upsample", "--remote", connect_url, *demo, "--output", out,
-                  "--write-mode", "error"])
+    result = run(
+        [
+            BIN / "spark-upsample",
+            "--remote",
+            connect_url,
+            *demo,
+            "--output",
+            out,
+            "--write-mode",
+            "error",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = check_demo_output(spark, out)
     assert report["spark"]["master"] == "local[2]"  # the server's; the script alone uses local[*]
     assert "class  before  target  after" in result.stderr
 
     out = tmp_path / "env"
-    result = run([sys.executable, "-m", "spark_upsample", *demo, "--output", out],
-                 SPARK_REMOTE=connect_url)
+    result = run(
+        [sys.executable, "-m", "spark_upsample", *demo, "--output", out], SPARK_REMOTE=connect_url
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert check_demo_output(spark, out)["spark"]["master"] == "local[2]"
     # A classic session would have started a JVM, which says so on stderr.
     assert "log4j" not in result.stderr and "NativeCodeLoader" not in result.stderr
 
-    result = run([BIN / "spark-upsample", "--remote", connect_url, "--input", tmp_path / "nope",
-                  "--output", tmp_path / "x"])
+    result = run(
+        [
+            BIN / "spark-upsample",
+            "--remote",
+            connect_url,
+            "--input",
+            tmp_path / "nope",
+            "--output",
+            tmp_path / "x",
+        ]
+    )
     assert result.returncode == 3
     assert "Cannot read input" in result.stderr and "PATH_NOT_FOUND" in result.stderr
 
@@ -192,31 +229,68 @@ def standalone(tmp_path_factory) -> Iterator[Standalone]:
     logs, work = folder / "logs", folder / "work"
     logs.mkdir()
     work.mkdir()
-    env = dict(SPARK_MASTER_OPTS="-Dspark.master.rest.enabled=false", SPARK_WORKER_DIR=str(work),
-               SPARK_LOG_DIR=str(logs), SPARK_NO_DAEMONIZE="1")
+    env = dict(
+        SPARK_MASTER_OPTS="-Dspark.master.rest.enabled=false",
+        SPARK_WORKER_DIR=str(work),
+        SPARK_LOG_DIR=str(logs),
+        SPARK_NO_DAEMONIZE="1",
+    )
     processes = []
 
     def start(name: str, args: list) -> subprocess.Popen:
         with open(logs / f"{name}.log", "wb") as log:
             # spark-class execs the JVM: this pid is the master's (the worker's) own.
-            process = subprocess.Popen([home / "bin" / "spark-class", *map(str, args)], cwd=folder,
-                                       env=spark_env(**env), stdout=log, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL)
+            process = subprocess.Popen(
+                [home / "bin" / "spark-class", *map(str, args)],
+                cwd=folder,
+                env=spark_env(**env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         processes.append(process)
         return process
 
     try:
-        master = start("master", ["org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                                  "--port", free_port(), "--webui-port", free_port()])
-        url = wait_for_log(master, logs / "master.log",
-                           r"Starting Spark master at (spark://127\.0\.0\.1:\d+)", 120).group(1)
-        workers = [start(f"worker-{n}", ["org.apache.spark.deploy.worker.Worker", "--host",
-                                         "127.0.0.1", "--webui-port", free_port(), "--cores", "1",
-                                         "--memory", "1g", "--work-dir", work / f"worker-{n}", url])
-                   for n in (0, 1)]
+        master = start(
+            "master",
+            [
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                free_port(),
+                "--webui-port",
+                free_port(),
+            ],
+        )
+        url = wait_for_log(
+            master, logs / "master.log", r"Starting Spark master at (spark://127\.0\.0\.1:\d+)", 120
+        ).group(1)
+        workers = [
+            start(
+                f"worker-{n}",
+                [
+                    "org.apache.spark.deploy.worker.Worker",
+                    "--host",
+                    "127.0.0.1",
+                    "--webui-port",
+                    free_port(),
+                    "--cores",
+                    "1",
+                    "--memory",
+                    "1g",
+                    "--work-dir",
+                    work / f"worker-{n}",
+                    url,
+                ],
+            )
+            for n in (0, 1)
+        ]
         for n, worker in enumerate(workers):
-            wait_for_log(worker, logs / f"worker-{n}.log", r"Successfully registered with master",
-                         120)
+            wait_for_log(
+                worker, logs / f"worker-{n}.log", r"Successfully registered with master", 120
+            )
         yield Standalone(url, work, logs)
     finally:
         for process in reversed(processes):
@@ -226,9 +300,18 @@ def standalone(tmp_path_factory) -> Iterator[Standalone]:
 
 # Each application takes one core of the workers' two (and little memory), the UI stays off,
 # its executors run with the options of the tests' other JVMs.
-TEST_RESOURCES = ["--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
-                  "--conf", "spark.cores.max=1", "--executor-memory", "512m",
-                  "--conf", f"spark.executor.extraJavaOptions={TEST_JVM_OPTIONS}"]
+TEST_RESOURCES = [
+    "--conf",
+    "spark.ui.enabled=false",
+    "--conf",
+    "spark.sql.shuffle.partitions=4",
+    "--conf",
+    "spark.cores.max=1",
+    "--executor-memory",
+    "512m",
+    "--conf",
+    f"spark.executor.extraJavaOptions={TEST_JVM_OPTIONS}",
+]
 
 
 @pytest.mark.slow
@@ -242,21 +325,45 @@ def test_spark_submit_to_a_standalone_cluster_ships_the_package_as_a_zip(
         print(f"standalone: {what} at {time.monotonic() - clock:.1f}s")
 
     archive = build_py_files_zip(tmp_path / "spark_upsample.zip")
-    submit = [Path(spark_home()) / "bin" / "spark-submit", "--master", url,
-              "--deploy-mode", "client", "--properties-file", "conf/spark-defaults.conf",
-              *TEST_RESOURCES, "--py-files", archive]
+    submit = [
+        Path(spark_home()) / "bin" / "spark-submit",
+        "--master",
+        url,
+        "--deploy-mode",
+        "client",
+        "--properties-file",
+        "conf/spark-defaults.conf",
+        *TEST_RESOURCES,
+        "--py-files",
+        archive,
+    ]
 
     # The probe (another application, on the other worker's core) runs alongside the job.
     probe, found = tmp_path / "probe.py", tmp_path / "probe.json"
     probe.write_text(PROBE)
     with open(logs / "probe.log", "wb") as log:
-        prober = subprocess.Popen([str(a) for a in [*submit, probe, found]], cwd=ROOT,
-                                  env=spark_env(), stdout=log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)
+        prober = subprocess.Popen(
+            [str(a) for a in [*submit, probe, found]],
+            cwd=ROOT,
+            env=spark_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     try:
         out = tmp_path / "balanced"
-        result = run([*submit, "jobs/upsample.py", "--config", "conf/demo.toml",
-                      "--output", out, "--write-mode", "error"])
+        result = run(
+            [
+                *submit,
+                "jobs/upsample.py",
+                "--config",
+                "conf/demo.toml",
+                "--output",
+                out,
+                "--write-mode",
+                "error",
+            ]
+        )
         assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
         lap("job done")
         assert check_demo_output(spark, out)["spark"]["master"] == url
@@ -284,11 +391,14 @@ def documented_recipe() -> tuple[list[str], list[str], dict[str, list[str]]]:
     command that builds the zip, the spark-submit command, and the flags the comments give each
     other cluster manager ("# standalone: --master spark://HOST:7077 ...")."""
     page = (ROOT / "docs" / "runtimes.md").read_text()
-    section = page[page.index("**spark-submit (YARN, Kubernetes, standalone).**"):]
-    block = section[section.index("```bash\n") + 8:]
-    block = block[:block.index("\n```")]
-    commands = [shlex.split(c) for c in block.replace("\\\n", " ").splitlines()
-                if c.strip() and not c.lstrip().startswith("#")]
+    section = page[page.index("**spark-submit (YARN, Kubernetes, standalone).**") :]
+    block = section[section.index("```bash\n") + 8 :]
+    block = block[: block.index("\n```")]
+    commands = [
+        shlex.split(c)
+        for c in block.replace("\\\n", " ").splitlines()
+        if c.strip() and not c.lstrip().startswith("#")
+    ]
     flags: dict[str, list[str]] = {}
     manager = ""
     for line in block.splitlines():
@@ -323,14 +433,16 @@ def test_the_documented_spark_submit_recipe_runs_on_a_standalone_cluster(
     assert flags["standalone"][:2] == ["--master", "spark://HOST:7077"]
     assert "cluster" not in flags["standalone"]  # Spark cannot run Python there in cluster mode
     project = tmp_path / "project"  # a checkout: the recipe's relative paths, nothing else
-    shutil.copytree(PACKAGE, project / "spark_upsample",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        PACKAGE, project / "spark_upsample", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     shutil.copytree(ROOT / "conf", project / "conf")
     (project / "jobs").mkdir()
     shutil.copy(ROOT / "jobs" / "upsample.py", project / "jobs")
     events = tmp_path / "events"
-    spark.createDataFrame([(i, "a" if i < 40 else "b") for i in range(48)],
-                          "id long, label string").coalesce(2).write.parquet(str(events))
+    spark.createDataFrame(
+        [(i, "a" if i < 40 else "b") for i in range(48)], "id long, label string"
+    ).coalesce(2).write.parquet(str(events))
 
     assert build[0] == "python"
     result = run([sys.executable, *build[1:]], cwd=project)
@@ -339,10 +451,16 @@ def test_the_documented_spark_submit_recipe_runs_on_a_standalone_cluster(
 
     assert submit[0] == "spark-submit"
     master = [w.replace("spark://HOST:7077", standalone.url) for w in flags["standalone"]]
-    paths = {"hdfs:///data/events": f"file://{events}",
-             "hdfs:///data/events_balanced": f"file://{tmp_path / 'balanced'}"}
-    command = [Path(spark_home()) / "bin" / "spark-submit", *master, *TEST_RESOURCES,
-               *[paths.get(w, w) for w in without_options(submit[1:], "--master", "--deploy-mode")]]
+    paths = {
+        "hdfs:///data/events": f"file://{events}",
+        "hdfs:///data/events_balanced": f"file://{tmp_path / 'balanced'}",
+    }
+    command = [
+        Path(spark_home()) / "bin" / "spark-submit",
+        *master,
+        *TEST_RESOURCES,
+        *[paths.get(w, w) for w in without_options(submit[1:], "--master", "--deploy-mode")],
+    ]
     assert "--files" in command and "upsample.toml" in command  # as the recipe has them
     result = run(command, cwd=project)
     assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
@@ -368,7 +486,8 @@ def executor_pids(worker_work: Path) -> list[int]:
 
 @pytest.mark.slow
 def test_a_job_that_loses_an_executor_while_writing_writes_what_an_undisturbed_run_writes(
-        spark, standalone, tmp_path):
+    spark, standalone, tmp_path
+):
     """kill -9 of one worker's executor JVM in the middle of the write: Spark reruns the lost
     tasks elsewhere and the output is row for row an undisturbed run's; or, if the job fails,
     it exits 4 and the previous output is as it was."""
@@ -380,15 +499,39 @@ def test_a_job_that_loses_an_executor_while_writing_writes_what_an_undisturbed_r
     before = snapshot(out)
 
     # One executor of one core on each worker; one row per file keeps the write going.
-    command = [Path(spark_home()) / "bin" / "spark-submit", "--master", standalone.url,
-               "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
-               "--conf", "spark.cores.max=2", "--executor-cores", "1", "--executor-memory", "512m",
-               "--conf", f"spark.executor.extraJavaOptions={TEST_JVM_OPTIONS}",
-               "jobs/upsample.py", *args, "--output", out, "--write-mode", "overwrite",
-               *ONE_ROW_PER_FILE]
-    job = subprocess.Popen([str(c) for c in command], cwd=ROOT, env=spark_env(), text=True,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL)
+    command = [
+        Path(spark_home()) / "bin" / "spark-submit",
+        "--master",
+        standalone.url,
+        "--conf",
+        "spark.ui.enabled=false",
+        "--conf",
+        "spark.sql.shuffle.partitions=4",
+        "--conf",
+        "spark.cores.max=2",
+        "--executor-cores",
+        "1",
+        "--executor-memory",
+        "512m",
+        "--conf",
+        f"spark.executor.extraJavaOptions={TEST_JVM_OPTIONS}",
+        "jobs/upsample.py",
+        *args,
+        "--output",
+        out,
+        "--write-mode",
+        "overwrite",
+        *ONE_ROW_PER_FILE,
+    ]
+    job = subprocess.Popen(
+        [str(c) for c in command],
+        cwd=ROOT,
+        env=spark_env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 240
         while not (writing(out) and executor_pids(standalone.work / "worker-0")):
@@ -400,18 +543,22 @@ def test_a_job_that_loses_an_executor_while_writing_writes_what_an_undisturbed_r
         output = job.communicate(timeout=300)[0]
     finally:
         stop_process(job)
-    print(f"lost executor: the job exited {job.returncode} {time.monotonic() - clock:.1f}s after "
-          f"the kill")
+    print(
+        f"lost executor: the job exited {job.returncode} {time.monotonic() - clock:.1f}s after "
+        f"the kill"
+    )
     assert "Lost executor" in output, output[-4000:]
     if job.returncode == 4:  # the run failed instead: then it changed nothing
         assert snapshot(out) == before
         return
     assert job.returncode == 0, output[-4000:]
-    assert_df_equality(spark.read.parquet(str(out)), spark.read.parquet(str(undisturbed)),
-                       ignore_row_order=True)
+    assert_df_equality(
+        spark.read.parquet(str(out)), spark.read.parquet(str(undisturbed)), ignore_row_order=True
+    )
     reports = [json.loads((p / REPORT_NAME).read_text()) for p in (out, undisturbed)]
-    assert [(r["rows_written"], r["classes"]) for r in reports] == [(
-        reports[1]["rows_written"], reports[1]["classes"])] * 2
+    assert [(r["rows_written"], r["classes"]) for r in reports] == [
+        (reports[1]["rows_written"], reports[1]["classes"])
+    ] * 2
     assert reports[0]["rows_written"] == 900
 
 
@@ -466,8 +613,9 @@ def test_databricks_bundle_runs_the_wheel_entry_point_with_options_the_cli_accep
     variables = {name: spec["default"] for name, spec in root["variables"].items()}
 
     distribution = metadata.distribution("spark_upsample")  # how Databricks finds the package
-    scripts = {ep.name: ep.value for ep in distribution.entry_points
-               if ep.group == "console_scripts"}
+    scripts = {
+        ep.name: ep.value for ep in distribution.entry_points if ep.group == "console_scripts"
+    }
     options = {o for action in build_parser()._actions for o in action.option_strings}
     kinds = set()
     for path, resource in resources.items():
@@ -510,15 +658,30 @@ def test_databricks_bundle_runs_the_wheel_entry_point_with_options_the_cli_accep
 @pytest.mark.slow
 def test_wheel_builds_and_its_console_script_runs_from_a_fresh_venv(tmp_path):
     dist = tmp_path / "dist"
-    result = run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "-w", dist,
-                  "--disable-pip-version-check", "--quiet"])
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            ".",
+            "--no-deps",
+            "-w",
+            dist,
+            "--disable-pip-version-check",
+            "--quiet",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     [wheel] = dist.glob("spark_upsample-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         info = next(n for n in names if n.endswith(".dist-info/METADATA"))
-        requires = [line for line in archive.read(info).decode().splitlines()
-                    if line.startswith("Requires-Dist:")]
+        requires = [
+            line
+            for line in archive.read(info).decode().splitlines()
+            if line.startswith("Requires-Dist:")
+        ]
         entry_points = archive.read(info.replace("METADATA", "entry_points.txt")).decode()
     assert "spark_upsample/job/cli.py" in names
     assert "spark_upsample/data/iris_imbalanced.csv" in names
@@ -534,20 +697,36 @@ def test_wheel_builds_and_its_console_script_runs_from_a_fresh_venv(tmp_path):
     result = run([sys.executable, "-m", "venv", "--without-pip", venv])
     assert result.returncode == 0, result.stderr
     python = venv / "bin" / "python"
-    site = Path(run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"])
-                .stdout.strip())
-    ours = next(p for p in map(Path, sys.path) if p.name == "site-packages" and
-                (p / "pyspark").is_dir())
+    site = Path(
+        run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).stdout.strip()
+    )
+    ours = next(
+        p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "pyspark").is_dir()
+    )
     (site / "zz_project_dependencies.pth").write_text(f"{ours}\n")
-    result = run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps",
-                  "--disable-pip-version-check", "--quiet", wheel])
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            python,
+            "install",
+            "--no-deps",
+            "--disable-pip-version-check",
+            "--quiet",
+            wheel,
+        ]
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
     result = run([venv / "bin" / "spark-upsample", "--help"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "--write-mode" in result.stdout and "--remote" in result.stdout
-    where = run([python, "-c", "import spark_upsample, pyspark; print(spark_upsample.__file__)"],
-                cwd=tmp_path)
+    where = run(
+        [python, "-c", "import spark_upsample, pyspark; print(spark_upsample.__file__)"],
+        cwd=tmp_path,
+    )
     assert where.stdout.strip() == str(site / "spark_upsample" / "__init__.py"), where
     # pip sees the wheel's declared dependencies satisfied.
     check = run([sys.executable, "-m", "pip", "--python", python, "check"], cwd=tmp_path)

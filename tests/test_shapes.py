@@ -23,41 +23,59 @@ def assert_rows_come_from(out: DataFrame, df: DataFrame, key: str = "id") -> Non
         assert row == originals[row[key]]
 
 
-ALL_TYPES = T.StructType([
-    T.StructField("id", T.IntegerType(), False),
-    T.StructField("label", T.StringType(), False),
-    T.StructField("b", T.ByteType()),
-    T.StructField("sh", T.ShortType()),
-    T.StructField("l", T.LongType()),
-    T.StructField("f", T.FloatType()),
-    T.StructField("d", T.DoubleType()),
-    T.StructField("dec", T.DecimalType(38, 18)),
-    T.StructField("dec_small", T.DecimalType(10, 2)),
-    T.StructField("bool", T.BooleanType()),
-    T.StructField("bin", T.BinaryType()),
-    T.StructField("date", T.DateType()),
-    T.StructField("ts", T.TimestampType()),
-    T.StructField("ts_ntz", T.TimestampNTZType()),
-    T.StructField("nested", T.StructType([
-        T.StructField("name", T.StringType()),
-        T.StructField("tags", T.ArrayType(T.StringType())),
-        T.StructField("inner", T.StructType([T.StructField("x", T.DoubleType(), False)])),
-    ])),
-    T.StructField("items", T.ArrayType(T.StructType([T.StructField("k", T.IntegerType())]))),
-    T.StructField("lookup", T.MapType(T.StringType(), T.ArrayType(T.IntegerType()))),
-    T.StructField("always_null", T.StringType()),
-])
+ALL_TYPES = T.StructType(
+    [
+        T.StructField("id", T.IntegerType(), False),
+        T.StructField("label", T.StringType(), False),
+        T.StructField("b", T.ByteType()),
+        T.StructField("sh", T.ShortType()),
+        T.StructField("l", T.LongType()),
+        T.StructField("f", T.FloatType()),
+        T.StructField("d", T.DoubleType()),
+        T.StructField("dec", T.DecimalType(38, 18)),
+        T.StructField("dec_small", T.DecimalType(10, 2)),
+        T.StructField("bool", T.BooleanType()),
+        T.StructField("bin", T.BinaryType()),
+        T.StructField("date", T.DateType()),
+        T.StructField("ts", T.TimestampType()),
+        T.StructField("ts_ntz", T.TimestampNTZType()),
+        T.StructField(
+            "nested",
+            T.StructType(
+                [
+                    T.StructField("name", T.StringType()),
+                    T.StructField("tags", T.ArrayType(T.StringType())),
+                    T.StructField(
+                        "inner", T.StructType([T.StructField("x", T.DoubleType(), False)])
+                    ),
+                ]
+            ),
+        ),
+        T.StructField("items", T.ArrayType(T.StructType([T.StructField("k", T.IntegerType())]))),
+        T.StructField("lookup", T.MapType(T.StringType(), T.ArrayType(T.IntegerType()))),
+        T.StructField("always_null", T.StringType()),
+    ]
+)
 
 
 def typed_row(i: int) -> tuple:
     null = i % 4 == 3  # every fourth row has nulls in every nullable column
     values = (
-        i % 128, i * 7, i * 10**12, i / 3, i / 7,
-        Decimal(f"{i % 10}1234567890123456789.123456789012345678"), Decimal(f"{i}.25"),
-        i % 2 == 0, bytes([i % 256, 0, 255]), dt.date(2026, 1, 1) + dt.timedelta(days=i),
+        i % 128,
+        i * 7,
+        i * 10**12,
+        i / 3,
+        i / 7,
+        Decimal(f"{i % 10}1234567890123456789.123456789012345678"),
+        Decimal(f"{i}.25"),
+        i % 2 == 0,
+        bytes([i % 256, 0, 255]),
+        dt.date(2026, 1, 1) + dt.timedelta(days=i),
         dt.datetime(2026, 1, 1, 12, tzinfo=dt.timezone.utc) + dt.timedelta(seconds=i),
         dt.datetime(2026, 1, 1, 12) + dt.timedelta(minutes=i),
-        (f"n{i}", ["a", None, f"t{i}"], (i / 2,)), [(i,), (None,)], {"k": [i, None]},
+        (f"n{i}", ["a", None, f"t{i}"], (i / 2,)),
+        [(i,), (None,)],
+        {"k": [i, None]},
     )
     return (i, "rare" if i < 4 else "common", *([None] * len(values) if null else values), None)
 
@@ -103,13 +121,15 @@ def test_a_thousand_classes_some_with_a_single_row(spark):
     assert result.plan.counts_after == counts
     assert result.df.join(df, on=["id", "label"], how="left_anti").count() == 0
     keep = upsample(df, "label", seed=13, keep_originals=True)
-    assert_df_equality(keep.where("label % 20 = 19"), df.where("label % 20 = 19"),
-                       ignore_row_order=True)  # classes already at the target come through
+    assert_df_equality(
+        keep.where("label % 20 = 19"), df.where("label % 20 = 19"), ignore_row_order=True
+    )  # classes already at the target come through
 
 
 def test_one_row_upsampled_to_a_hundred_thousand(spark):
-    df = spark.createDataFrame([(0, "one")] + [(i, "many") for i in range(1, 100_001)],
-                               "id long, label string")
+    df = spark.createDataFrame(
+        [(0, "one")] + [(i, "many") for i in range(1, 100_001)], "id long, label string"
+    )
     with pytest.raises(RatioLimitError, match="is 100,000 times its 1 row"):
         upsample(df, "label", seed=1)
     out = upsample(df, "label", seed=1, max_ratio=None).persist()

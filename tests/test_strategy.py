@@ -84,25 +84,42 @@ def test_boolean_and_integer_labels():
 @pytest.mark.parametrize(
     ("strategy", "message"),
     [
-        ("majority", "sampling_strategy must be one of 'auto', 'minority', 'not minority', "
-         "'not majority', 'all'; a float in (0, 1] (binary labels only); a dict "
-         "{class: final_count}; or a callable counts -> dict. Got 'majority' instead."),
+        (
+            "majority",
+            "sampling_strategy must be one of 'auto', 'minority', 'not minority', "
+            "'not majority', 'all'; a float in (0, 1] (binary labels only); a dict "
+            "{class: final_count}; or a callable counts -> dict. Got 'majority' instead.",
+        ),
         (0.0, "must be in (0, 1]. Got 0.0 instead."),
         (1.5, "must be in (0, 1]. Got 1.5 instead."),
         (-0.2, "must be in (0, 1]. Got -0.2 instead."),
         (float("nan"), "must be in (0, 1]. Got nan instead."),
-        (0.5, "A float sampling_strategy (0.5) only applies to binary labels; the label has 3 "
-         "classes."),
-        ({"z": 5}, "sampling_strategy names class(es) 'z' that are not in the data; the classes "
-         "are 'a', 'b', 'c'."),
-        ({"c": 5}, "sampling_strategy['c'] = 5 is below the 10 rows class 'c' already has; "
-         "over-sampling only adds rows. Ask for at least 10"),
-        ({"c": 12.5}, "sampling_strategy['c'] must be a non-negative integer row count. "
-         "Got 12.5 instead."),
+        (
+            0.5,
+            "A float sampling_strategy (0.5) only applies to binary labels; the label has 3 "
+            "classes.",
+        ),
+        (
+            {"z": 5},
+            "sampling_strategy names class(es) 'z' that are not in the data; the classes "
+            "are 'a', 'b', 'c'.",
+        ),
+        (
+            {"c": 5},
+            "sampling_strategy['c'] = 5 is below the 10 rows class 'c' already has; "
+            "over-sampling only adds rows. Ask for at least 10",
+        ),
+        (
+            {"c": 12.5},
+            "sampling_strategy['c'] must be a non-negative integer row count. Got 12.5 instead.",
+        ),
         ({"c": -1}, "must be a non-negative integer row count. Got -1 instead."),
         ({"c": True}, "must be a non-negative integer row count. Got True instead."),
-        (lambda counts: [("c", 20)], "A callable sampling_strategy must return a dict "
-         "{class: final_count}. Got list [('c', 20)] instead."),
+        (
+            lambda counts: [("c", 20)],
+            "A callable sampling_strategy must return a dict "
+            "{class: final_count}. Got list [('c', 20)] instead.",
+        ),
         (lambda counts: {"q": 1}, "names class(es) 'q' that are not in the data"),
         (True, "Got True (bool) instead."),
         (None, "Got None (NoneType) instead."),
@@ -143,7 +160,6 @@ def test_max_ratio_guard():
             check_max_ratio(bad)
 
 
-
 UNDER = {"a": 100, "b": 30, "c": 10}
 
 
@@ -166,16 +182,25 @@ def test_under_sampling_targets_follow_random_under_sampler(strategy, expected):
 def test_under_sampling_ratio_is_binary_only_and_never_adds_rows():
     assert under_sampling_targets({"a": 100, "c": 10}, 0.5) == {"a": 20, "c": 10}
     assert under_sampling_targets({"a": 100, "c": 10}, 0.1) == {"a": 100, "c": 10}
-    with pytest.raises(InvalidStrategyError, match=r"sampling_strategy=0.05 asks 200 rows of class "
-                       r"'a', above the 100 it has; under-sampling only removes rows. Increase"):
+    with pytest.raises(
+        InvalidStrategyError,
+        match=r"sampling_strategy=0.05 asks 200 rows of class "
+        r"'a', above the 100 it has; under-sampling only removes rows. Increase",
+    ):
         under_sampling_targets({"a": 100, "c": 10}, 0.05)
     with pytest.raises(InvalidStrategyError, match="only applies to binary labels"):
         under_sampling_targets(UNDER, 0.5)
-    with pytest.raises(InvalidStrategyError, match=r"sampling_strategy\['b'\] = 31 rows of class "
-                       r"'b', above the 30 it has.*Ask for at most 30 \(or use upsampling\)"):
+    with pytest.raises(
+        InvalidStrategyError,
+        match=r"sampling_strategy\['b'\] = 31 rows of class "
+        r"'b', above the 30 it has.*Ask for at most 30 \(or use upsampling\)",
+    ):
         under_sampling_targets(UNDER, {"b": 31})
-    with pytest.raises(InvalidStrategyError, match="must be one of 'auto', 'majority', 'not "
-                       "minority', 'not majority', 'all'.*Got 'minority' instead"):
+    with pytest.raises(
+        InvalidStrategyError,
+        match="must be one of 'auto', 'majority', 'not "
+        "minority', 'not majority', 'all'.*Got 'minority' instead",
+    ):
         under_sampling_targets(UNDER, "minority")
 
 
@@ -190,6 +215,8 @@ def test_common_targets(target, value):
 
 @pytest.mark.parametrize("bad", [0, -5, 2.5, "average", True])
 def test_common_target_errors(bad):
-    with pytest.raises(InvalidStrategyError, match="target must be a positive integer or one of "
-                       "majority, mean, median, minority"):
+    with pytest.raises(
+        InvalidStrategyError,
+        match="target must be a positive integer or one of majority, mean, median, minority",
+    ):
         common_targets(UNDER, bad)

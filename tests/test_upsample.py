@@ -44,25 +44,22 @@ def test_seed_example_iris_10_vs_100_becomes_100_100(spark):
     assert result.plan.counts_after == {0: 100, 1: 100}
     assert result.df.schema == df.schema
     # The majority comes through unchanged, row for row.
-    assert_df_equality(
-        result.df.where("label = 1"), df.where("label = 1"), ignore_row_order=True
-    )
+    assert_df_equality(result.df.where("label = 1"), df.where("label = 1"), ignore_row_order=True)
     # Every upsampled row is a row of class 0 of the input.
     assert result.df.where("label = 0").join(df, on=df.columns, how="left_anti").count() == 0
     assert result.df.where("label = 0").select("row_id").distinct().count() <= 10
 
 
 @pytest.mark.parametrize("keep_originals", [False, True])
-def test_exact_counts_over_seeds_sizes_and_targets_through_both_corrections(
-    spark, keep_originals
-):
+def test_exact_counts_over_seeds_sizes_and_targets_through_both_corrections(spark, keep_originals):
     sizes = {"big": 400, "mid": 37, "small": 5, "one": 1}
     df = frame(spark, sizes)
     corrections = Counter()
     for seed in range(12):
         targets = {"mid": 37 + 13 * seed, "small": 400 + seed, "one": 1 + 7 * seed}
-        result = upsample_with_plan(df, "label", sampling_strategy=targets, seed=seed,
-                                    keep_originals=keep_originals)
+        result = upsample_with_plan(
+            df, "label", sampling_strategy=targets, seed=seed, keep_originals=keep_originals
+        )
         expected = {"big": 400, **targets}
         assert label_counts(result.df) == expected
         assert result.plan.counts_after == expected
@@ -155,8 +152,16 @@ def test_schema_and_values_survive_for_nested_and_odd_types(spark):
             T.StructField("id", T.IntegerType(), False),
         ]
     )
-    row = ("x", {"x": 1}, [1.5, None], {"k": 2}, Decimal("12345678901234567890.123456789012345678"),
-           dt.datetime(2026, 1, 2, 3, 4, 5, 6), b"\x00\xff", None)
+    row = (
+        "x",
+        {"x": 1},
+        [1.5, None],
+        {"k": 2},
+        Decimal("12345678901234567890.123456789012345678"),
+        dt.datetime(2026, 1, 2, 3, 4, 5, 6),
+        b"\x00\xff",
+        None,
+    )
     rows = [(("minor" if i < 3 else "major"), *row[1:], i) for i in range(12)]
     df = spark.createDataFrame(rows, schema)
     out = upsample(df, "label", seed=1)
@@ -198,15 +203,23 @@ def test_null_labels_are_an_error_unless_dropped(spark):
 def test_strategies_through_spark(spark):
     df = frame(spark, {"a": 60, "b": 20, "c": 5})
     assert label_counts(upsample(df, "label", sampling_strategy="minority", seed=1)) == {
-        "a": 60, "b": 20, "c": 60}
+        "a": 60,
+        "b": 20,
+        "c": 60,
+    }
     assert label_counts(upsample(df, "label", sampling_strategy="not minority", seed=1)) == {
-        "a": 60, "b": 60, "c": 5}
+        "a": 60,
+        "b": 60,
+        "c": 5,
+    }
     assert label_counts(
         upsample(df, "label", sampling_strategy=lambda n: {"c": n["c"] * 3}, seed=1)
     ) == {"a": 60, "b": 20, "c": 15}
     binary = frame(spark, {"a": 60, "c": 5})
     assert label_counts(upsample(binary, "label", sampling_strategy=0.5, seed=1)) == {
-        "a": 60, "c": 30}
+        "a": 60,
+        "c": 30,
+    }
 
 
 def test_counting_reads_only_the_label_column(spark):
@@ -246,16 +259,26 @@ def test_a_too_narrow_margin_is_detected_and_retried_exactly(spark, monkeypatch)
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"label_col": "lable"}, MissingColumnError,
-         r"Column 'lable' is not in the input; its columns are \['id', 'label'\]. "
-         r"Did you mean 'label'\?"),
+        (
+            {"label_col": "lable"},
+            MissingColumnError,
+            r"Column 'lable' is not in the input; its columns are \['id', 'label'\]. "
+            r"Did you mean 'label'\?",
+        ),
         ({"label_col": "LABEL"}, MissingColumnError, r"Did you mean 'label'\?"),
-        ({"seed": -1}, InvalidParameterError, r"seed must be an integer in \[0, 2\*\*63\) or None. "
-         r"Got -1 instead."),
+        (
+            {"seed": -1},
+            InvalidParameterError,
+            r"seed must be an integer in \[0, 2\*\*63\) or None. "
+            r"Got -1 instead.",
+        ),
         ({"seed": 1.5}, InvalidParameterError, r"Got 1.5 instead."),
         ({"seed": 2**63}, InvalidParameterError, r"Got 9223372036854775808 instead."),
-        ({"null_labels": "skip"}, InvalidParameterError,
-         r"null_labels must be one of \('error', 'drop'\). Got 'skip' instead."),
+        (
+            {"null_labels": "skip"},
+            InvalidParameterError,
+            r"null_labels must be one of \('error', 'drop'\). Got 'skip' instead.",
+        ),
         ({"keep_originals": "yes"}, InvalidParameterError, r"keep_originals must be True or False"),
         ({"sampling_strategy": "majority"}, InvalidStrategyError, r"Got 'majority' instead"),
         ({"sampling_strategy": {"z": 9}}, InvalidStrategyError, r"class\(es\) 'z' that are not"),
@@ -302,7 +325,8 @@ def test_the_slot_copy_count_in_spark_inverts_the_cdf_computed_in_python(spark):
         cases += [(mu, 0.0), (mu, 0.5), (mu, 1.0 - 2.0**-53)]
     df = spark.createDataFrame(cases, "mu double, u double")
     got = df.select("mu", "u", F.exp(-F.col("mu")).alias("p0")).select(
-        "mu", "u", _poisson("u", "mu", "p0").alias("k"))
+        "mu", "u", _poisson("u", "mu", "p0").alias("k")
+    )
     for mu, u, k in got.collect():
         expected = min(bisect.bisect_right(slot_cdf(mu), u), MAX_SLOT_COPIES)
         assert k == expected, (mu, u)

@@ -104,7 +104,7 @@ class CellKeys:
             return _label_value(value, self.types[-1])
         if not isinstance(value, tuple) or len(value) != len(self.label_cols):
             return value  # names no class; the caller's error lists the classes there are
-        types = self.types[len(self.group_by):]
+        types = self.types[len(self.group_by) :]
         return tuple(_label_value(v, t) for v, t in zip(value, types, strict=True))
 
     def labels(self, mapping: Mapping[Any, Any]) -> dict[Any, Any]:
@@ -119,8 +119,8 @@ class CellKeys:
         """Flat key values (group columns, then label columns) as the plan's key."""
         if not self._several:
             return flat
-        label = flat[len(self.group_by):]
-        return (*flat[:len(self.group_by)], label) if self.group_by else label
+        label = flat[len(self.group_by) :]
+        return (*flat[: len(self.group_by)], label) if self.group_by else label
 
     def table(
         self,
@@ -146,8 +146,11 @@ class CellKeys:
             table = spark.createDataFrame(data, schema)  # no per-row checks to skip there
         else:
             table = spark.createDataFrame(data, schema, verifySchema=False)
-        key = F.col(flat[0]) if len(flat) == 1 else F.struct(
-            *[F.col(n).alias(f"k{i}") for i, n in enumerate(flat)])
+        key = (
+            F.col(flat[0])
+            if len(flat) == 1
+            else F.struct(*[F.col(n).alias(f"k{i}") for i, n in enumerate(flat)])
+        )
         return table.select(key.alias(key_name), *[F.col(f.name) for f in fields])
 
     def _to_spark(self, key: Any) -> tuple[Any, ...]:

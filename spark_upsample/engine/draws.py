@@ -163,7 +163,11 @@ def slot_cdf(mu: float) -> list[float]:
 
 
 def choose_threshold(
-    draws: int, total: int, below: int, in_window: int, at_cut: Key | None,
+    draws: int,
+    total: int,
+    below: int,
+    in_window: int,
+    at_cut: Key | None,
     after_cut: Key | None,
 ) -> Key | None:
     """The key ``tau`` such that exactly ``draws`` copies have a key <= ``tau``, or None.

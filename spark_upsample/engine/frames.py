@@ -66,11 +66,15 @@ def label_columns(label_col: Any) -> str | tuple[str, ...]:
     if isinstance(label_col, str) and label_col:
         return label_col
     names = tuple(label_col) if isinstance(label_col, (list, tuple)) else ()
-    if not names or not all(isinstance(n, str) and n for n in names) or len(set(names)) < len(
-            names):
+    if (
+        not names
+        or not all(isinstance(n, str) and n for n in names)
+        or len(set(names)) < len(names)
+    ):
         raise InvalidParameterError(
             "label_col must be a column name or a list of distinct column names. "
-            f"Got {label_col!r} instead.")
+            f"Got {label_col!r} instead."
+        )
     return names[0] if len(names) == 1 else names
 
 
@@ -144,9 +148,13 @@ def clean_counts(
             f"{nulls} row(s) have {null}. Fill or filter them first, or pass "
             "null_labels='drop' (--null-labels drop) to leave them out of the output."
         )
-    nans = sum(n for c, n in counts.items()
-               if any(isinstance(v, float) and math.isnan(v)
-                      for v in (c if isinstance(c, tuple) else (c,))))
+    nans = sum(
+        n
+        for c, n in counts.items()
+        if any(
+            isinstance(v, float) and math.isnan(v) for v in (c if isinstance(c, tuple) else (c,))
+        )
+    )
     if nans:
         nan = f"a NaN {name}" if isinstance(label_col, str) else f"NaN in {name}"
         raise InvalidLabelError(

@@ -131,9 +131,9 @@ def _quiet_analysis_errors() -> Iterator[None]:
             logger.disabled = was
 
 
-def duplicate_key_error(label: Any, key: Sequence[Any], key_cols: Sequence[str], times: int) -> (
-    DuplicateKeyError
-):
+def duplicate_key_error(
+    label: Any, key: Sequence[Any], key_cols: Sequence[str], times: int
+) -> DuplicateKeyError:
     """The error for a key that repeats within a class (found by the counting job)."""
     shown = ", ".join(f"{c}={v!r}" for c, v in zip(key_cols, key, strict=True))
     return DuplicateKeyError(

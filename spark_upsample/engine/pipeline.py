@@ -128,13 +128,23 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
             drawn_keys = {k for k, a in actions.items() if a.draws}
             if isinstance(shrinkage, Mapping):
                 shrinkage = keys.labels(shrinkage)
-            out = smoothed(out, df, keys, counts, drawn_keys, shrinkage,
-                           column_names("shrinkage_cols", options.shrinkage_cols), drawn.detail,
-                           seed, F.col(row))
+            out = smoothed(
+                out,
+                df,
+                keys,
+                counts,
+                drawn_keys,
+                shrinkage,
+                column_names("shrinkage_cols", options.shrinkage_cols),
+                drawn.detail,
+                seed,
+                F.col(row),
+            )
         if options.lineage_col:
             entry = F.col(drawn.detail["entry"])
-            out = out.withColumn(options.lineage_col, F.when(entry == KEEP_ENTRY, ORIGINAL)
-                                 .otherwise(COPY))
+            out = out.withColumn(
+                options.lineage_col, F.when(entry == KEEP_ENTRY, ORIGINAL).otherwise(COPY)
+            )
         if options.shuffle:
             out = _shuffled(out, drawn.detail, seed, options.shuffle)
     extra = [c for c in (options.weight_col, options.lineage_col) if c]
@@ -168,8 +178,15 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
         row_identity=identity.kind,
         key_cols=options.key_col_names,
     )
-    log.info("%s plan: seed=%d, %d cell(s), %s -> %s rows, row identity: %s", options.method,
-             seed, len(counts), f"{plan.rows_before:,}", f"{plan.rows_after:,}", identity.kind)
+    log.info(
+        "%s plan: seed=%d, %d cell(s), %s -> %s rows, row identity: %s",
+        options.method,
+        seed,
+        len(counts),
+        f"{plan.rows_before:,}",
+        f"{plan.rows_after:,}",
+        identity.kind,
+    )
     return Resampled(out, plan)
 
 
@@ -198,17 +215,24 @@ def count_flagged_cells(
     cell = keys.column().alias(names["cell"])
     if not key_cols:
         rows = df.groupBy(cell).agg(F.count(F.lit(1)), *flagged).collect()
-        return ({keys.to_python(r[0]): int(r[1]) for r in rows},
-                {keys.to_python(r[0]): tuple(r[2:]) for r in rows})
+        return (
+            {keys.to_python(r[0]): int(r[1]) for r in rows},
+            {keys.to_python(r[0]): tuple(r[2:]) for r in rows},
+        )
     per_key = df.groupBy(cell, *[col(c) for c in key_cols]).agg(
-        F.count(F.lit(1)).alias(names["n"]), *flagged)
+        F.count(F.lit(1)).alias(names["n"]), *flagged
+    )
     n = F.col(names["n"])
-    rows = per_key.groupBy(names["cell"]).agg(
-        F.sum(n).alias(names["total"]),
-        F.max(n).alias(names["most"]),
-        F.max_by(F.struct(*[col(c) for c in key_cols]), n).alias(names["key"]),
-        *[F.sum(name) for name in flag_names],
-    ).collect()
+    rows = (
+        per_key.groupBy(names["cell"])
+        .agg(
+            F.sum(n).alias(names["total"]),
+            F.max(n).alias(names["most"]),
+            F.max_by(F.struct(*[col(c) for c in key_cols]), n).alias(names["key"]),
+            *[F.sum(name) for name in flag_names],
+        )
+        .collect()
+    )
     counts = {keys.to_python(r[0]): int(r[1]) for r in rows}
     repeated = {keys.to_python(r[0]): r for r in rows if r[2] > 1}
     repeated = {k: r for k, r in repeated.items() if not keys.is_null(keys.label_of(k))}
@@ -285,11 +309,13 @@ def check_cell_columns(
         if isinstance(df.schema[name].dataType, T.MapType):
             raise InvalidParameterError(
                 f"key_cols: column {name!r} is a map, which cannot identify rows; use atomic "
-                "columns.")
+                "columns."
+            )
     for label_col in label_cols:
         if label_col in group_by:
             raise InvalidParameterError(
-                f"group_by must not include the label column {label_col!r}.")
+                f"group_by must not include the label column {label_col!r}."
+            )
         check_label_type(df, label_col)
     for name in group_by:
         check_label_type(df, name, role="group_by")
@@ -301,18 +327,18 @@ def _validate(df: DataFrame, label: str | tuple[str, ...], options: Options) -> 
         raise InvalidParameterError(
             "checkpoint_input needs DataFrame.localCheckpoint, which Spark Connect has from Spark "
             f"4.0 on; this is PySpark {pyspark.__version__}'s Spark Connect client. Use Spark 4 "
-            "or classic Spark, or leave checkpoint_input off.")
+            "or classic Spark, or leave checkpoint_input off."
+        )
     if options.method not in METHODS:
         raise InvalidParameterError(f"method must be one of {METHODS}. Got {options.method!r}.")
     label_cols = (label,) if isinstance(label, str) else label
     shrinkage_cols = column_names("shrinkage_cols", options.shrinkage_cols)
-    check_cell_columns(df, label, options.group_by_names, options.key_col_names,
-                       shrinkage_cols)
+    check_cell_columns(df, label, options.group_by_names, options.key_col_names, shrinkage_cols)
     overlap = set(shrinkage_cols) & {*label_cols, *options.group_by_names}
     if overlap:
         raise InvalidParameterError(
-            "shrinkage_cols must not include the label or group_by columns; "
-            f"got {sorted(overlap)}.")
+            f"shrinkage_cols must not include the label or group_by columns; got {sorted(overlap)}."
+        )
     check_null_policy(options.null_labels)
     for name in ("keep_originals", "replacement", "checkpoint_input"):
         if not isinstance(getattr(options, name), bool):
@@ -326,16 +352,20 @@ def _validate(df: DataFrame, label: str | tuple[str, ...], options: Options) -> 
             raise InvalidParameterError(f"{name} must be a column name or None. Got {value!r}.")
         if value and value.lower() in {c.lower() for c in df.columns}:
             raise InvalidParameterError(
-                f"{name}={value!r} is already a column of the input; choose another name.")
-    if options.weight_col and (options.shrinkage is not None or options.shuffle
-                               or options.lineage_col):
+                f"{name}={value!r} is already a column of the input; choose another name."
+            )
+    if options.weight_col and (
+        options.shrinkage is not None or options.shuffle or options.lineage_col
+    ):
         raise InvalidParameterError(
             "weight_col writes each row once: it does not combine with shrinkage, shuffle or "
-            "lineage_col.")
+            "lineage_col."
+        )
     shuffle = options.shuffle
     if isinstance(shuffle, bool) is False and (not isinstance(shuffle, int) or shuffle < 1):
         raise InvalidParameterError(
-            f"shuffle must be True, False or a number of partitions >= 1. Got {shuffle!r}.")
+            f"shuffle must be True, False or a number of partitions >= 1. Got {shuffle!r}."
+        )
     check_shrinkage(df, options.shrinkage, shrinkage_cols)
 
 
@@ -353,7 +383,8 @@ def clean_cells(
     if nans:
         raise InvalidLabelError(
             f"{nans} row(s) have NaN in a group_by column {list(keys.group_by)}; NaN is not a "
-            "group. Replace or filter them.")
+            "group. Replace or filter them."
+        )
     return {k: n for k, n in raw.items() if not keys.is_null(keys.label_of(k))}, nulls
 
 
@@ -419,8 +450,11 @@ def _action(count: int, target: int, options: Options) -> ClassAction:
     if target == count:
         return ClassAction(keep=count)
     if target > count:
-        return ClassAction(keep=count, draws=target - count) if options.keep_originals \
+        return (
+            ClassAction(keep=count, draws=target - count)
+            if options.keep_originals
             else ClassAction(keep=0, draws=target)
+        )
     return ClassAction(keep=0, draws=target) if options.replacement else ClassAction(keep=target)
 
 
@@ -429,15 +463,22 @@ def _weighted(
 ) -> DataFrame:
     """Every row once, with the weight ``target / count`` of its cell (a broadcast join)."""
     name = internal_names(df, "wkey")["wkey"]
-    table = keys.table(df.sparkSession, [(k, targets[k] / counts[k]) for k in counts],
-                       [T.StructField(weight_col, T.DoubleType(), False)], name)
+    table = keys.table(
+        df.sparkSession,
+        [(k, targets[k] / counts[k]) for k in counts],
+        [T.StructField(weight_col, T.DoubleType(), False)],
+        name,
+    )
     return df.join(F.broadcast(table), on=keys.column().eqNullSafe(F.col(name)), how="inner")
 
 
 def _shuffled(df: DataFrame, detail: dict[str, str], seed: int, shuffle: bool | int) -> DataFrame:
     """Rows spread over partitions by a hash of the seed and each copy's identity, then ordered
     by it within each partition: a random order, the same on every run with the seed."""
-    key: Column = F.xxhash64(F.lit(seed).cast("long"), F.lit(_SHUFFLE_STREAM),
-                             *[F.col(detail[r]) for r in ("row", "entry", "copy")])
+    key: Column = F.xxhash64(
+        F.lit(seed).cast("long"),
+        F.lit(_SHUFFLE_STREAM),
+        *[F.col(detail[r]) for r in ("row", "entry", "copy")],
+    )
     spread = df.repartition(key) if shuffle is True else df.repartition(int(shuffle), key)
     return spread.sortWithinPartitions(key)

@@ -156,8 +156,9 @@ class ResamplePlan:
         """JSON-ready dict of the whole plan."""
         return {
             "method": self.method,
-            "label_col": self.label_col if isinstance(self.label_col, str) else list(
-                self.label_col),
+            "label_col": self.label_col
+            if isinstance(self.label_col, str)
+            else list(self.label_col),
             "group_by": list(self.group_by),
             "seed": self.seed,
             "row_identity": self.row_identity,
@@ -170,8 +171,9 @@ class ResamplePlan:
             "rows_before": self.rows_before,
             "rows_after": self.rows_after,
             "classes": [c.to_dict() for c in self.classes],
-            "single_class_groups": [[json_label(g) for g in group]
-                                    for group in self.single_class_groups],
+            "single_class_groups": [
+                [json_label(g) for g in group] for group in self.single_class_groups
+            ],
         }
 
 

@@ -151,8 +151,9 @@ def draw_exact(
         if designs:
             table = _cell_table(df, keys, names, designs, set(subsets), {}, set())
             copies = _copies(base, table, names, seed, attempt)
-            for key, total, primary, below, in_window, at_cut, after_cut in \
-                    _cut_stats(copies, names).collect():
+            for key, total, primary, below, in_window, at_cut, after_cut in _cut_stats(
+                copies, names
+            ).collect():
                 label = keys.to_python(key)
                 tau = choose_threshold(wanted[label], total, below, in_window, at_cut, after_cut)
                 if tau is not None:
@@ -164,9 +165,13 @@ def draw_exact(
 
     if log.isEnabledFor(logging.DEBUG):
         shown = list(cuts.items())[:DEBUG_CUTS]
-        log.debug("exact cuts of %d cell(s) after %d attempt(s); first ones (cell, key cut, "
-                  "classic sample size): %s", len(cuts), attempt + 1,
-                  [(c, tau, sizes[c]) for c, tau in shown])
+        log.debug(
+            "exact cuts of %d cell(s) after %d attempt(s); first ones (cell, key cut, "
+            "classic sample size): %s",
+            len(cuts),
+            attempt + 1,
+            [(c, tau, sizes[c]) for c, tau in shown],
+        )
     table = _cell_table(df, keys, names, designs, set(subsets), cuts, keeps)
     copies = _copies(base, table, names, seed, attempt)
     kept = copies.where(
@@ -247,14 +252,19 @@ def _copies(
     # count, several times, and a column is computed once where an inlined expression would be
     # computed at every reference.
     u = slots.select("*", _uniform(seed, _U_STREAM, attempt, row, entry).alias(names["u"]))
-    counted = u.select("*", F.when(entry == KEEP_ENTRY, 1).otherwise(
-        _poisson(names["u"], names["mu"], names["p0"])).alias(names["copies"]))
+    counted = u.select(
+        "*",
+        F.when(entry == KEEP_ENTRY, 1)
+        .otherwise(_poisson(names["u"], names["mu"], names["p0"]))
+        .alias(names["copies"]),
+    )
     count = F.col(names["copies"])
     copies = counted.select(
         "*", F.explode(F.when(count > 0, F.sequence(F.lit(1), count))).alias(names["copy"])
     )
     w = F.when(entry == KEEP_ENTRY, hash_key(seed, _KEEP_STREAM, attempt, row)).otherwise(
-        hash_key(seed, _W_STREAM, attempt, row, entry, F.col(names["copy"])))
+        hash_key(seed, _W_STREAM, attempt, row, entry, F.col(names["copy"]))
+    )
     return copies.withColumn(names["w"], w)
 
 
@@ -284,12 +294,16 @@ def _poisson(u: str, mu: str, p0: str) -> Column:
     for j in range(1, EXPLICIT_COPIES):
         term = f"({term} * {mu} / {j}.0D)"
     p_next = f"(acc.p * {mu} / CAST(k AS DOUBLE))"
-    step = (f"CASE WHEN acc.k IS NOT NULL THEN acc ELSE named_struct('f', acc.f + {p_next}, "
-            f"'p', {p_next}, 'k', CASE WHEN {u} < acc.f + {p_next} THEN k END) END")
-    tail = (f"aggregate(sequence({EXPLICIT_COPIES}, {MAX_SLOT_COPIES - 1}), "
-            f"named_struct('f', {p0} * {horner(last)}, 'p', {p0} * {term}, "
-            f"'k', CAST(NULL AS INT)), (acc, k) -> {step}, acc -> coalesce(acc.k, "
-            f"{MAX_SLOT_COPIES}))")
+    step = (
+        f"CASE WHEN acc.k IS NOT NULL THEN acc ELSE named_struct('f', acc.f + {p_next}, "
+        f"'p', {p_next}, 'k', CASE WHEN {u} < acc.f + {p_next} THEN k END) END"
+    )
+    tail = (
+        f"aggregate(sequence({EXPLICIT_COPIES}, {MAX_SLOT_COPIES - 1}), "
+        f"named_struct('f', {p0} * {horner(last)}, 'p', {p0} * {term}, "
+        f"'k', CAST(NULL AS INT)), (acc, k) -> {step}, acc -> coalesce(acc.k, "
+        f"{MAX_SLOT_COPIES}))"
+    )
     return F.expr(f"CASE {branches} ELSE {tail} END")
 
 
@@ -309,7 +323,8 @@ def _cut_stats(copies: DataFrame, names: dict[str, str]) -> DataFrame:
     w = F.col(names["w"])
     window = CutWindow(F.col(names["lo"]), F.col(names["hi"]), F.col(names["want"]), "")
     counted = copies.where(
-        (F.col(names["entry"]) != KEEP_ENTRY) | (F.col(names["keep"]) == KEEP_SUBSET))
+        (F.col(names["entry"]) != KEEP_ENTRY) | (F.col(names["keep"]) == KEEP_SUBSET)
+    )
     stats = counted.groupBy(F.col(names["cell"] + "_t")).agg(
         F.count(F.lit(1)).alias("total"),
         F.count(F.when(w < F.col(names["primary"]), 1)).alias("primary"),

@@ -52,7 +52,8 @@ def check_shrinkage(df: DataFrame, shrinkage: Any, columns: Sequence[str]) -> No
         ):
             raise InvalidParameterError(
                 "shrinkage must be a number >= 0 or a dict {class: number >= 0}. "
-                f"Got {shrinkage!r} instead.")
+                f"Got {shrinkage!r} instead."
+            )
     if not columns:
         raise InvalidParameterError(
             "shrinkage needs shrinkage_cols: the numeric columns to smooth."
@@ -62,7 +63,8 @@ def check_shrinkage(df: DataFrame, shrinkage: Any, columns: Sequence[str]) -> No
         if not isinstance(data_type, NUMERIC_TYPES):
             raise InvalidParameterError(
                 f"shrinkage_cols: column {name!r} has type {data_type.simpleString()}; only float "
-                "and double columns can be smoothed.")
+                "and double columns can be smoothed."
+            )
 
 
 def bandwidth(n_features: int, n_samples: int) -> float:
@@ -105,30 +107,32 @@ def smoothed(
         missing = sorted({repr(label_of(k)) for k in drawn_keys if label_of(k) not in shrinkage})
         if missing:
             raise InvalidParameterError(
-                f"shrinkage has no factor for the resampled class(es) {', '.join(missing)}.")
+                f"shrinkage has no factor for the resampled class(es) {', '.join(missing)}."
+            )
     rows_in: dict[tuple[Any, ...], int] = {}
     for k, n in counts.items():
         group = tuple(k[:-1]) if grouped else ()
         rows_in[group] = rows_in.get(group, 0) + n
     stats = class_stds(df, keys.column(), columns, identity).collect()
     _check_numbers(stats, columns)
-    stds = {keys.to_python(r[0]): list(r[1:1 + len(columns)]) for r in stats}
+    stds = {keys.to_python(r[0]): list(r[1 : 1 + len(columns)]) for r in stats}
     names = internal_names(out, "skey", *[f"scale{j}" for j in range(len(columns))])
     table_rows = []
     for k in drawn_keys:
         factor = shrinkage[label_of(k)] if isinstance(shrinkage, Mapping) else shrinkage
         h = bandwidth(len(columns), rows_in[tuple(k[:-1]) if grouped else ()])
         table_rows.append((k, *[float(factor * h * s) for s in stds[k]]))
-    fields = [T.StructField(names[f"scale{j}"], T.DoubleType(), False)
-              for j in range(len(columns))]
+    fields = [T.StructField(names[f"scale{j}"], T.DoubleType(), False) for j in range(len(columns))]
     table = keys.table(df.sparkSession, table_rows, fields, names["skey"])
-    joined = out.join(F.broadcast(table), on=keys.column().eqNullSafe(F.col(names["skey"])),
-                      how="left")
+    joined = out.join(
+        F.broadcast(table), on=keys.column().eqNullSafe(F.col(names["skey"])), how="left"
+    )
     is_copy = F.col(detail["entry"]) != KEEP_ENTRY
     for j, name in enumerate(columns):
         noise = _standard_normal(seed, j, detail) * F.col(names[f"scale{j}"])
-        value = F.when(is_copy & F.col(names["skey"]).isNotNull(), col(name) + noise) \
-            .otherwise(col(name))
+        value = F.when(is_copy & F.col(names["skey"]).isNotNull(), col(name) + noise).otherwise(
+            col(name)
+        )
         joined = joined.withColumn(name, value.cast(df.schema[name].dataType))
     return joined.select(*[col(c) for c in out.columns])
 
@@ -141,7 +145,8 @@ def _check_numbers(stats: list[Row], columns: Sequence[str]) -> None:
     if found:
         raise InvalidDataError(
             f"shrinkage_cols: NaN or null values ({found}); a smoothed column needs a number in "
-            "every row. Fill or filter them first, or leave the column out of shrinkage_cols.")
+            "every row. Fill or filter them first, or leave the column out of shrinkage_cols."
+        )
 
 
 def class_stds(df: DataFrame, key: Column, columns: Sequence[str], identity: Column) -> DataFrame:
@@ -160,28 +165,54 @@ def class_stds(df: DataFrame, key: Column, columns: Sequence[str], identity: Col
     missing = [f"missing{j}" for j in range(len(columns))]
     names = internal_names(df, "bucket", "values", "parts", "key", *missing)
     key_col, bucket = F.col(names["key"]), F.col(names["bucket"])
-    start = F.struct(F.lit(0).cast("long").alias("n"), F.lit(0.0).alias("mean"),
-                     F.lit(0.0).alias("m2"))
-    values = F.array_sort(F.collect_list(F.struct(
-        identity.alias("id"),
-        *[col(c).cast("double").alias(f"v{j}") for j, c in enumerate(columns)])))
-    per_bucket = df.groupBy(key.alias(names["key"]),
-                            F.pmod(identity, F.lit(BUCKETS)).alias(names["bucket"])).agg(
+    start = F.struct(
+        F.lit(0).cast("long").alias("n"), F.lit(0.0).alias("mean"), F.lit(0.0).alias("m2")
+    )
+    values = F.array_sort(
+        F.collect_list(
+            F.struct(
+                identity.alias("id"),
+                *[col(c).cast("double").alias(f"v{j}") for j, c in enumerate(columns)],
+            )
+        )
+    )
+    per_bucket = df.groupBy(
+        key.alias(names["key"]), F.pmod(identity, F.lit(BUCKETS)).alias(names["bucket"])
+    ).agg(
         values.alias(names["values"]),
-        *[F.count(F.when(col(c).isNull() | F.isnan(col(c)), 1)).alias(f"m{j}")
-          for j, c in enumerate(columns)])
-    moments = per_bucket.select(key_col, bucket, *[
-        F.aggregate(F.col(names["values"]), start, _welford(f"v{j}")).alias(f"s{j}")
-        for j in range(len(columns))], *[f"m{j}" for j in range(len(columns))])
+        *[
+            F.count(F.when(col(c).isNull() | F.isnan(col(c)), 1)).alias(f"m{j}")
+            for j, c in enumerate(columns)
+        ],
+    )
+    moments = per_bucket.select(
+        key_col,
+        bucket,
+        *[
+            F.aggregate(F.col(names["values"]), start, _welford(f"v{j}")).alias(f"s{j}")
+            for j in range(len(columns))
+        ],
+        *[f"m{j}" for j in range(len(columns))],
+    )
     merged = moments.groupBy(key_col).agg(
-        F.array_sort(F.collect_list(
-            F.struct(bucket, *[F.col(f"s{j}") for j in range(len(columns))])))
-        .alias(names["parts"]),
-        *[F.sum(f"m{j}").alias(names[m]) for j, m in enumerate(missing)])
-    return merged.select(key_col, *[
-        F.aggregate(F.col(names["parts"]), start, _merge_column(f"s{j}"),
-                    lambda acc: F.when(acc["n"] > 0, F.sqrt(acc["m2"] / acc["n"])))
-        for j in range(len(columns))], *[F.col(names[m]) for m in missing])
+        F.array_sort(
+            F.collect_list(F.struct(bucket, *[F.col(f"s{j}") for j in range(len(columns))]))
+        ).alias(names["parts"]),
+        *[F.sum(f"m{j}").alias(names[m]) for j, m in enumerate(missing)],
+    )
+    return merged.select(
+        key_col,
+        *[
+            F.aggregate(
+                F.col(names["parts"]),
+                start,
+                _merge_column(f"s{j}"),
+                lambda acc: F.when(acc["n"] > 0, F.sqrt(acc["m2"] / acc["n"])),
+            )
+            for j in range(len(columns))
+        ],
+        *[F.col(names[m]) for m in missing],
+    )
 
 
 def _welford(field: str) -> Callable[[Column, Column], Column]:
@@ -193,8 +224,9 @@ def _welford(field: str) -> Callable[[Column, Column], Column]:
         n = acc["n"] + 1
         delta = x - acc["mean"]
         mean = acc["mean"] + delta / n
-        updated = F.struct(n.alias("n"), mean.alias("mean"),
-                           (acc["m2"] + delta * (x - mean)).alias("m2"))
+        updated = F.struct(
+            n.alias("n"), mean.alias("mean"), (acc["m2"] + delta * (x - mean)).alias("m2")
+        )
         return F.when(x.isNull(), acc).otherwise(updated)
 
     return step
@@ -223,7 +255,8 @@ def _standard_normal(seed: int, column: int, detail: dict[str, str]) -> Column:
 
     def uniform(stream: int) -> Column:
         bits = F.shiftrightunsigned(
-            F.xxhash64(F.lit(seed).cast("long"), F.lit(stream), *identity), 1)
+            F.xxhash64(F.lit(seed).cast("long"), F.lit(stream), *identity), 1
+        )
         return (bits.cast("double") + 0.5) / float(KEY_SPACE)
 
     u1 = uniform(_NOISE_STREAM + 2 * column)

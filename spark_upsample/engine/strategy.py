@@ -20,9 +20,7 @@ from spark_upsample.errors import (
 )
 
 Label = TypeVar("Label", bound=Hashable)  # a class: the targets are keyed like the counts
-SamplingStrategy = (
-    str | float | Mapping[Any, int] | Callable[[dict[Any, int]], Mapping[Any, int]]
-)
+SamplingStrategy = str | float | Mapping[Any, int] | Callable[[dict[Any, int]], Mapping[Any, int]]
 
 DEFAULT_MAX_RATIO = 10_000  # no class may grow more than this many times, unless asked
 OVER_SAMPLING_STRINGS = ("auto", "minority", "not minority", "not majority", "all")

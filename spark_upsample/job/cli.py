@@ -79,7 +79,6 @@ EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT = 0, 1, 2, 3, 4
 CONFIG_ERRORS = (ConfigError, InvalidStrategyError, InvalidParameterError)
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser; every option maps to the config key of the same name."""
     parser = argparse.ArgumentParser(
@@ -105,47 +104,96 @@ def build_parser() -> argparse.ArgumentParser:
     add("--report", help="report JSON path (default: _upsample_report.json in the output)")
     add("--report-html", help="the report's HTML page (default: beside the report JSON, .html)")
     add("--no-report-html", dest="report_html", action="store_false", help="write no page")
-    add("--label-col", action="append", metavar="COLUMN",
-        help="the class column (default: label); repeat for classes on several columns")
-    add("--method", help="upsample (default), downsample, resample (every class to --target), "
-        "or smote (new rows between neighbours, needs --feature-col)")
-    add("--strategy", help="auto, minority, 'not minority', 'not majority', all (downsample: "
-        "majority instead of minority), a ratio, or class=count,class=count")
+    add(
+        "--label-col",
+        action="append",
+        metavar="COLUMN",
+        help="the class column (default: label); repeat for classes on several columns",
+    )
+    add(
+        "--method",
+        help="upsample (default), downsample, resample (every class to --target), "
+        "or smote (new rows between neighbours, needs --feature-col)",
+    )
+    add(
+        "--strategy",
+        help="auto, minority, 'not minority', 'not majority', all (downsample: "
+        "majority instead of minority), a ratio, or class=count,class=count",
+    )
     add("--target", help="with --method resample: an integer, majority, mean, median or minority")
-    add("--seed", type=_int_or_text,
-        help="non-negative integer seed (default: random, in the report)")
-    add("--keep-originals", action=argparse.BooleanOptionalAction,
-        help="keep original rows and add draws (imbalanced-learn) instead of replacing them")
-    add("--replacement", action=argparse.BooleanOptionalAction,
-        help="shrink classes by draws with replacement instead of a subset")
+    add(
+        "--seed",
+        type=_int_or_text,
+        help="non-negative integer seed (default: random, in the report)",
+    )
+    add(
+        "--keep-originals",
+        action=argparse.BooleanOptionalAction,
+        help="keep original rows and add draws (imbalanced-learn) instead of replacing them",
+    )
+    add(
+        "--replacement",
+        action=argparse.BooleanOptionalAction,
+        help="shrink classes by draws with replacement instead of a subset",
+    )
     add("--group-by", help="comma-separated columns: balance classes within each group")
-    add("--key-col", dest="key_cols", action="append", metavar="COLUMN",
+    add(
+        "--key-col",
+        dest="key_cols",
+        action="append",
+        metavar="COLUMN",
         help="a column that identifies rows within a class (repeat for several): the same rows "
-        "for the same seed however the input is split")
+        "for the same seed however the input is split",
+    )
     add("--weight-col", help="write each row once with this weight column instead of copies")
     add("--lineage-col", help="add this column: 'original' or 'copy' ('synthetic' with smote)")
     add("--shrinkage", help="smoothed bootstrap factor, or class=factor,class=factor")
     add("--shrinkage-cols", help="comma-separated float/double columns to smooth")
-    add("--shuffle-output", action=argparse.BooleanOptionalAction,
-        help="spread rows randomly over the output files (deterministic with the seed)")
+    add(
+        "--shuffle-output",
+        action=argparse.BooleanOptionalAction,
+        help="spread rows randomly over the output files (deterministic with the seed)",
+    )
     add("--null-labels", help="error (default) or drop")
-    add("--max-ratio", type=float, help="largest allowed target/count of a class "
-        f"(default {DEFAULT_MAX_RATIO:,}; 0: no limit)")
-    add("--checkpoint-input", action=argparse.BooleanOptionalAction,
+    add(
+        "--max-ratio",
+        type=float,
+        help="largest allowed target/count of a class "
+        f"(default {DEFAULT_MAX_RATIO:,}; 0: no limit)",
+    )
+    add(
+        "--checkpoint-input",
+        action=argparse.BooleanOptionalAction,
         help="materialise the input once before counting "
-             "(for inputs that can change between reads)")
+        "(for inputs that can change between reads)",
+    )
     add("--remote", help="Spark Connect URL, e.g. sc://host:15002 (default: $SPARK_REMOTE if set)")
-    add("--split", help="split first, e.g. train=0.8,test=0.2: every part is written to "
-        "<output>/<part>, the --resample-part resampled")
+    add(
+        "--split",
+        help="split first, e.g. train=0.8,test=0.2: every part is written to "
+        "<output>/<part>, the --resample-part resampled",
+    )
     add("--resample-part", help="with --split: the part to resample (default: train)")
-    add("--feature-col", dest="feature_cols", action="append", metavar="COLUMN",
-        help="with --method smote: a numeric column to interpolate (repeat for several)")
-    add("--k-neighbors", type=_int_or_text, help="with --method smote: neighbours per row "
-        "(default 5)")
-    add("--dry-run", action=argparse.BooleanOptionalAction,
-        help="count and print the plan; write nothing")
-    add("--verbose", action=argparse.BooleanOptionalAction,
-        help="debug logging and Spark INFO logs")
+    add(
+        "--feature-col",
+        dest="feature_cols",
+        action="append",
+        metavar="COLUMN",
+        help="with --method smote: a numeric column to interpolate (repeat for several)",
+    )
+    add(
+        "--k-neighbors",
+        type=_int_or_text,
+        help="with --method smote: neighbours per row (default 5)",
+    )
+    add(
+        "--dry-run",
+        action=argparse.BooleanOptionalAction,
+        help="count and print the plan; write nothing",
+    )
+    add(
+        "--verbose", action=argparse.BooleanOptionalAction, help="debug logging and Spark INFO logs"
+    )
     add("--version", action="version", version=f"spark-upsample {__version__}")
     return parser
 
@@ -211,9 +259,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with stop_on_signals(spark, stop):
             if config.output:
-                landing = Landing(config.output, config.write_mode, local_disk=_same_disk(spark),
-                                  connect=_is_connect(spark),
-                                  dynamic_partitions=_dynamic_partitions(spark, config))
+                landing = Landing(
+                    config.output,
+                    config.write_mode,
+                    local_disk=_same_disk(spark),
+                    connect=_is_connect(spark),
+                    dynamic_partitions=_dynamic_partitions(spark, config),
+                )
                 if not config.dry_run:
                     landing.prepare()
             run(spark, config, landing, stop)
@@ -234,8 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             landing.release(settle_seconds=STOP_SETTLE_SECONDS if stop.signum else 0.0)
 
 
-def run(spark: SparkSession, config: JobConfig, landing: Landing | None,
-        stop: StopRequest | None = None) -> dict[str, Any]:
+def run(
+    spark: SparkSession, config: JobConfig, landing: Landing | None, stop: StopRequest | None = None
+) -> dict[str, Any]:
     """Read, resample, write, verify and publish; returns the report. A stop signal recorded in
     ``stop`` before the output is published cancels the run; a report outside the output then
     says ``"status": "cancelled"``.
@@ -287,9 +340,11 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None,
         page = config.report_html if isinstance(config.report_html, str) else None
         if page:
             _write_report_elsewhere(report, page, write_page, "The plan's page")
-        _print(f"spark-upsample dry run: {config.source}, seed {result.plan.seed}\n"
-               f"{summary}\nnothing written (dry run)"
-               + (f"\npage of the plan: {page}" if page else ""))
+        _print(
+            f"spark-upsample dry run: {config.source}, seed {result.plan.seed}\n"
+            f"{summary}\nnothing written (dry run)"
+            + (f"\npage of the plan: {page}" if page else "")
+        )
         return report
 
     report_path = config.report or _default_report_path(config, landing)
@@ -315,8 +370,11 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None,
     except BaseException:
         landing.abort()
         if stop is not None and stop.signum and report_path is not None and staged_report is None:
-            report.update(status="cancelled", cancelled_by=stop.name,
-                          finished_at=datetime.now(timezone.utc).isoformat())
+            report.update(
+                status="cancelled",
+                cancelled_by=stop.name,
+                finished_at=datetime.now(timezone.utc).isoformat(),
+            )
             _write_report_elsewhere(report, report_path)
         raise
     if report_path is not None and staged_report is None:
@@ -326,11 +384,13 @@ def run(spark: SparkSession, config: JobConfig, landing: Landing | None,
     if page_path is not None and staged_page is None:
         what = "The output is in place, but the page"
         _write_report_elsewhere(report, page_path, write_page, what)
-    _print(f"spark-upsample: {config.source} -> {config.output}, seed {result.plan.seed}\n"
-           f"{summary}\n"
-           f"output: {config.output} ({config.output_format})\n"
-           f"report: {report_path or 'not written (pass --report PATH for this output)'}"
-           + (f"\npage: {page_path}" if page_path else ""))
+    _print(
+        f"spark-upsample: {config.source} -> {config.output}, seed {result.plan.seed}\n"
+        f"{summary}\n"
+        f"output: {config.output} ({config.output_format})\n"
+        f"report: {report_path or 'not written (pass --report PATH for this output)'}"
+        + (f"\npage: {page_path}" if page_path else "")
+    )
     return report
 
 
@@ -380,22 +440,28 @@ def _write(config: JobConfig, landing: Landing, frame: Output) -> None:
 def _verify(spark: SparkSession, config: JobConfig, landing: Landing, frame: Output) -> None:
     if not landing.staged and (config.write_mode == "append" or landing.dynamic_partitions):
         # Written in place among earlier rows: the output's counts are not this run's alone.
-        log.warning("%s to a non-local output: written counts are not verified",
-                    "append" if config.write_mode == "append" else "dynamic partition overwrite")
+        log.warning(
+            "%s to a non-local output: written counts are not verified",
+            "append" if config.write_mode == "append" else "dynamic partition overwrite",
+        )
     else:
         written = written_counts(spark, config, _folder(landing.write_path, frame), frame.df)
         expected = frame.counts
         log.debug("written rows of %d cell(s); planned %d", len(written), len(expected))
         if written != expected:
             wrong = [k for k in {**expected, **written} if written.get(k) != expected.get(k)]
-            shown = ", ".join(f"{k!r}: expected {expected.get(k, 0):,}, found {written.get(k, 0):,}"
-                              for k in wrong[:5])
+            shown = ", ".join(
+                f"{k!r}: expected {expected.get(k, 0):,}, found {written.get(k, 0):,}"
+                for k in wrong[:5]
+            )
             more = f" (and {len(wrong) - 5:,} more cells)" if len(wrong) > 5 else ""
-            where = ("The output was not published." if landing.staged else
-                     f"Spark wrote it in place at {config.output!r}: check or remove it.")
+            where = (
+                "The output was not published."
+                if landing.staged
+                else f"Spark wrote it in place at {config.output!r}: check or remove it."
+            )
             what = "output" if frame.folder is None else f"part {frame.folder!r}"
-            raise OutputError(
-                f"The written {what} does not match the plan: {shown}{more}. {where}")
+            raise OutputError(f"The written {what} does not match the plan: {shown}{more}. {where}")
 
 
 STOP_SETTLE_SECONDS = 3.0  # after a stop signal, how long the staging folder must stay removed
@@ -412,7 +478,8 @@ def _default_report_path(config: JobConfig, landing: Landing) -> str | None:
 
 
 def _write_report_elsewhere(
-    report: dict[str, Any], path: str,
+    report: dict[str, Any],
+    path: str,
     write: Callable[[dict[str, Any], str], None] = write_report,
     what: str = "The output is in place, but the report",
 ) -> None:
@@ -443,7 +510,8 @@ def _check_page_path(config: JobConfig) -> None:
     if config.dry_run and page is not None and output is not None and output in page.parents:
         raise ConfigError(
             f"The page {config.report_html!r} is inside the output {config.output!r}, which a "
-            "dry run leaves untouched. Give --report-html a path outside it.")
+            "dry run leaves untouched. Give --report-html a path outside it."
+        )
 
 
 def _dynamic_partitions(spark: SparkSession, config: JobConfig) -> int:
@@ -500,8 +568,11 @@ def _report(
         "lineage_col": config.lineage_col,
         "shrinkage": config.shrinkage,
         "shuffle_output": config.shuffle_output,
-        **({"feature_cols": list(config.feature_cols), "k_neighbors": config.k_neighbors}
-           if config.method == "smote" else {}),
+        **(
+            {"feature_cols": list(config.feature_cols), "k_neighbors": config.k_neighbors}
+            if config.method == "smote"
+            else {}
+        ),
         "rows_read": plan.rows_before + plan.null_labels_dropped,
         "null_labels_dropped": plan.null_labels_dropped,
         "rows_written": plan.rows_after,
@@ -563,15 +634,24 @@ def _spark_log_config(verbose: bool) -> Iterator[None]:
     says, and logs those traces at WARN and ERROR.
     """
     conf_dir = os.environ.get("SPARK_CONF_DIR") or os.path.join(
-        os.environ.get("SPARK_HOME") or os.path.dirname(pyspark.__file__), "conf")
+        os.environ.get("SPARK_HOME") or os.path.dirname(pyspark.__file__), "conf"
+    )
     options = os.environ.get("SPARK_SUBMIT_OPTS")
     if "log4j" in (options or "") or os.path.exists(os.path.join(conf_dir, "log4j2.properties")):
         yield
         return
     level, failures = ("info", "info") if verbose else ("warn", "off")
-    os.environ["SPARK_SUBMIT_OPTS"] = " ".join(filter(None, [
-        options, f"-Dlog4j2.configurationFile={SPARK_LOG_CONFIG}",
-        f"-Dspark-upsample.level={level}", f"-Dspark-upsample.failures={failures}"]))
+    os.environ["SPARK_SUBMIT_OPTS"] = " ".join(
+        filter(
+            None,
+            [
+                options,
+                f"-Dlog4j2.configurationFile={SPARK_LOG_CONFIG}",
+                f"-Dspark-upsample.level={level}",
+                f"-Dspark-upsample.failures={failures}",
+            ],
+        )
+    )
     try:
         yield
     finally:
@@ -675,8 +755,13 @@ def _setup_logging(verbose: bool) -> None:
     log.setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-def _fail(code: int, error: BaseException, prefix: str = "error", stop: StopRequest | None = None,
-          config: JobConfig | None = None) -> int:
+def _fail(
+    code: int,
+    error: BaseException,
+    prefix: str = "error",
+    stop: StopRequest | None = None,
+    config: JobConfig | None = None,
+) -> int:
     if stop is not None and stop.signum and config is not None:
         log.debug("after %s: %s", stop.name, error)
         return _stopped(stop, config, finished=False)
@@ -689,11 +774,15 @@ def _stopped(stop: StopRequest, config: JobConfig, finished: bool) -> int:
     if not config.output or config.dry_run:
         _print(f"spark-upsample: cancelled by {stop.name}; nothing was written.")
     elif finished:
-        _print(f"spark-upsample: stopped by {stop.name} as the run finished: the output "
-               f"{config.output!r} is in place and complete.")
+        _print(
+            f"spark-upsample: stopped by {stop.name} as the run finished: the output "
+            f"{config.output!r} is in place and complete."
+        )
     else:
-        _print(f"spark-upsample: cancelled by {stop.name}: the Spark jobs were cancelled and the "
-               f"staged output removed; the output {config.output!r} is as it was.")
+        _print(
+            f"spark-upsample: cancelled by {stop.name}: the Spark jobs were cancelled and the "
+            f"staged output removed; the output {config.output!r} is as it was."
+        )
     return stop.exit_code
 
 

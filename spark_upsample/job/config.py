@@ -206,10 +206,15 @@ def _label_col(key: str, value: Any) -> str | tuple[str, ...]:
     if isinstance(value, str):
         return str(_text(key, value))
     names = list(value) if isinstance(value, (list, tuple)) else []
-    if not names or not all(isinstance(v, str) and v.strip() for v in names) or len(
-            set(names)) < len(names):
-        raise ConfigError(f"{key} must be a column name or a list of distinct column names. "
-                          f"Got {value!r} instead.")
+    if (
+        not names
+        or not all(isinstance(v, str) and v.strip() for v in names)
+        or len(set(names)) < len(names)
+    ):
+        raise ConfigError(
+            f"{key} must be a column name or a list of distinct column names. "
+            f"Got {value!r} instead."
+        )
     return names[0] if len(names) == 1 else tuple(names)
 
 
@@ -245,12 +250,14 @@ def _target(key: str, value: Any) -> int | str | None:
         return None
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if value in COMMON_TARGETS or (isinstance(value, int) and not isinstance(value, bool)
-                                   and value >= 1):
+    if value in COMMON_TARGETS or (
+        isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    ):
         return value
     raise ConfigError(
         f"target must be a positive integer or one of {', '.join(COMMON_TARGETS)}. "
-        f"Got {value!r} instead.")
+        f"Got {value!r} instead."
+    )
 
 
 def _shrinkage(key: str, value: Any) -> float | dict[str, float] | None:
@@ -259,10 +266,12 @@ def _shrinkage(key: str, value: Any) -> float | dict[str, float] | None:
     if isinstance(value, str):
         value = parse_strategy(value, "shrinkage", float)
     values = value.values() if isinstance(value, Mapping) else [value]
-    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) and float(v) >= 0
-               for v in values):
+    if not all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and float(v) >= 0 for v in values
+    ):
         raise ConfigError(
-            f"shrinkage must be a number >= 0 or a table of class = number. Got {value!r} instead.")
+            f"shrinkage must be a number >= 0 or a table of class = number. Got {value!r} instead."
+        )
     if isinstance(value, Mapping):
         return {str(k): float(v) for k, v in value.items()}
     return float(value)
@@ -369,19 +378,26 @@ def _check_consistency(config: JobConfig) -> None:
     if not config.output and not config.dry_run:
         raise ConfigError("output is required (or pass --dry-run to only print the plan).")
     if (config.method == "resample") != (config.target is not None):
-        raise ConfigError("target goes with method = resample, and method = resample needs a "
-                          "target (an integer, majority, mean, median or minority).")
+        raise ConfigError(
+            "target goes with method = resample, and method = resample needs a "
+            "target (an integer, majority, mean, median or minority)."
+        )
     if config.method == "resample" and config.strategy != "auto":
         raise ConfigError(
             "strategy does not apply to method = resample, which brings every class to target; "
-            f"leave strategy out and choose the target. Got {config.strategy!r} instead.")
-    strings = {"upsample": OVER_SAMPLING_STRINGS, "smote": OVER_SAMPLING_STRINGS,
-               "downsample": UNDER_SAMPLING_STRINGS}
+            f"leave strategy out and choose the target. Got {config.strategy!r} instead."
+        )
+    strings = {
+        "upsample": OVER_SAMPLING_STRINGS,
+        "smote": OVER_SAMPLING_STRINGS,
+        "downsample": UNDER_SAMPLING_STRINGS,
+    }
     allowed = strings.get(config.method, ("auto",))
     if isinstance(config.strategy, str) and config.strategy not in allowed:
         raise ConfigError(
             f"strategy must be one of {', '.join(allowed)}, a float ratio in (0, 1] or a table "
-            f"of class = count (method {config.method}). Got {config.strategy!r} instead.")
+            f"of class = count (method {config.method}). Got {config.strategy!r} instead."
+        )
     _check_split(config)
     _check_smote(config)
     if config.method == "downsample" and (config.keep_originals or config.shrinkage is not None):
@@ -406,15 +422,20 @@ def _check_smote(config: JobConfig) -> None:
     """``feature_cols`` and ``k_neighbors`` go with ``method = "smote"``, which needs
     ``feature_cols`` and takes none of :data:`NOT_FOR_SMOTE` (nor ``target``)."""
     if config.method != "smote":
-        given = [k for k in ("feature_cols", "k_neighbors")
-                 if getattr(config, k) != getattr(DEFAULTS, k)]
+        given = [
+            k for k in ("feature_cols", "k_neighbors") if getattr(config, k) != getattr(DEFAULTS, k)
+        ]
         if given:
-            raise ConfigError(f"{' and '.join(given)} go{'es' if len(given) == 1 else ''} with "
-                              f"method = smote only (method {config.method}).")
+            raise ConfigError(
+                f"{' and '.join(given)} go{'es' if len(given) == 1 else ''} with "
+                f"method = smote only (method {config.method})."
+            )
         return
     if not config.feature_cols:
-        raise ConfigError("method = smote needs feature_cols: the numeric columns to interpolate "
-                          "between neighbours (e.g. --feature-col x --feature-col y).")
+        raise ConfigError(
+            "method = smote needs feature_cols: the numeric columns to interpolate "
+            "between neighbours (e.g. --feature-col x --feature-col y)."
+        )
     for key, why in NOT_FOR_SMOTE.items():
         if getattr(config, key) != getattr(DEFAULTS, key):
             raise ConfigError(f"{key} does not apply to method = smote: {why}.")
@@ -425,15 +446,22 @@ def _check_split(config: JobConfig) -> None:
     column, so the output cannot be partitioned by one."""
     if config.split is None:
         if config.resample_part is not None:
-            raise ConfigError("resample_part goes with split (e.g. split = { train = 0.8, "
-                              "test = 0.2 }); without split the whole input is resampled.")
+            raise ConfigError(
+                "resample_part goes with split (e.g. split = { train = 0.8, "
+                "test = 0.2 }); without split the whole input is resampled."
+            )
         return
     part = config.resample_part or "train"
     if part not in config.split:
-        raise ConfigError(f"resample_part must name a part of split ({', '.join(config.split)}). "
-                          f"Got {part!r} instead.")
-    only_resampled = [c for c in (config.weight_col, config.lineage_col)
-                      if c and c in config.partition_by]
+        raise ConfigError(
+            f"resample_part must name a part of split ({', '.join(config.split)}). "
+            f"Got {part!r} instead."
+        )
+    only_resampled = [
+        c for c in (config.weight_col, config.lineage_col) if c and c in config.partition_by
+    ]
     if only_resampled:
-        raise ConfigError(f"partition_by names {only_resampled[0]!r}, which only the "
-                          f"resampled part {part!r} has; with split, partition by input columns.")
+        raise ConfigError(
+            f"partition_by names {only_resampled[0]!r}, which only the "
+            f"resampled part {part!r} has; with split, partition by input columns."
+        )

@@ -49,8 +49,9 @@ def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
         df.schema  # noqa: B018 - resolve it here: Spark Connect defers this to the first action
         return df
     except SPARK_ERRORS as error:  # Spark failing to open the input: a bad input
-        raise InputError(f"Cannot read input {config.source} as {config.input_format}: "
-                         f"{first_line(error)}") from None
+        raise InputError(
+            f"Cannot read input {config.source} as {config.input_format}: {first_line(error)}"
+        ) from None
 
 
 def check_partition_columns(df: DataFrame, config: JobConfig) -> None:
@@ -66,11 +67,13 @@ def check_partition_columns(df: DataFrame, config: JobConfig) -> None:
             hint = f" Did you mean {', '.join(repr(c) for c in near)}?" if near else ""
             raise ConfigError(
                 f"partition_by names {name!r}, which is not a column of the output; its columns "
-                f"are {columns}.{hint}")
+                f"are {columns}.{hint}"
+            )
     if set(columns) <= set(config.partition_by):
         raise ConfigError(
             f"partition_by {list(config.partition_by)} covers every column of the output; leave at "
-            "least one column out, for the files to hold.")
+            "least one column out, for the files to hold."
+        )
 
 
 def write_output(df: DataFrame, config: JobConfig, path: str, mode: str) -> None:
@@ -104,8 +107,9 @@ def written_counts(
     return {keys.to_python(r[0]): int(r[1]) for r in rows}
 
 
-def write_cells_table(spark: SparkSession, plan: ResamplePlan, input_schema: T.StructType,
-                      path: str) -> None:
+def write_cells_table(
+    spark: SparkSession, plan: ResamplePlan, input_schema: T.StructType, path: str
+) -> None:
     """Write every cell of ``plan`` as one Parquet row: a struct ``cell`` of the group and label
     columns (named and typed as in the input; every label column of a label of several), then
     the counts of :meth:`ClassPlan.to_dict`.
@@ -117,15 +121,28 @@ def write_cells_table(spark: SparkSession, plan: ResamplePlan, input_schema: T.S
     """
     several = not isinstance(plan.label_col, str)
     label_cols = plan.label_col if several else (plan.label_col,)
-    cell = T.StructType([T.StructField(c, input_schema[c].dataType, True)
-                         for c in (*plan.group_by, *label_cols)])
+    cell = T.StructType(
+        [T.StructField(c, input_schema[c].dataType, True) for c in (*plan.group_by, *label_cols)]
+    )
     fields = [T.StructField("cell", cell, False)]
-    fields += [T.StructField(name, T.LongType(), True)
-               for name in ("count_before", "target", "count_after", "kept", "draws",
-                            "sample_size")]
+    fields += [
+        T.StructField(name, T.LongType(), True)
+        for name in ("count_before", "target", "count_after", "kept", "draws", "sample_size")
+    ]
     fields.append(T.StructField("correction", T.StringType(), True))
-    rows = [((*(c.group or ()), *(c.label if several else (c.label,))), c.count_before, c.target,
-             c.count_after, c.kept, c.draws, c.sample_size, c.correction) for c in plan.classes]
+    rows = [
+        (
+            (*(c.group or ()), *(c.label if several else (c.label,))),
+            c.count_before,
+            c.target,
+            c.count_after,
+            c.kept,
+            c.draws,
+            c.sample_size,
+            c.correction,
+        )
+        for c in plan.classes
+    ]
     try:
         spark.createDataFrame(rows, T.StructType(fields)).write.mode("overwrite").parquet(path)
     except SPARK_ERRORS as error:
@@ -136,8 +153,10 @@ def full_text(error: BaseException) -> str:
     """The message of ``error`` with Spark's stack trace of it and its causes, where Spark keeps
     one (the cause of a failed write, such as a full disk, is only there)."""
     parts = [str(error)]
-    for trace in (getattr(error, "_stackTrace", None),  # classic Spark's converted errors
-                  getattr(error, "getStackTrace", lambda: None)()):  # Spark Connect's
+    for trace in (
+        getattr(error, "_stackTrace", None),  # classic Spark's converted errors
+        getattr(error, "getStackTrace", lambda: None)(),
+    ):  # Spark Connect's
         if isinstance(trace, str):
             parts.append(trace)
     return "\n".join(parts)

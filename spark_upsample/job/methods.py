@@ -31,14 +31,23 @@ def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
     """Run the library call that ``config.method`` names, with every option the config sets."""
     schema = {f.name: f.dataType for f in df.schema.fields}
     label_type: T.DataType | tuple[T.DataType | None, ...] | None = (
-        schema.get(config.label_col) if isinstance(config.label_col, str)
-        else tuple(schema.get(c) for c in config.label_col))
+        schema.get(config.label_col)
+        if isinstance(config.label_col, str)
+        else tuple(schema.get(c) for c in config.label_col)
+    )
     strategy = keyed_by_label(config.strategy, label_type, "strategy")
     if config.method == "smote":  # config.py refuses the keys it does not take
-        return smote_with_plan(df, config.label_col, list(config.feature_cols),
-                               k_neighbors=config.k_neighbors, sampling_strategy=strategy,
-                               seed=config.seed, group_by=config.group_by,
-                               key_cols=config.key_cols or None, lineage_col=config.lineage_col)
+        return smote_with_plan(
+            df,
+            config.label_col,
+            list(config.feature_cols),
+            k_neighbors=config.k_neighbors,
+            sampling_strategy=strategy,
+            seed=config.seed,
+            group_by=config.group_by,
+            key_cols=config.key_cols or None,
+            lineage_col=config.lineage_col,
+        )
     common: dict[str, Any] = dict(
         seed=config.seed,
         null_labels=config.null_labels,
@@ -50,9 +59,13 @@ def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
         shuffle=(config.output_files or True) if config.shuffle_output else False,
     )
     if config.method == "downsample":
-        return downsample_with_plan(df, config.label_col, replacement=config.replacement,
-                                    sampling_strategy=strategy,
-                                    **common)
+        return downsample_with_plan(
+            df,
+            config.label_col,
+            replacement=config.replacement,
+            sampling_strategy=strategy,
+            **common,
+        )
     growing: dict[str, Any] = dict(
         keep_originals=config.keep_originals,
         max_ratio=config.max_ratio,
@@ -61,11 +74,15 @@ def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
     )
     if config.method == "resample":
         assert config.target is not None  # build_config refuses method = resample without one
-        return resample_with_plan(df, config.label_col, target=config.target,
-                                  replacement=config.replacement, **growing, **common)
-    return upsample_with_plan(df, config.label_col,
-                              sampling_strategy=strategy,
-                              **growing, **common)
+        return resample_with_plan(
+            df,
+            config.label_col,
+            target=config.target,
+            replacement=config.replacement,
+            **growing,
+            **common,
+        )
+    return upsample_with_plan(df, config.label_col, sampling_strategy=strategy, **growing, **common)
 
 
 def keyed_by_label(
@@ -96,7 +113,8 @@ def keyed_by_label(
         if len(parts) != len(types):
             raise InvalidStrategyError(
                 f"{what} names class {text!r}, which is not {len(types)} values separated by "
-                "'/', one per label column.")
+                "'/', one per label column."
+            )
         values = []
         for part, part_type in zip(parts, types, strict=True):
             try:

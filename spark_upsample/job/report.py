@@ -27,8 +27,12 @@ def summary_table(plan: ResamplePlan) -> str:
     columns reads ``label=1, sex=F``."""
     header = ("group/class" if plan.group_by else "class", "before", "target", "after")
     rows = [
-        (_name(c.group, class_name(plan.label_col, c.label)), f"{c.count_before:,}",
-         f"{c.target:,}", f"{c.count_after:,}" if not plan.weight_col else f"{c.count_before:,}")
+        (
+            _name(c.group, class_name(plan.label_col, c.label)),
+            f"{c.count_before:,}",
+            f"{c.target:,}",
+            f"{c.count_after:,}" if not plan.weight_col else f"{c.count_before:,}",
+        )
         for c in plan.classes[:MAX_TABLE_ROWS]
     ]
     if len(plan.classes) > MAX_TABLE_ROWS:
@@ -40,8 +44,10 @@ def summary_table(plan: ResamplePlan) -> str:
         values = zip(row[1:], widths[1:], strict=True)
         cells = [row[0].ljust(widths[0])] + [v.rjust(w) for v, w in values]
         lines.append("  ".join(cells).rstrip())
-    lines.append(f"row identity: {plan.row_identity}"
-                 + (f" ({', '.join(plan.key_cols)})" if plan.key_cols else ""))
+    lines.append(
+        f"row identity: {plan.row_identity}"
+        + (f" ({', '.join(plan.key_cols)})" if plan.key_cols else "")
+    )
     return "\n".join(lines)
 
 
@@ -60,8 +66,11 @@ def list_cells(report: dict[str, Any], plan: ResamplePlan, table_path: str | Non
     the first ones and the path of the full table (``table_path``). True when the table is
     needed. With ``group_by``, ``report["groups"]`` is the number of groups (None without)."""
     cells = plan.classes
-    report["cells"] = {"total": len(cells), "listed": min(len(cells), MAX_REPORT_CELLS),
-                       "table": table_path if len(cells) > MAX_REPORT_CELLS else None}
+    report["cells"] = {
+        "total": len(cells),
+        "listed": min(len(cells), MAX_REPORT_CELLS),
+        "table": table_path if len(cells) > MAX_REPORT_CELLS else None,
+    }
     report["classes"] = [c.to_dict() for c in cells[:MAX_REPORT_CELLS]]
     report["groups"] = len({c.group for c in cells}) if plan.group_by else None
     return len(cells) > MAX_REPORT_CELLS

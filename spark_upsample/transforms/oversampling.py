@@ -125,10 +125,23 @@ def upsample_with_plan(
     counts, and the cuts that make the counts exact. The returned frame reads the input once,
     with no shuffle and no sort (unless ``shuffle``).
     """
-    return run(df, label_col, Options(
-        method="upsample", sampling_strategy=sampling_strategy, seed=seed,
-        keep_originals=keep_originals, null_labels=null_labels, max_ratio=max_ratio,
-        checkpoint_input=checkpoint_input, group_by=group_by, weight_col=weight_col,
-        lineage_col=lineage_col, shrinkage=shrinkage, shrinkage_cols=shrinkage_cols,
-        shuffle=shuffle, key_cols=key_cols,
-    ))
+    return run(
+        df,
+        label_col,
+        Options(
+            method="upsample",
+            sampling_strategy=sampling_strategy,
+            seed=seed,
+            keep_originals=keep_originals,
+            null_labels=null_labels,
+            max_ratio=max_ratio,
+            checkpoint_input=checkpoint_input,
+            group_by=group_by,
+            weight_col=weight_col,
+            lineage_col=lineage_col,
+            shrinkage=shrinkage,
+            shrinkage_cols=shrinkage_cols,
+            shuffle=shuffle,
+            key_cols=key_cols,
+        ),
+    )

@@ -43,6 +43,15 @@ def resample_with_plan(
 
     Returns and raises as :func:`spark_upsample.upsample_with_plan`.
     """
-    return run(df, label_col, Options(method="resample", sampling_strategy=target, seed=seed,
-                                      keep_originals=keep_originals, replacement=replacement,
-                                      **options))
+    return run(
+        df,
+        label_col,
+        Options(
+            method="resample",
+            sampling_strategy=target,
+            seed=seed,
+            keep_originals=keep_originals,
+            replacement=replacement,
+            **options,
+        ),
+    )

@@ -61,9 +61,21 @@ def downsample_with_plan(
     The errors of :func:`spark_upsample.upsample_with_plan`; a dict or ratio asking a class for
     more rows than it has is an :class:`InvalidStrategyError`.
     """
-    return run(df, label_col, Options(
-        method="downsample", sampling_strategy=sampling_strategy, seed=seed,
-        replacement=replacement, null_labels=null_labels, max_ratio=None,
-        checkpoint_input=checkpoint_input, group_by=group_by, weight_col=weight_col,
-        lineage_col=lineage_col, shuffle=shuffle, key_cols=key_cols,
-    ))
+    return run(
+        df,
+        label_col,
+        Options(
+            method="downsample",
+            sampling_strategy=sampling_strategy,
+            seed=seed,
+            replacement=replacement,
+            null_labels=null_labels,
+            max_ratio=None,
+            checkpoint_input=checkpoint_input,
+            group_by=group_by,
+            weight_col=weight_col,
+            lineage_col=lineage_col,
+            shuffle=shuffle,
+            key_cols=key_cols,
+        ),
+    )
