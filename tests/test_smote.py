@@ -20,10 +20,10 @@ from spark_upsample import (
     InvalidDataError,
     InvalidParameterError,
     MissingColumnError,
-    knn,
     smote,
     smote_with_plan,
 )
+from spark_upsample.engine import knn
 from spark_upsample.engine.blocks import block_slots, search_partitions, spark_hash_long
 from spark_upsample.engine.knn import exact_neighbours
 from spark_upsample.engine.synthesis import copy_draws
