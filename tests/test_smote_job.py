@@ -256,7 +256,7 @@ def test_a_one_row_class_is_an_input_error_naming_it(spark, tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.classic_only  # a local run's own workers; under Spark Connect the server has them
+@pytest.mark.classic_only  # the subject is the local session the job starts itself
 def test_a_local_run_gives_its_executors_the_jobs_python_not_the_first_on_path(
     spark, points, tmp_path
 ):
