@@ -5,7 +5,10 @@ Spark-free arithmetic (plain Python, unit-tested without a session):
 - :mod:`~spark_upsample.engine.strategy`: target counts from a sampling strategy;
 - :mod:`~spark_upsample.engine.draws`: exact sampling with replacement as per-row copy counts;
 - :mod:`~spark_upsample.engine.parts`: exact part sizes of splits and folds;
-- :mod:`~spark_upsample.engine.plan`: the plan of a run, a plain value.
+- :mod:`~spark_upsample.engine.plan`: the plan of a run, a plain value;
+- :mod:`~spark_upsample.engine.knn`, :mod:`~spark_upsample.engine.synthesis` and
+  :mod:`~spark_upsample.engine.blocks`: SMOTE's exact neighbours, new rows and query blocks
+  (numpy; run on the executors).
 
 Its Spark side (DataFrame API only, so it runs under Spark Connect too):
 
