@@ -30,13 +30,14 @@ if TYPE_CHECKING:
 os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
 os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
-# Test JVMs are short-lived and run small data: the C1 compiler alone halves their CPU time
-# (the C2 compiler's work never pays off in them). Every Spark JVM the tests start inherits it
-# (spark-submit reads SPARK_SUBMIT_OPTS); executors of a standalone cluster get it by conf.
+# The JVMs tests start for one run (spark-submit, the console script, layout runs, clusters)
+# are short-lived and run small data: the C1 compiler alone halves their CPU time (the C2
+# compiler's work never pays off in them). They inherit it (spark-submit reads SPARK_SUBMIT_OPTS);
+# executors of a standalone cluster get it by conf. The two JVMs that live for a whole pass, the
+# suite's session and the Spark Connect server, keep the default compilers (LONG_LIVED_JVM_OPTS).
 TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
-os.environ["SPARK_SUBMIT_OPTS"] = " ".join(
-    filter(None, [os.environ.get("SPARK_SUBMIT_OPTS"), TEST_JVM_OPTIONS])
-)
+LONG_LIVED_JVM_OPTS = os.environ.get("SPARK_SUBMIT_OPTS", "")
+os.environ["SPARK_SUBMIT_OPTS"] = " ".join(filter(None, [LONG_LIVED_JVM_OPTS, TEST_JVM_OPTIONS]))
 
 CONNECT = os.environ.get("SPARK_UPSAMPLE_TEST_CONNECT", "").strip()
 CONNECT_MODE = CONNECT not in ("", "0", "false", "no")
@@ -162,7 +163,7 @@ def start_connect_server(workdir: Path) -> tuple[subprocess.Popen, str]:
         process = subprocess.Popen(
             args,
             cwd=workdir,
-            env=spark_env(SPARK_CONNECT_MODE="0"),
+            env=spark_env(SPARK_CONNECT_MODE="0", SPARK_SUBMIT_OPTS=LONG_LIVED_JVM_OPTS),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -219,17 +220,22 @@ else:
     def spark() -> Iterator[SparkSession]:
         from pyspark.sql import SparkSession
 
-        session = (
-            SparkSession.builder.master("local[2]")
-            .appName("spark-upsample-tests")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "2")
-            .config("spark.default.parallelism", "2")
-            .config("spark.driver.host", "127.0.0.1")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.sql.session.timeZone", "UTC")
-            .getOrCreate()
-        )
+        short_lived = os.environ["SPARK_SUBMIT_OPTS"]
+        os.environ["SPARK_SUBMIT_OPTS"] = LONG_LIVED_JVM_OPTS  # read when the JVM starts
+        try:
+            session = (
+                SparkSession.builder.master("local[2]")
+                .appName("spark-upsample-tests")
+                .config("spark.ui.enabled", "false")
+                .config("spark.sql.shuffle.partitions", "2")
+                .config("spark.default.parallelism", "2")
+                .config("spark.driver.host", "127.0.0.1")
+                .config("spark.driver.bindAddress", "127.0.0.1")
+                .config("spark.sql.session.timeZone", "UTC")
+                .getOrCreate()
+            )
+        finally:
+            os.environ["SPARK_SUBMIT_OPTS"] = short_lived
         session.sparkContext.setLogLevel("ERROR")
         yield session
         session.stop()
