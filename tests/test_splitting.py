@@ -264,4 +264,3 @@ def test_parts_read_the_input_once_without_sort_or_shuffle(spark, tmp_path):
         assert "Sort" not in text
         assert text.count("Exchange") == text.count("BroadcastExchange") == 1
         assert text.count("FileScan") == 1
-
