@@ -7,6 +7,7 @@ test_faults.py, the spark-submit recipe in test_runtimes.py.)"""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -58,6 +59,26 @@ def test_every_relative_link_of_the_docs_resolves():
             assert resolved.exists(), (source.name, target)
             if anchor:
                 assert anchor in anchors(resolved), (source.name, target)
+
+
+def test_contributings_marker_expressions_select_some_tests_and_leave_out_others():
+    """A ``-m`` expression in CONTRIBUTING.md's commands, on its file, deselects some tests (and
+    keeps some): a command that deselects nothing teaches nothing."""
+    text = (ROOT / "CONTRIBUTING.md").read_text()
+    commands = re.findall(r'(?m)^\S*python -m pytest (\S+) .*?-m "([^"]+)"', text)
+    assert commands
+    for path, expression in commands:
+        collected = subprocess.run(
+            [sys.executable, "-m", "pytest", path, "-m", expression, "--collect-only", "-q"]
+            + ["-p", "no:cacheprovider"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert collected.returncode == 0, collected.stdout[-2000:]
+        found = re.search(r"(\d+)/(\d+) tests collected \((\d+) deselected\)", collected.stdout)
+        assert found and int(found.group(1)) > 0 and int(found.group(3)) > 0, (path, expression)
 
 
 def test_the_configuration_page_names_every_config_key():
