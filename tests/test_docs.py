@@ -6,6 +6,7 @@ test_faults.py, the spark-submit recipe in test_runtimes.py.)"""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -79,6 +80,27 @@ def test_contributings_marker_expressions_select_some_tests_and_leave_out_others
         assert collected.returncode == 0, collected.stdout[-2000:]
         found = re.search(r"(\d+)/(\d+) tests collected \((\d+) deselected\)", collected.stdout)
         assert found and int(found.group(1)) > 0 and int(found.group(3)) > 0, (path, expression)
+
+
+def test_the_readmes_screenshot_command_without_chromium_says_how_to_get_one(tmp_path):
+    """``tests/report_screenshot.py``, where no Chromium is on PATH: one line, exit 1, no
+    traceback, nothing run or written."""
+    env = {k: v for k, v in os.environ.items() if k != "SPARK_UPSAMPLE_CHROMIUM"}
+    done = subprocess.run(
+        [sys.executable, ROOT / "tests" / "report_screenshot.py", tmp_path / "shot.png"],
+        cwd=tmp_path,
+        env={**env, "PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr == (
+        "report_screenshot: error: no headless Chromium found; install one (Debian/Ubuntu, as "
+        "root: apt-get install chromium-headless-shell, as bash .ci/run does) or name its binary "
+        "in SPARK_UPSAMPLE_CHROMIUM\n"
+    )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_configuration_page_names_every_config_key():
