@@ -20,7 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from spark_upsample.job.cli import build_parser
-from spark_upsample.job.config import KEYS
+from spark_upsample.job.config import KEYS, tomllib
 from tests.helpers import label_counts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,6 +101,14 @@ def test_the_readmes_screenshot_command_without_chromium_says_how_to_get_one(tmp
         "in SPARK_UPSAMPLE_CHROMIUM\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_wheel_the_docs_name_is_the_version_pyproject_builds():
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    named = re.findall(
+        r"spark_upsample-([^-*]+)-py3-none-any\.whl", (ROOT / "docs" / "runtimes.md").read_text()
+    )
+    assert named and set(named) == {version}
 
 
 def test_the_configuration_page_names_every_config_key():
