@@ -19,22 +19,15 @@ from spark_upsample.job.io import literal_path
 from spark_upsample.job.landing import WORK_DIR
 from spark_upsample.job.report import REPORT_NAME
 from tests.helpers import label_counts
+from tests.test_faults import write_events
 from tests.test_reliability import snapshot
 
-SIZES = {"a": 20, "b": 4, "c": 2}
-BALANCED = {"a": 20, "b": 20, "c": 20}
+BALANCED = {"a": 300, "b": 300, "c": 300}  # write_events's input (300/50/10), upsampled
 
 
 @pytest.fixture
 def events(spark, tmp_path) -> str:
-    """A Parquet input: ids, a string label a/b/c (20/4/2) and a double feature."""
-    labels = [c for c, n in SIZES.items() for _ in range(n)]
-    df = spark.createDataFrame(
-        [(i, c, i / 10) for i, c in enumerate(labels)], "id long, label string, x double"
-    )
-    path = str(tmp_path / "events")
-    df.coalesce(1).write.parquet(path)
-    return path
+    return write_events(spark, tmp_path / "events")
 
 
 def counts_in(spark, folder: Path, tmp_path: Path) -> dict:
@@ -56,7 +49,7 @@ def test_a_name_with_any_characters_lands_whole_and_reads_back(
     assert counts_in(spark, out, tmp_path) == BALANCED
     report = json.loads((out / REPORT_NAME).read_text())
     assert report["status"] == "succeeded" and report["output"]["path"] == str(out)
-    assert report["rows_written"] == 60
+    assert report["rows_written"] == 900
     assert sorted(os.listdir(out.parent)) == [name]  # the work folder is gone, nothing else
     assert f"output: {out} (parquet)" in capsys.readouterr().err
 
