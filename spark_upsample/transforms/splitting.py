@@ -286,7 +286,7 @@ def _assign(
     n = internal_names(df, *roles)
     base = df.select("*", identity.column.alias(n["row"]))
     keys = CellKeys.of(base, label_col, group_names)
-    counts = count_cells(base, keys, key_names)
+    counts = count_cells(base, keys, key_names, null_label_cells=True)
     _check_counts(counts, label_col)
 
     order: list[Any] = ordered_classes(counts)
