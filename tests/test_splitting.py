@@ -3,6 +3,8 @@ choices, the same rows for the same seed, clear errors."""
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections import Counter
 from pathlib import Path
 
@@ -15,9 +17,11 @@ from pyspark.sql import types as T
 from spark_upsample import (
     DuplicateKeyError,
     EmptyInputError,
+    InvalidDataError,
     InvalidLabelError,
     InvalidParameterError,
     MissingColumnError,
+    downsample,
     split,
     split_with_plan,
     with_folds,
@@ -201,6 +205,30 @@ def test_a_key_in_two_cells_is_no_repeat(spark, group_by):
     assert sorted(ids(parts["train"]) + ids(parts["test"])) == sorted([*range(18), 5])
     folded = with_folds(df, "label", 3, seed=3, key_cols=["id"], group_by=group_by)
     assert sorted(ids(folded)) == sorted([*range(18), 5])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda df: split(df, "label", {"train": 0.5, "test": 0.5}, seed=3),
+        lambda df: with_folds(df, "label", 3, seed=3).collect(),
+        lambda df: downsample(df, "label", seed=3).collect(),  # its subsets are cut alike
+    ],
+    ids=["split", "with_folds", "downsample"],
+)
+def test_an_input_that_changes_between_reads_is_refused(spark, call):
+    # Labels 0..9 drawn afresh (from the OS, not a forked worker's state) on every read.
+    relabel = F.udf(lambda _: secrets.randbelow(10), "int").asNondeterministic()
+    df = spark.range(1000).select("id", relabel("id").alias("label"))
+    with pytest.raises(InvalidDataError) as caught:
+        call(df)
+    assert re.fullmatch(
+        r"The input gave [\d,]+ row\(s\) of class \d when counted and [\d,]+ when read "
+        r"again: it must give the same rows each time it is read\. Materialise it first "
+        r"\(write it out, or checkpoint it\), or remove what changes it between reads \(a "
+        r"nondeterministic expression or UDF, a source being written\)\.",
+        str(caught.value),
+    )
 
 
 @pytest.mark.parametrize("k", [2, 3, 5])
