@@ -216,7 +216,11 @@ def split_with_plan(
         Bad fractions or part names (:func:`spark_upsample.engine.parts.check_fractions`), seed or
         column lists.
     MissingColumnError, InvalidLabelError, DuplicateKeyError, EmptyInputError
-        As :func:`spark_upsample.upsample_with_plan` (a NaN label is refused; a null one is not).
+        As :func:`spark_upsample.upsample_with_plan` (a NaN label is refused; a null one is not,
+        and ``key_cols`` must not repeat among the null-label rows either).
+    InvalidDataError
+        The input gave a cell other rows when read for the cuts than when counted: it does not
+        give the same rows each time it is read.
     """
     names, shares = check_fractions(fractions)
     assigned, part, plan = _assign(df, label_col, names, shares, seed, group_by, key_cols)
