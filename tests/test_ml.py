@@ -3,6 +3,7 @@ validation fold), save and load; class weights for ``weightCol``; prior correcti
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections import Counter
 
@@ -12,10 +13,15 @@ from chispa import assert_df_equality
 from pyspark.ml import Estimator, Model, PipelineModel
 from pyspark.ml import Pipeline as SparkPipeline
 from pyspark.ml.classification import LogisticRegression
-from pyspark.ml.evaluation import Evaluator
+from pyspark.ml.evaluation import BinaryClassificationEvaluator, Evaluator
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.functions import vector_to_array
-from pyspark.ml.tuning import CrossValidator, ParamGridBuilder, TrainValidationSplit
+from pyspark.ml.tuning import (
+    CrossValidator,
+    CrossValidatorModel,
+    ParamGridBuilder,
+    TrainValidationSplit,
+)
 from pyspark.sql import functions as F
 
 from spark_upsample import (
@@ -224,6 +230,106 @@ def test_pipeline_and_fitted_model_save_and_load(spark, tmp_path):
     expected = model.transform(df).select("id", vector_to_array("probability").alias("p"))
     actual = reloaded.transform(df).select("id", vector_to_array("probability").alias("p"))
     assert_df_equality(actual, expected)
+
+
+def assembler():
+    return VectorAssembler(inputCols=["x"], outputCol="features")
+
+
+def test_a_nested_pipeline_resamples_for_every_estimator_after_it(spark, tmp_path):
+    df = imbalanced(spark)
+    flat = Pipeline(stages=[assembler(), Upsampler(seed=1), LogisticRegression(maxIter=5)])
+    inner = Pipeline(stages=[assembler(), Pipeline(stages=[Upsampler(seed=1)])])
+    nested = Pipeline(stages=[inner, LogisticRegression(maxIter=5)]).fit(df)
+    sampler = nested.stages[0].stages[1].stages[0]
+    assert isinstance(sampler, SamplerModel)
+    assert sampler.plan.counts_after == {0.0: 40, 1.0: 40}
+    intercept = nested.stages[1].intercept
+    assert intercept == flat.fit(df).stages[2].intercept
+    unsampled = LogisticRegression(maxIter=5).fit(assembler().transform(df))
+    assert abs(intercept - unsampled.intercept) > 0.5
+    scored = nested.transform(df)
+    assert_df_equality(scored.select(*df.columns), df)  # scoring never resamples
+
+    nested.save(str(tmp_path / "model"))
+    reloaded = PipelineModel.load(str(tmp_path / "model"))
+    assert [type(s).__name__ for s in reloaded.stages[0].stages] == [
+        "VectorAssembler",
+        "PipelineModel",
+    ]
+    assert type(reloaded.stages[0].stages[1].stages[0]) is SamplerModel
+    expected = scored.select("id", vector_to_array("probability").alias("p"))
+    actual = reloaded.transform(df).select("id", vector_to_array("probability").alias("p"))
+    assert_df_equality(actual, expected)
+
+
+def test_a_nested_pipeline_skips_its_sampler_when_nothing_after_it_is_fitted(spark):
+    df = imbalanced(spark)
+    model = Pipeline(stages=[Recorder([]), Pipeline(stages=[Upsampler(labelCol="no")])]).fit(df)
+    assert model.stages[1].stages[0].plan is None
+
+
+def params_defaulting_to_none():
+    """Every (stage, Param) whose keyword argument defaults to None."""
+    return [
+        (stage, name)
+        for stage in (Upsampler, Downsampler, Resampler)
+        for name, p in inspect.signature(stage.__init__).parameters.items()
+        if p.default is None
+    ]
+
+
+def params_by_name(stage):
+    return {p.name: v for p, v in stage.extractParamMap().items()}
+
+
+@pytest.mark.parametrize(("stage", "name"), params_defaulting_to_none())
+def test_an_explicit_none_acts_as_the_default_and_saves_and_loads(spark, tmp_path, stage, name):
+    df = imbalanced(spark)
+    given = {"seed": 3, **({"target": "mean"} if stage is Resampler else {})}
+    given.pop(name, None)
+    explicit, implicit = stage(**given, **{name: None}), stage(**given)
+    if name == "target":
+        for sampler in (explicit, implicit):
+            with pytest.raises(InvalidParameterError, match="^Resampler needs target: an int"):
+                sampler.resample(df)
+    elif name == "seed":  # a fresh seed per fit
+        assert label_counts(explicit.resample(df)) == label_counts(implicit.resample(df))
+    else:
+        assert_df_equality(explicit.resample(df), implicit.resample(df))
+
+    Pipeline(stages=[explicit]).save(str(tmp_path / "pipeline"))
+    (loaded,) = Pipeline.load(str(tmp_path / "pipeline")).getStages()
+    assert params_by_name(loaded) == params_by_name(explicit)
+    cv = CrossValidator(
+        estimator=Pipeline(stages=[implicit]),
+        estimatorParamMaps=[{getattr(implicit, name): None}],
+        evaluator=BinaryClassificationEvaluator(),
+    )
+    cv.save(str(tmp_path / "cv"))
+    loaded_cv = CrossValidator.load(str(tmp_path / "cv"))
+    (param_map,) = loaded_cv.getEstimatorParamMaps()
+    assert {p.name: v for p, v in param_map.items()} == {name: None}
+    (sampler,) = loaded_cv.getEstimator().copy(param_map).getStages()
+    assert params_by_name(sampler) == params_by_name(explicit)
+
+
+def test_a_cross_validator_model_of_explicit_nones_saves_and_loads(spark, tmp_path):
+    nones = {name: None for stage, name in params_defaulting_to_none() if stage is Upsampler}
+    upsampler = Upsampler(**nones)
+    cv = CrossValidator(
+        estimator=Pipeline(stages=[assembler(), upsampler, LogisticRegression(maxIter=5)]),
+        estimatorParamMaps=[{upsampler.seed: None}, {upsampler.seed: 1}],
+        evaluator=BinaryClassificationEvaluator(),
+        numFolds=2,
+        seed=1,
+    )
+    model = cv.fit(imbalanced(spark))
+    model.save(str(tmp_path / "cv"))
+    loaded = CrossValidatorModel.load(str(tmp_path / "cv"))
+    assert loaded.avgMetrics == model.avgMetrics
+    (sampler,) = [s for s in loaded.getEstimator().getStages() if isinstance(s, Upsampler)]
+    assert params_by_name(sampler) == params_by_name(upsampler)
 
 
 # --- weights -------------------------------------------------------------------------------

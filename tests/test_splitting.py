@@ -3,6 +3,8 @@ choices, the same rows for the same seed, clear errors."""
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections import Counter
 
 import pytest
@@ -12,10 +14,13 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_upsample import (
+    DuplicateKeyError,
     EmptyInputError,
+    InvalidDataError,
     InvalidLabelError,
     InvalidParameterError,
     MissingColumnError,
+    downsample,
     split,
     split_with_plan,
     with_folds,
@@ -153,6 +158,75 @@ def test_null_labels_are_a_class_of_their_own(spark):
     result = split_with_plan(df, "label", {"train": 0.5, "test": 0.5}, seed=2)
     assert result.plan.part_counts("train") == {None: 2, "a": 5}
     assert sorted(ids(result.parts["train"]) + ids(result.parts["test"])) == list(range(14))
+
+
+def keyed_cells(spark, extra: tuple) -> DataFrame:
+    """Ids 0..11 of class 'a', 12..17 with a null label, in groups g = id % 2; and ``extra``."""
+    rows = [(i, "a" if i < 12 else None, i % 2) for i in range(18)]
+    return spark.createDataFrame([*rows, extra], "id long, label string, g int")
+
+
+SPLITTERS = {
+    "split": lambda df, **kw: split(df, "label", {"train": 0.5, "test": 0.5}, seed=3, **kw),
+    "with_folds": lambda df, **kw: with_folds(df, "label", 3, seed=3, **kw).collect(),
+}
+
+
+@pytest.mark.parametrize("splitter", SPLITTERS)
+@pytest.mark.parametrize(
+    ("extra", "group_by", "cell"),
+    [
+        ((13, None, 1), [], "None"),
+        ((5, "a", 1), [], "'a'"),
+        ((13, None, 1), ["g"], "(1, None)"),
+        ((5, "a", 1), ["g"], "(1, 'a')"),
+    ],
+    ids=["null label", "class", "group and null label", "group and class"],
+)
+def test_a_key_repeated_in_any_cell_is_refused(spark, splitter, extra, group_by, cell):
+    df = keyed_cells(spark, extra)
+    with pytest.raises(DuplicateKeyError) as caught:
+        SPLITTERS[splitter](df, key_cols=["id"], group_by=group_by)
+    assert str(caught.value) == (
+        f"key_cols ['id'] do not identify the rows of class {cell}: the key (id={extra[0]}) "
+        "occurs 2 times. Give columns that are unique within each class (add more key "
+        "columns), or leave key_cols out."
+    )
+
+
+@pytest.mark.parametrize("group_by", [[], ["g"]])
+def test_a_key_in_two_cells_is_no_repeat(spark, group_by):
+    df = keyed_cells(spark, (5, None, 1))  # id 5 is also in class 'a'
+    parts = split(
+        df, "label", {"train": 0.5, "test": 0.5}, seed=3, key_cols=["id"], group_by=group_by
+    )
+    assert sorted(ids(parts["train"]) + ids(parts["test"])) == sorted([*range(18), 5])
+    folded = with_folds(df, "label", 3, seed=3, key_cols=["id"], group_by=group_by)
+    assert sorted(ids(folded)) == sorted([*range(18), 5])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda df: split(df, "label", {"train": 0.5, "test": 0.5}, seed=3),
+        lambda df: with_folds(df, "label", 3, seed=3).collect(),
+        lambda df: downsample(df, "label", seed=3).collect(),  # its subsets are cut alike
+    ],
+    ids=["split", "with_folds", "downsample"],
+)
+def test_an_input_that_changes_between_reads_is_refused(spark, call):
+    # Labels 0..9 drawn afresh (from the OS, not a forked worker's state) on every read.
+    relabel = F.udf(lambda _: secrets.randbelow(10), "int").asNondeterministic()
+    df = spark.range(1000).select("id", relabel("id").alias("label"))
+    with pytest.raises(InvalidDataError) as caught:
+        call(df)
+    assert re.fullmatch(
+        r"The input gave [\d,]+ row\(s\) of class \d when counted and [\d,]+ when read "
+        r"again: it must give the same rows each time it is read\. Materialise it first "
+        r"\(write it out, or checkpoint it\), or remove what changes it between reads \(a "
+        r"nondeterministic expression or UDF, a source being written\)\.",
+        str(caught.value),
+    )
 
 
 @pytest.mark.parametrize("k", [2, 3, 5])

@@ -7,15 +7,20 @@ with high probability (:func:`spark_upsample.engine.draws.design_class`,
 inside it, sorted where they are aggregated. :func:`spark_upsample.engine.draws.choose_threshold`
 turns those numbers into the cut, or says that the window missed it (the caller retries with wider
 margins).
-Several cuts of the same cell share one aggregation, one window each.
+Several cuts of the same cell share one aggregation, one window each. The counts come from an
+earlier job over the same frame: :func:`check_same_rows` refuses an input that gives other rows
+when it is read again, for which no exact cut exists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
+
+from spark_upsample.errors import InvalidDataError
 
 
 @dataclass(frozen=True)
@@ -63,3 +68,21 @@ def window_results(window: CutWindow) -> list[Column]:
         F.when((need >= 1) & (need <= F.size(values)), F.element_at(values, need)),
         F.when((need >= 1) & (need < F.size(values)), F.element_at(values, need + 1)),
     ]
+
+
+def check_same_rows(cell: Any, counted: int, seen: int) -> None:
+    """Refuse an input that gave ``cell`` ``counted`` rows when its cells were counted and
+    ``seen`` rows when the cut job read it again.
+
+    Raises
+    ------
+    InvalidDataError
+        ``seen != counted``: the input does not give the same rows each time it is read.
+    """
+    if seen != counted:
+        raise InvalidDataError(
+            f"The input gave {counted:,} row(s) of class {cell!r} when counted and {seen:,} "
+            "when read again: it must give the same rows each time it is read. Materialise it "
+            "first (write it out, or checkpoint it), or remove what changes it between reads "
+            "(a nondeterministic expression or UDF, a source being written)."
+        )

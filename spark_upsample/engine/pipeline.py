@@ -190,22 +190,30 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
     return Resampled(out, plan)
 
 
-def count_cells(df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> dict[Any, int]:
+def count_cells(
+    df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...], *, null_label_cells: bool = False
+) -> dict[Any, int]:
     """Rows per cell key (null labels included), in one job that reads only the key columns
     (and ``key_cols``, whose values must not repeat within a cell).
 
     Raises
     ------
     DuplicateKeyError
-        A ``key_cols`` value that occurs more than once in a cell (rows with a null label, which
-        are dropped or refused, are not checked); the first such cell, in cell order, is named
-        with one repeated key and how often it occurs.
+        A ``key_cols`` value that occurs more than once in a cell; the first such cell, in cell
+        order, is named with one repeated key and how often it occurs. The cells of rows with a
+        null label are checked only with ``null_label_cells`` (a split, where they are a class
+        of their own); the resampling functions drop or refuse those rows.
     """
-    return count_flagged_cells(df, keys, key_cols, [])[0]
+    return count_flagged_cells(df, keys, key_cols, [], null_label_cells=null_label_cells)[0]
 
 
 def count_flagged_cells(
-    df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...], flags: Sequence[Column]
+    df: DataFrame,
+    keys: CellKeys,
+    key_cols: tuple[str, ...],
+    flags: Sequence[Column],
+    *,
+    null_label_cells: bool = False,
 ) -> tuple[dict[Any, int], dict[Any, tuple[int, ...]]]:
     """:func:`count_cells`, and per cell how many rows each of ``flags`` (boolean columns of
     ``df``) is true for, in the same job."""
@@ -235,7 +243,8 @@ def count_flagged_cells(
     )
     counts = {keys.to_python(r[0]): int(r[1]) for r in rows}
     repeated = {keys.to_python(r[0]): r for r in rows if r[2] > 1}
-    repeated = {k: r for k, r in repeated.items() if not keys.is_null(keys.label_of(k))}
+    if not null_label_cells:
+        repeated = {k: r for k, r in repeated.items() if not keys.is_null(keys.label_of(k))}
     if repeated:
         first = ordered_classes({k: 0 for k in repeated})[0]
         r = repeated[first]

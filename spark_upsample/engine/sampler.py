@@ -31,7 +31,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_upsample.engine.cells import CellKeys
-from spark_upsample.engine.cuts import CutWindow, window_aggregates, window_results
+from spark_upsample.engine.cuts import (
+    CutWindow,
+    check_same_rows,
+    window_aggregates,
+    window_results,
+)
 from spark_upsample.engine.draws import (
     EXPLICIT_COPIES,
     MAX_KEY,
@@ -155,6 +160,8 @@ def draw_exact(
                 copies, names
             ).collect():
                 label = keys.to_python(key)
+                if label in subsets:  # a subset's candidates are the cell's rows
+                    check_same_rows(label, counts[label], total)
                 tau = choose_threshold(wanted[label], total, below, in_window, at_cut, after_cut)
                 if tau is not None:
                     cuts[label], sizes[label] = tau, primary

@@ -100,7 +100,13 @@ def _to_target(value: Any) -> int | str:
 
 
 def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A converter for a Param whose None means unset (or, for ``maxRatio``, off)."""
     return lambda value: None if value is None else convert(value)
+
+
+def _list_or_empty(value: Any) -> list[str]:
+    """A list of column names; None is the empty list, the default."""
+    return [] if value is None else TypeConverters.toListString(value)
 
 
 def _param(name: str, doc: str, convert: Callable[[Any], Any]) -> Param[Any]:
@@ -111,13 +117,17 @@ class _SamplerParams(HasLabelCol):
     """The Params every sampler has (the common options of the functions)."""
 
     seed: Param[int] = _param(
-        "seed", "random seed; unset: a fresh one per fit, in the plan", TypeConverters.toInt
+        "seed",
+        "random seed; unset or None: a fresh one per fit, in the plan",
+        _optional(TypeConverters.toInt),
     )
     groupBy: Param[list[str]] = _param(
-        "groupBy", "balance classes within groups of these columns", TypeConverters.toListString
+        "groupBy", "balance classes within groups of these columns", _list_or_empty
     )
     keyCols: Param[list[str]] = _param(
-        "keyCols", "columns that identify a row within its class", TypeConverters.toListString
+        "keyCols",
+        "columns that identify a row within its class",
+        _optional(TypeConverters.toListString),
     )
     nullLabels: Param[str] = _param(
         "nullLabels", "null labels: 'error' or 'drop'", TypeConverters.toString
@@ -126,7 +136,9 @@ class _SamplerParams(HasLabelCol):
         "checkpointInput", "materialise the input first", TypeConverters.toBoolean
     )
     weightCol: Param[str] = _param(
-        "weightCol", "weights instead of copies, in this new column", TypeConverters.toString
+        "weightCol",
+        "weights instead of copies, in this new column",
+        _optional(TypeConverters.toString),
     )
 
     def __init__(self) -> None:
@@ -160,10 +172,12 @@ class _GrowthParams(Params):
         _optional(TypeConverters.toFloat),
     )
     shrinkage: Param[float] = _param(
-        "shrinkage", "smoothed bootstrap: noise on shrinkageCols", TypeConverters.toFloat
+        "shrinkage",
+        "smoothed bootstrap: noise on shrinkageCols",
+        _optional(TypeConverters.toFloat),
     )
     shrinkageCols: Param[list[str]] = _param(
-        "shrinkageCols", "float columns to smooth", TypeConverters.toListString
+        "shrinkageCols", "float columns to smooth", _list_or_empty
     )
 
     def __init__(self) -> None:
@@ -196,6 +210,22 @@ class _Sampler(
         """Set Params by name, e.g. ``setParams(seed=1, labelCol="y")``."""
         return self._set(**params)
 
+    def _set(self, **kwargs: Any) -> _Sampler:
+        """Set Params (the constructor, ``setParams``, ``copy`` and param maps come here).
+
+        pyspark stores an explicit None past the Param's converter, but the reader of a saved
+        stage does not: here None goes through the converter too, so that it means what the
+        Param says (unset, or the empty list) however it was set, and it saves and loads. A
+        Param that takes no None (``labelCol``, a flag) refuses it here.
+        """
+        for name, value in kwargs.items():
+            if value is None:
+                try:
+                    kwargs[name] = getattr(self, name).typeConverter(None)
+                except TypeError as e:
+                    raise TypeError(f'Invalid param value given for param "{name}". {e}') from e
+        return super()._set(**kwargs)
+
     def resampleWithPlan(self, dataset: DataFrame) -> Resampled:
         """Resample ``dataset`` with this stage's Params: the resampled frame and its plan."""
         options = {
@@ -221,7 +251,11 @@ class _Sampler(
             f"Pipeline, or {name}.resample(df) to resample a frame directly."
         )
 
-    def _fit_resample(self, dataset: DataFrame) -> tuple[SamplerModel, DataFrame]:
+    def _fit_within(self, dataset: DataFrame, needed: bool) -> tuple[SamplerModel, DataFrame]:
+        """Inside :class:`Pipeline`: the model, and the frame the later stages are fitted on,
+        resampled if ``needed`` (a later stage is fitted on it), else as it is."""
+        if not needed:
+            return SamplerModel(), dataset
         resampled = self.resampleWithPlan(dataset)
         return SamplerModel(plan=resampled.plan), resampled.df
 
@@ -299,7 +333,7 @@ class Resampler(_Sampler, _GrowthParams, _ReplacementParams):
     target: Param[Any] = _param(
         "target",
         "the count of every class: an int or 'majority', 'mean', 'median', 'minority'",
-        _to_target,
+        _optional(_to_target),
     )
 
     @keyword_only
@@ -324,7 +358,7 @@ class Resampler(_Sampler, _GrowthParams, _ReplacementParams):
         self._set(**self._input_kwargs)
 
     def resampleWithPlan(self, dataset: DataFrame) -> Resampled:
-        if not self.isDefined(self.target):
+        if not self.isDefined(self.target) or self.getOrDefault(self.target) is None:
             raise InvalidParameterError(
                 "Resampler needs target: an int or 'majority', 'mean', 'median', 'minority'."
             )
@@ -357,10 +391,23 @@ class Pipeline(SparkPipeline):
     on and becomes a :class:`SamplerModel` in the model, which passes rows through unchanged.
     As the estimator of ``CrossValidator`` or ``TrainValidationSplit`` it therefore resamples
     each training fold and never the validation data. A sampler after the last estimator has
-    nothing to resample for and is skipped.
+    nothing to resample for and is skipped. A ``spark_upsample.Pipeline`` nested as a stage
+    fits as its stages would in its place: its samplers resample the frame of every estimator
+    after them, inside it or after it, and its fitted model is a nested ``PipelineModel``.
     """
 
     def _fit(self, dataset: DataFrame) -> PipelineModel:
+        return self._fit_within(dataset, needed=False)[0]
+
+    def _fit_within(self, dataset: DataFrame, needed: bool) -> tuple[PipelineModel, DataFrame]:
+        """Fit the stages, and the frame they hand on: ``dataset`` through every stage, each
+        sampler resampling it, if ``needed`` (a stage after this pipeline is fitted on it).
+
+        A stage is fitted on the frame the stages before it hand on, which the samplers among
+        them resampled; a nested pipeline hands on its samplers' frame in the same way, so
+        their effect reaches every estimator after them, at any depth. Without ``needed``, the
+        stages after the last estimator pass nothing on: a sampler there is skipped.
+        """
         stages = self.getStages()
         for stage in stages:
             if not isinstance(stage, (Estimator, Transformer)):
@@ -370,23 +417,22 @@ class Pipeline(SparkPipeline):
             for i, stage in enumerate(stages)
             if isinstance(stage, Estimator) and not isinstance(stage, _Sampler)
         ]
-        last = fitted[-1] if fitted else -1
+        last = len(stages) if needed else (fitted[-1] if fitted else -1)
         models: list[Transformer] = []
         for i, stage in enumerate(stages):
-            if isinstance(stage, _Sampler):
-                model = SamplerModel()
-                if i < last:
-                    model, dataset = stage._fit_resample(dataset)
-                models.append(model)
+            model: Transformer
+            if isinstance(stage, (_Sampler, Pipeline)):
+                model, dataset = stage._fit_within(dataset, needed=i < last)
             elif isinstance(stage, Transformer):  # every stage after ``last`` is one
-                models.append(stage)
+                model = stage
                 if i < last:
                     dataset = stage.transform(dataset)
             else:
-                models.append(stage.fit(dataset))
+                model = stage.fit(dataset)
                 if i < last:
-                    dataset = models[-1].transform(dataset)
-        return PipelineModel(models)
+                    dataset = model.transform(dataset)
+            models.append(model)
+        return PipelineModel(models), dataset
 
     @classmethod
     def read(cls) -> PipelineReader:

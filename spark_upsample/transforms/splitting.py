@@ -30,7 +30,12 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_upsample.engine.cells import CellKeys
-from spark_upsample.engine.cuts import CutWindow, window_aggregates, window_results
+from spark_upsample.engine.cuts import (
+    CutWindow,
+    check_same_rows,
+    window_aggregates,
+    window_results,
+)
 from spark_upsample.engine.draws import MAX_KEY, TAIL_SIGMAS, choose_threshold, design_subset
 from spark_upsample.engine.frames import col, describe_label, internal_names, label_columns
 from spark_upsample.engine.identity import row_identity
@@ -211,7 +216,11 @@ def split_with_plan(
         Bad fractions or part names (:func:`spark_upsample.engine.parts.check_fractions`), seed or
         column lists.
     MissingColumnError, InvalidLabelError, DuplicateKeyError, EmptyInputError
-        As :func:`spark_upsample.upsample_with_plan` (a NaN label is refused; a null one is not).
+        As :func:`spark_upsample.upsample_with_plan` (a NaN label is refused; a null one is not,
+        and ``key_cols`` must not repeat among the null-label rows either).
+    InvalidDataError
+        The input gave a cell other rows when read for the cuts than when counted: it does not
+        give the same rows each time it is read.
     """
     names, shares = check_fractions(fractions)
     assigned, part, plan = _assign(df, label_col, names, shares, seed, group_by, key_cols)
@@ -286,7 +295,7 @@ def _assign(
     n = internal_names(df, *roles)
     base = df.select("*", identity.column.alias(n["row"]))
     keys = CellKeys.of(base, label_col, group_names)
-    counts = count_cells(base, keys, key_names)
+    counts = count_cells(base, keys, key_names, null_label_cells=True)
     _check_counts(counts, label_col)
 
     order: list[Any] = ordered_classes(counts)
@@ -416,11 +425,14 @@ def _find_cuts(
             *[a for w in windows for a in window_aggregates(u, value, w)],
         )
         cuts, found = {c: list(v) for c, v in known.items()}, 0
+        seen: set[Any] = set()
         for r in stats.select(
             cell_t, "total", *[x for w in windows for x in window_results(w)]
         ).collect():
             cell = keys.to_python(r[0])
             total, stats_of = r[1], r[2:]
+            seen.add(cell)
+            check_same_rows(cell, counts[cell], total)
             for j in inner[cell]:
                 below, in_window, at_cut, after_cut = stats_of[4 * j : 4 * j + 4]
                 cut = choose_threshold(
@@ -434,6 +446,8 @@ def _find_cuts(
                 if cut is not None:
                     cuts[cell][j] = cut
                     found += 1
+        for cell in inner.keys() - seen:
+            check_same_rows(cell, counts[cell], 0)
         if found == sum(len(js) for js in inner.values()):
             log.debug("split cuts of %d cell(s) after %d attempt(s)", len(inner), attempt + 1)
             return cuts, attempt

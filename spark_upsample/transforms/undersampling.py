@@ -59,7 +59,8 @@ def downsample_with_plan(
     Raises
     ------
     The errors of :func:`spark_upsample.upsample_with_plan`; a dict or ratio asking a class for
-    more rows than it has is an :class:`InvalidStrategyError`.
+    more rows than it has is an :class:`InvalidStrategyError`; an input that gives a class
+    other rows when read again than when counted, an :class:`InvalidDataError`.
     """
     return run(
         df,
