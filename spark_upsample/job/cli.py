@@ -12,15 +12,18 @@ output is left as it was.
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
+import re
+import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 import pyspark
@@ -79,9 +82,34 @@ EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT = 0, 1, 2, 3, 4
 CONFIG_ERRORS = (ConfigError, InvalidStrategyError, InvalidParameterError)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (no usage block) and whose unknown option names the
+    nearest known one."""
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]  # one signature
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            self.error(self._unexpected(extra[0]))
+        return parsed
+
+    def _unexpected(self, word: str) -> str:
+        if not word.startswith("-"):
+            return f"unexpected argument {word!r}; every value follows its option"
+        name = word.split("=", 1)[0]
+        known = [o for o in self._option_string_actions if o.startswith("--")]
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        return f"unknown option {name}" + (f"; did you mean {near[0]}?" if near else "")
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser; every option maps to the config key of the same name."""
-    parser = argparse.ArgumentParser(
+    """The command-line parser. Every config key has the option of its name (``write_mode`` is
+    ``--write-mode``; a list or table key takes a comma-separated value, and also has the
+    repeatable singular option: ``--key-cols a,b`` or ``--key-col a --key-col b``); ``--master``
+    and ``--conf`` are Spark settings, not config keys."""
+    parser = _Parser(
         prog="spark-upsample",
         description="Rebalance classes by random sampling with replacement, to exact counts.",
         epilog="spark-upsample report PATH.json renders the HTML page of a saved run report.",
@@ -93,10 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     add("--input-table", help="input catalog table, instead of --input")
     add("--input-format", help="parquet (default), csv, json, orc, delta, ...")
     add("--input-schema", help="DDL schema for text inputs, e.g. 'id INT, label STRING'")
-    add("--input-option", action="append", metavar="KEY=VALUE", help="reader option (repeat)")
+    _add_table(add, "input_options", "reader options")
     add("--output", help="output path")
     add("--output-format", help="parquet (default) or any Spark format")
-    add("--output-option", action="append", metavar="KEY=VALUE", help="writer option (repeat)")
+    _add_table(add, "output_options", "writer options")
     add("--write-mode", help="error (default), overwrite or append")
     add("--partition-by", help="comma-separated output partition columns")
     add("--compression", help="output compression codec, e.g. snappy, zstd")
@@ -137,22 +165,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="shrink classes by draws with replacement instead of a subset",
     )
     add("--group-by", help="comma-separated columns: balance classes within each group")
-    add(
-        "--key-col",
-        dest="key_cols",
-        action="append",
-        metavar="COLUMN",
-        help="a column that identifies rows within a class (repeat for several): the same rows "
-        "for the same seed however the input is split",
+    _add_list(
+        add,
+        "key_cols",
+        "columns that identify rows within a class: the same rows for the same seed however "
+        "the input is split",
     )
     add("--weight-col", help="write each row once with this weight column instead of copies")
     add("--lineage-col", help="add this column: 'original' or 'copy' ('synthetic' with smote)")
     add("--shrinkage", help="smoothed bootstrap factor, or class=factor,class=factor")
     add("--shrinkage-cols", help="comma-separated float/double columns to smooth")
     add(
-        "--shuffle-output",
+        "--shuffle",
         action=argparse.BooleanOptionalAction,
         help="spread rows randomly over the output files (deterministic with the seed)",
+    )
+    add(
+        "--shuffle-output",
+        dest="shuffle",
+        action=argparse.BooleanOptionalAction,
+        help="deprecated alias of --shuffle",
     )
     add("--null-labels", help="error (default) or drop")
     add(
@@ -174,13 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         "<output>/<part>, the --resample-part resampled",
     )
     add("--resample-part", help="with --split: the part to resample (default: train)")
-    add(
-        "--feature-col",
-        dest="feature_cols",
-        action="append",
-        metavar="COLUMN",
-        help="with --method smote: a numeric column to interpolate (repeat for several)",
-    )
+    _add_list(add, "feature_cols", "with --method smote: the numeric columns to interpolate")
     add(
         "--k-neighbors",
         type=_int_or_text,
@@ -194,21 +220,100 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--verbose", action=argparse.BooleanOptionalAction, help="debug logging and Spark INFO logs"
     )
+    add(
+        "--master",
+        help="with a session the job starts: Spark's master, e.g. local[4] (default: local[*], "
+        "or what spark-defaults.conf or PYSPARK_SUBMIT_ARGS set)",
+    )
+    add(
+        "--conf",
+        action="append",
+        type=_spark_setting,
+        metavar="KEY=VALUE",
+        help="with a session the job starts: a Spark setting, as spark-submit's --conf (repeat)",
+    )
     add("--version", action="version", version=f"spark-upsample {__version__}")
     return parser
 
 
+def _add_list(add: Callable[..., Any], key: str, what: str) -> None:
+    """``--<key>`` taking a comma-separated value and the repeatable singular ``--<key>[:-1]``,
+    both into the list ``key``."""
+    option = "--" + key.replace("_", "-")
+    add(option, dest=key, action="extend", type=_comma_list, metavar="A,B", help=what)
+    add(option[:-1], dest=key, action="append", metavar="X", help=f"one of {option} (repeat)")
+
+
+def _add_table(add: Callable[..., Any], key: str, what: str) -> None:
+    """``--<key> K=V,K2=V2`` and the repeatable ``--<key>[:-1] K=V``, both into the list ``key``
+    of ``K=V`` items (a value may hold commas: an item starts where ``,K=`` does)."""
+    option = "--" + key.replace("_", "-")
+    add(option, dest=key, action="extend", type=_key_value_list, metavar="K=V,K2=V2", help=what)
+    add(option[:-1], dest=key, action="append", metavar="K=V", help=f"one of {option} (repeat)")
+
+
+def _comma_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _key_value_list(text: str) -> list[str]:
+    return [part for part in re.split(r",(?=[^,=]+=)", text) if part]
+
+
+def _spark_setting(text: str) -> tuple[str, str]:
+    key, equals, value = text.partition("=")
+    if not key.strip() or not equals:
+        raise argparse.ArgumentTypeError(
+            f"takes KEY=VALUE as spark-submit's does, e.g. spark.sql.shuffle.partitions=8. "
+            f"Got {text!r}."
+        )
+    return key.strip(), value
+
+
 def config_from_args(argv: Sequence[str] | None) -> JobConfig:
-    """Parse ``argv`` (and the ``--config`` file it names) into a validated :class:`JobConfig`."""
-    return _config_from(vars(build_parser().parse_args(argv)))
+    """Parse ``argv`` (and the ``--config`` file it names) into a validated :class:`JobConfig`;
+    ``--master`` and ``--conf`` are left out (see :func:`get_session`)."""
+    args = vars(build_parser().parse_args(argv))
+    _spark_settings(args)
+    return _config_from(args)
+
+
+def _spark_settings(args: dict[str, Any]) -> dict[str, str]:
+    """Take ``--master`` and ``--conf`` out of parsed ``args``: the Spark settings of a session
+    the job starts, as ``{key: value}`` (``--master`` is ``spark.master``)."""
+    settings = dict(args.pop("conf", []))
+    if "master" in args:
+        settings["spark.master"] = args.pop("master")
+    return settings
+
+
+def _check_spark_settings(settings: dict[str, str], remote: str | None) -> None:
+    """Raise :class:`ConfigError` when ``--master`` or ``--conf`` would not apply: the job runs in
+    a session it does not start (spark-submit's, or one already active in this process), or
+    ``--master`` with Spark Connect (the server has its own)."""
+    if not settings:
+        return
+    if remote:
+        if "spark.master" in settings:
+            raise ConfigError(
+                f"--master {settings['spark.master']!r} does not apply with Spark Connect "
+                f"({remote}): the server has its own master. Leave --master out."
+            )
+        return
+    if _launched_by_spark_submit() or SparkSession.getActiveSession() is not None:
+        whose = "spark-submit's" if _launched_by_spark_submit() else "an active"
+        raise ConfigError(
+            f"--master and --conf apply to a session spark-upsample starts; this run uses "
+            f"{whose} session. Give them to spark-submit, or set them on that session."
+        )
 
 
 def _config_from(args: dict[str, Any]) -> JobConfig:
     """The validated config of parsed command-line ``args`` and the ``config`` file they name."""
     file_keys = load_file(args.pop("config")) if "config" in args else {}
-    for option in ("input_option", "output_option"):
+    for option in ("input_options", "output_options"):
         if option in args:
-            args[option + "s"] = _key_values(option, args.pop(option))
+            args[option] = _key_values(option, args[option])
     if "strategy" in args:
         args["strategy"] = parse_strategy(args["strategy"])
     if args.get("output_files") == 0:
@@ -236,12 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exit_:  # argparse: --help, --version, or a usage error
         return int(exit_.code or 0)
     _setup_logging(args.get("verbose", False))
+    settings = _spark_settings(args)
     session = None
     try:
+        _check_spark_settings(settings, args.get("remote") or os.environ.get("SPARK_REMOTE"))
         if "config" in args and _shipped_by_spark_submit(args):
             # The file is in the session's SparkFiles directory: start the session first, with
             # the command line's settings (the file's own verbose applies to the job's log only).
-            session = get_session(JobConfig(verbose=args.get("verbose", False)))
+            session = get_session(JobConfig(verbose=args.get("verbose", False)), settings)
             args["config"] = _spark_files_copy(args["config"])
         config = _config_from(args)
         _setup_logging(config.verbose)
@@ -249,12 +356,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_not_overlapping(config.input, config.output)
             check_report_path(config.report, config.output)
             _check_page_path(config)
+            if session is None and not config.dry_run:
+                _check_output_before_spark(config, settings)
     except ConfigError as error:
         if session is not None and session[1]:
             session[0].stop()
         return _fail(EXIT_CONFIG, error)
+    except OutputError as error:
+        return _fail(EXIT_OUTPUT, error)
 
-    spark, owned = session or get_session(config)
+    spark, owned = session or get_session(config, settings)
     landing, stop = None, StopRequest()
     try:
         with stop_on_signals(spark, stop):
@@ -567,7 +678,7 @@ def _report(
         "weight_col": plan.weight_col,
         "lineage_col": config.lineage_col,
         "shrinkage": config.shrinkage,
-        "shuffle_output": config.shuffle_output,
+        "shuffle": config.shuffle,
         **(
             {"feature_cols": list(config.feature_cols), "k_neighbors": config.k_neighbors}
             if config.method == "smote"
@@ -582,39 +693,80 @@ def _report(
     }
 
 
-def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
+def get_session(
+    config: JobConfig, settings: Mapping[str, str] | None = None
+) -> tuple[SparkSession, bool]:
     """The active SparkSession (spark-submit, Databricks) or a new one; and whether we own it.
 
     ``config.remote`` (or ``SPARK_REMOTE``) connects to a Spark Connect server. Otherwise a new
-    session runs in local mode on all cores only when nothing else sets a master (spark-submit,
-    ``MASTER``, ``PYSPARK_SUBMIT_ARGS``), its Python workers then this interpreter unless
-    ``PYSPARK_PYTHON`` says otherwise; master, memory and shuffle settings are never set here.
+    session runs in local mode on all cores only when nothing else sets a master (``--master``
+    in ``settings``, spark-submit, ``MASTER``, ``PYSPARK_SUBMIT_ARGS``), its Python workers then
+    this interpreter unless ``PYSPARK_PYTHON`` says otherwise. ``settings`` (``--master`` and
+    ``--conf``) apply to a session started here, over ``PYSPARK_SUBMIT_ARGS`` and
+    ``spark-defaults.conf``; the job itself sets no master, memory or shuffle setting.
     A new classic session logs INFO with ``verbose`` (else WARN) and has no console progress bar
     when stderr is not a terminal; a JVM started here gets the job's log4j profile
     (:func:`_spark_log_config`).
     """
+    settings = settings or {}
     if config.remote:
-        return SparkSession.builder.remote(config.remote).getOrCreate(), True
+        return SparkSession.builder.remote(config.remote).config(
+            map=dict(settings)
+        ).getOrCreate(), True
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False
     builder = SparkSession.builder.appName("spark-upsample")
     if os.environ.get("SPARK_REMOTE"):
-        return builder.getOrCreate(), True
+        return builder.config(map=dict(settings)).getOrCreate(), True
     builder = builder.config("spark.log.level", "INFO" if config.verbose else "WARN")
     if not sys.stderr.isatty():  # a progress bar would share its lines with the job's in a log
         builder = builder.config("spark.ui.showConsoleProgress", "false")
     if _launched_by_spark_submit():
         return builder.getOrCreate(), True
-    submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
-    master_given = os.environ.get("MASTER") or "--master" in submit_args
-    if not master_given:
-        builder = builder.master("local[*]")
+    master = _master_to_be(settings)
+    if master is None:
+        master = "local[*]"
+        builder = builder.master(master)
+    if (master or "").startswith("local"):
         # Local executors run this machine's Python: this interpreter, whose packages the job
         # has (SMOTE runs numpy and pyarrow there), not whatever "python3" is first on PATH.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     with _spark_log_config(config.verbose):
-        return builder.getOrCreate(), True
+        return builder.config(map=dict(settings)).getOrCreate(), True
+
+
+def _check_output_before_spark(config: JobConfig, settings: Mapping[str, str]) -> None:
+    """Refuse an output on this machine's disk that the run could not write (see
+    :meth:`Landing.check`) before Spark starts. Which disk a path without a scheme is on comes
+    from the session the run will have: the active one's, or for a session started here its
+    master (``--master``, ``MASTER``, ``PYSPARK_SUBMIT_ARGS``, else local). With Spark Connect
+    or under spark-submit (whose master only its JVM knows), only ``file:`` paths are checked.
+
+    Raises
+    ------
+    OutputError
+        The output cannot be written in its write mode.
+    """
+    assert config.output
+    if config.remote or os.environ.get("SPARK_REMOTE"):
+        return  # the server resolves paths, on its own disk
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        local_disk, connect = _same_disk(active), _is_connect(active)
+    else:
+        master = _master_to_be(settings)
+        local_disk = not _launched_by_spark_submit() and _on_this_machine(master or "local")
+        connect = False
+    Landing(config.output, config.write_mode, local_disk=local_disk, connect=connect).check()
+
+
+def _master_to_be(settings: Mapping[str, str]) -> str | None:
+    """The master a session started here gets from ``--master``, ``MASTER`` or
+    ``PYSPARK_SUBMIT_ARGS``; None when none of them sets one."""
+    words = shlex.split(os.environ.get("PYSPARK_SUBMIT_ARGS", ""))
+    given = words[words.index("--master") + 1] if "--master" in words[:-1] else None
+    return settings.get("spark.master") or os.environ.get("MASTER") or given
 
 
 def _launched_by_spark_submit() -> bool:
@@ -693,7 +845,11 @@ def _same_disk(spark: SparkSession) -> bool:
     system's, a remote server's are its own)."""
     if _is_connect(spark):
         return spark.client.host in LOOPBACK
-    master = _master(spark) or ""
+    return _on_this_machine(_master(spark) or "")
+
+
+def _on_this_machine(master: str) -> bool:
+    """True for a local master, or one on this machine."""
     return master.startswith("local") or urlparse(master).hostname in LOOPBACK
 
 
@@ -727,7 +883,10 @@ def _key_values(option: str, items: list[str]) -> dict[str, str]:
     pairs = {}
     for item in items:
         if "=" not in item:
-            raise ConfigError(f"--{option.replace('_', '-')} takes KEY=VALUE. Got {item!r}.")
+            flag = "--" + option.replace("_", "-")
+            raise ConfigError(
+                f"{flag} takes KEY=VALUE,KEY=VALUE ({flag[:-1]} one KEY=VALUE). Got {item!r}."
+            )
         key, value = item.split("=", 1)
         pairs[key.strip()] = value
     return pairs

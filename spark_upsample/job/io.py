@@ -79,7 +79,7 @@ def check_partition_columns(df: DataFrame, config: JobConfig) -> None:
 def write_output(df: DataFrame, config: JobConfig, path: str, mode: str) -> None:
     """Write ``df`` to ``path`` with the configured format, partitioning, compression and files
     (a shuffled output already has ``output_files`` partitions)."""
-    if config.output_files and not config.shuffle_output:
+    if config.output_files and not config.shuffle:
         df = df.repartition(config.output_files)
     writer = df.write.format(config.output_format).mode(mode)
     if config.partition_by:
