@@ -377,8 +377,7 @@ def test_bad_files(tmp_path):
     with pytest.raises(ConfigError) as info:
         config_from_args(["--input", "i", "--output", "o", "--input-option", "novalue"])
     assert str(info.value) == (
-        "--input-options takes KEY=VALUE,KEY=VALUE (--input-option one KEY=VALUE). "
-        "Got 'novalue'."
+        "--input-options takes KEY=VALUE,KEY=VALUE (--input-option one KEY=VALUE). Got 'novalue'."
     )
 
 
