@@ -471,7 +471,7 @@ def test_group_by_weights_lineage_shrinkage_and_shuffle(spark, tmp_path, capsys)
             "b=1.0",
             "--shrinkage-cols",
             "x",
-            "--shuffle-output",
+            "--shuffle",
             "--output-files",
             "3",
             "--seed",
@@ -490,7 +490,7 @@ def test_group_by_weights_lineage_shrinkage_and_shuffle(spark, tmp_path, capsys)
     copies = out.where("origin = 'copy'").join(originals, "id")
     assert copies.where("x != x0").count() == 36  # smoothed
     assert len(list(Path(marked).glob("part-*"))) == 3
-    assert report_of(marked)["shuffle_output"] is True
+    assert report_of(marked)["shuffle"] is True
 
 
 def test_config_class_names_match_typed_labels_per_group(spark, tmp_path, capsys):
