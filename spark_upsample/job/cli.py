@@ -3,7 +3,7 @@
 Entry points: ``spark-submit jobs/upsample.py`` calls :func:`main`; the ``spark-upsample``
 console script (also a Databricks ``python_wheel_task``) and ``python -m spark_upsample`` call it
 through :mod:`spark_upsample.job.command`, which answers ``--help``, ``--version`` and ``report``
-without PySpark. The options are :mod:`spark_upsample.job.options`'.
+without PySpark. The options are :mod:`spark_upsample.job.options`'s.
 
 Exit codes: 0 done; 2 bad configuration or arguments; 3 bad input (unreadable, missing label,
 null labels, a single class...); 4 output problem (exists, write failed, verification failed);

@@ -26,7 +26,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse whose errors are one line (no usage block) and whose unknown option names the
     nearest known one."""
 
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]  # one signature
+    def parse_args(self, args=None, namespace=None):
         parsed, extra = self.parse_known_args(args, namespace)
         if extra:
             self.error(self._unexpected(extra[0]))
