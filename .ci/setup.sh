@@ -2,7 +2,8 @@
 # Set up a development environment from a clean checkout: a venv in .venv with the project and
 # its spark (PySpark), test and lint (ruff, mypy) extras installed, after checking for
 # Python >= 3.10 and Java 17+ (Spark 4 needs both).
-# Sourced by .ci/run and jobs/demo.sh; safe to run again (it reuses .venv).
+# Sourced by .ci/run and jobs/demo.sh; safe to run again (it reuses .venv, and installs again only
+# when pyproject.toml changed, so a second demo needs no network).
 set -euo pipefail
 
 PYTHON=${PYTHON:-python3}
@@ -33,7 +34,20 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[spark,test,lint]"
+# The install is editable, so only a change to pyproject.toml (dependencies, extras, entry points)
+# calls for another. After a successful one, a stamp in .venv holds what was installed (the extras
+# and pyproject.toml); while it matches, pip is not run. A new .venv has no stamp.
+install_project() {
+  local extras=spark,test,lint stamp=.venv/.spark-upsample-installed wanted
+  wanted="$extras $(cat pyproject.toml)"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
+    return 0
+  fi
+  rm -f "$stamp"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+  printf '%s\n' "$wanted" >"$stamp"
+}
+install_project
 
 # The report page's tests look at it in a headless Chromium (tests/test_report_page.py skips them,
 # saying why, without one). .ci/run calls this; the demo does not need it. Never fails the set-up.

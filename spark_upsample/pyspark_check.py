@@ -4,7 +4,10 @@ PySpark is not a hard dependency of the wheel. Databricks Runtime, its serverles
 databricks-connect bring their own, which pip does not see as installed, so a declared ``pyspark``
 would put PyPI's over the platform's. Where nothing provides it, an extra installs it: ``[spark]``
 (PySpark with its JVM, for local mode and spark-submit) or ``[client]`` (``pyspark-client``, a
-Spark Connect client only). Both install the import name ``pyspark``, so pick one.
+Spark Connect client only). Both install the import name ``pyspark``, so pick one. The package is
+not on a package index, so the advice below installs what those extras would, from PyPI:
+:data:`SPARK` and :data:`CLIENT` are the extras' requirements (a test compares them with
+pyproject.toml), a command that works wherever the package was installed from.
 
 :func:`require_pyspark` is called by ``spark_upsample/__init__.py`` first. Without an importable
 PySpark, or with one older than :data:`MINIMUM`, it raises :class:`PySparkMissingError` (an
@@ -25,9 +28,11 @@ from typing import NoReturn
 
 MINIMUM = (3, 5)
 
+SPARK = "'pyspark>=3.5,<5'"  # the [spark] extra
+CLIENT = "'pyspark-client>=4,<5' 'pandas>=2.2,<3'"  # the [client] extra
 INSTALL = (
-    "pip install 'spark-upsample[spark]' (PySpark with its JVM: local mode, spark-submit) or "
-    "'spark-upsample[client]' (pyspark-client: a Spark Connect server), not both"
+    f"pip install {SPARK} (PySpark with its JVM: local mode, spark-submit) or "
+    f"pip install {CLIENT} (a Spark Connect client only), not both"
 )
 
 
@@ -58,7 +63,7 @@ def require_pyspark() -> None:
     if found is None or (int(found.group(1)), int(found.group(2))) < MINIMUM:
         _fail(
             f"PySpark {pyspark.__version__} is installed; spark-upsample needs PySpark "
-            f"{_text(MINIMUM)} or newer: pip install 'spark-upsample[spark]' to upgrade it, or on "
+            f"{_text(MINIMUM)} or newer: pip install --upgrade {SPARK} to upgrade it, or on "
             f"Databricks a runtime with Spark {_text(MINIMUM)} or newer."
         )
 

@@ -3,7 +3,8 @@
 - Its metadata: no unconditional pyspark (the extras ``spark`` and ``client`` bring one),
   ``py.typed``, and the classifiers, keywords and Spark range a package index shows.
 - Without PySpark: the entry points print one line naming the extras and exit 2, and
-  ``import spark_upsample`` raises an ImportError with that advice; a PySpark before 3.5 is named.
+  the public names raise an ImportError with that advice (``--help``, ``--version`` and ``report``
+  work); a PySpark before 3.5 is named.
 - The platform's PySpark is left alone: pip, asked to install the wheel where a PySpark is (this
   venv's: 4.x, or 3.5.x in the 3.5 pass of ``.ci/run``), installs none; nor where none is.
 - Spark Connect before 4.0 has no ``localCheckpoint``: ``checkpoint_input`` fails up front there.
@@ -28,12 +29,15 @@ from conftest import free_port, spark_env
 from packaging.requirements import Requirement
 
 from spark_upsample import InvalidParameterError, upsample
+from spark_upsample.job.config import tomllib
 from tests.helpers import label_counts
 
 ROOT = Path(__file__).resolve().parents[1]
+SPARK = "pip install 'pyspark>=3.5,<5'"
+CLIENT = "pip install 'pyspark-client>=4,<5' 'pandas>=2.2,<3'"
 INSTALL = (
-    "pip install 'spark-upsample[spark]' (PySpark with its JVM: local mode, spark-submit) "
-    "or 'spark-upsample[client]' (pyspark-client: a Spark Connect server), not both"
+    f"{SPARK} (PySpark with its JVM: local mode, spark-submit) "
+    f"or {CLIENT} (a Spark Connect client only), not both"
 )
 NO_PYSPARK = (
     "no PySpark is installed; spark-upsample needs PySpark 3.5 or newer: "
@@ -148,6 +152,57 @@ def test_the_wheel_declares_pyspark_only_in_its_extras_and_ships_py_typed(wheel)
         "undersampling",
     } <= set(meta["Keywords"].split(","))
     assert meta["Requires-Python"] == ">=3.10"
+
+
+def extras() -> dict[str, list[str]]:
+    """pyproject.toml's extras: {name: requirements}."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+
+
+def test_the_client_extra_keeps_pandas_below_3():
+    """pyspark-client pulls the newest pandas, which PySpark 4.x warns it does not fully support
+    (4 FutureWarning lines on every run): the extra keeps pandas below 3, as the test extra does."""
+    [pandas] = [Requirement(r) for r in extras()["client"] if Requirement(r).name == "pandas"]
+    assert not pandas.specifier.contains("3.0.0")
+    assert pandas.specifier.contains("2.3.3")
+
+
+def test_the_missing_pyspark_advice_installs_what_the_extras_do_and_the_docs_say():
+    """The package is on no index, so ``pip install 'spark-upsample[spark]'`` cannot work: the
+    advice installs from PyPI exactly the requirements of the ``spark`` or ``client`` extra, and
+    docs/runtimes.md gives the same two commands."""
+    for command, extra in ((SPARK, "spark"), (CLIENT, "client")):
+        assert re.findall(r"'([^']+)'", command) == extras()[extra], extra
+    page = (ROOT / "docs" / "runtimes.md").read_text()
+    assert SPARK in page and CLIENT in page
+
+
+def test_the_set_up_installs_again_only_when_pyproject_changed(tmp_path):
+    """``bash jobs/demo.sh`` sources .ci/setup.sh on every run: pip runs when the venv is new or
+    pyproject.toml changed, not on a second run (which then needs no network), and a failed
+    install is tried again. The venv's python here only records how it was called."""
+    (tmp_path / ".ci").mkdir()
+    (tmp_path / ".ci" / "setup.sh").write_text((ROOT / ".ci" / "setup.sh").read_text())
+    (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text())
+    calls = tmp_path / "calls"
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f'#!/bin/sh\necho "$*" >>{calls}\nexit "${{FAIL:-0}}"\n')
+    python.chmod(0o755)
+
+    def set_up(**env: str) -> list[str]:
+        result = run(["bash", "-c", "source .ci/setup.sh"], tmp_path, env={**os.environ, **env})
+        assert result.returncode == int(env.get("FAIL", "0")), result.stderr
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    install = "-m pip install --quiet --disable-pip-version-check -e .[spark,test,lint]"
+    assert set_up(FAIL="1") == [install]
+    assert set_up() == [install] * 2  # the failed install left no stamp
+    assert set_up() == [install] * 2  # nothing changed: no pip
+    with (tmp_path / "pyproject.toml").open("a") as changed:
+        changed.write("# a change\n")
+    assert set_up() == [install] * 3
+    assert set_up() == [install] * 3
 
 
 # --- Without PySpark --------------------------------------------------------------------------
@@ -265,8 +320,8 @@ def test_a_pyspark_older_than_3_5_is_named(bare_venv, tmp_path):
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
         "spark-upsample: error: PySpark 3.4.1 is installed; spark-upsample needs PySpark 3.5 or "
-        "newer: pip install 'spark-upsample[spark]' to upgrade it, or on Databricks a runtime "
-        "with Spark 3.5 or newer.\n"
+        "newer: pip install --upgrade 'pyspark>=3.5,<5' to upgrade it, or on Databricks a "
+        "runtime with Spark 3.5 or newer.\n"
     )
 
 

@@ -4,7 +4,6 @@ choices, the same rows for the same seed, clear errors."""
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
@@ -22,7 +21,6 @@ from spark_upsample import (
     with_folds,
 )
 from spark_upsample.engine.identity import KEY_COLUMNS
-from tests.helpers import label_counts
 
 # Uneven classes: 1,000 / 97 / 2 / 1 rows.
 SIZES = {"a": 1000, "b": 97, "c": 2, "d": 1}
@@ -266,21 +264,3 @@ def test_parts_read_the_input_once_without_sort_or_shuffle(spark, tmp_path):
         assert "Sort" not in text
         assert text.count("Exchange") == text.count("BroadcastExchange") == 1
         assert text.count("FileScan") == 1
-
-
-def test_the_train_a_model_snippet_runs(spark):
-    """The "Train a model" code of docs/training.md, run as it is written on a small separable
-    input."""
-    page = (Path(__file__).parent.parent / "docs" / "training.md").read_text()
-    section = page.split("## Split, resample, fit", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    df = spark.range(400).select(
-        (F.col("id") % 10 == 0).cast("double").alias("label"),
-        ((F.col("id") % 10 == 0).cast("double") + F.col("id") % 7 * 0.05).alias("x1"),
-        (F.col("id") % 3 * 0.1).alias("x2"),
-    )
-    scope = {"df": df}
-    exec(code, scope)  # noqa: S102 - the documented code itself
-    assert scope["auc"] > 0.9
-    assert label_counts(scope["train"]) == {0.0: 288, 1.0: 288}
-    assert label_counts(scope["parts"]["test"]) == {0.0: 72, 1.0: 8}

@@ -23,6 +23,12 @@ except ImportError:  # pragma: no cover - a Spark Connect client without py4j
     SPARK_ERRORS = (PySparkException,)
 
 
+# Spark's file formats: their readers expand glob patterns in paths (see literal_path).
+GLOBBING_FORMATS = frozenset({"parquet", "orc", "csv", "json", "text", "avro", "xml", "binaryfile"})
+_GLOB_CHARACTER = re.compile(r"[\\*?\[\]{}]")
+_URL_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
+
+
 def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
     """The input DataFrame: a catalog table, or files of any format Spark knows by name.
 
@@ -103,7 +109,8 @@ def written_counts(
     spark: SparkSession, config: JobConfig, path: str, written: DataFrame
 ) -> dict[Any, int]:
     """Rows per class (per group and class with ``group_by``, as tuples), keyed as the plan keys
-    them, in the files at ``path``, reading only those columns.
+    them, in the files at ``path`` (that path itself, see :func:`literal_path`), reading only
+    those columns.
 
     The files are read with the writer's own options (a CSV has a header line only with
     ``header=true``, as Spark writes it) and with the schema they were written with, so that text
@@ -111,10 +118,26 @@ def written_counts(
     being inferred (1).
     """
     reader = spark.read.format(config.output_format).options(**config.output_options)
-    df = reader.schema(written.schema).load(path)
+    df = reader.schema(written.schema).load(literal_path(path, config.output_format))
     keys = CellKeys.of(df, config.label_col, config.group_by)
     rows = df.groupBy(keys.column().alias("cell")).count().collect()
     return {keys.to_python(r[0]): int(r[1]) for r in rows}
+
+
+def literal_path(path: str, data_format: str) -> str:
+    """``path`` as the reader of ``data_format`` must be given it to read that path itself.
+
+    Spark's file formats expand the Hadoop glob characters ``*?[]{}\\`` in the paths they
+    read (on every file system, and on a Spark Connect server too), so an output named
+    ``out?`` would also read ``out2``, and one named ``o[1]`` would read nothing: these
+    formats get those characters escaped with a backslash (outside a URL's authority). Other
+    sources (Delta, Iceberg, ...) take a path as it is, and get it unchanged.
+    """
+    if data_format.lower() not in GLOBBING_FORMATS:
+        return path
+    authority = _URL_AUTHORITY.match(path)
+    start = authority.end() if authority else 0
+    return path[:start] + _GLOB_CHARACTER.sub(r"\\\g<0>", path[start:])
 
 
 def write_cells_table(

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 from spark_upsample.errors import ConfigError, OutputError
 from spark_upsample.job.exclusion import LOCK_SUFFIX, OutputLock
@@ -40,15 +40,36 @@ log = logging.getLogger(__name__)
 WORK_DIR = ".spark-upsample"  # beside the output; hidden from readers of the parent folder
 STAGING_TAG = ".staging-"
 BACKUP_TAG = ".previous-"
+RUN_ID = r"[0-9a-z]{12}"  # a run's id in the names of its entries in the work folder
 MAX_SETTLE_SECONDS = 30.0
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
 def local_path(path: str) -> Path | None:
     """The local file-system path of ``path``, or None for another scheme (hdfs:, s3a:, ...)."""
-    parsed = urlparse(path)
-    if parsed.scheme in ("", "file") or (len(parsed.scheme) == 1 and os.name == "nt"):
-        return Path(parsed.path if parsed.scheme == "file" else path).expanduser().resolve()
-    return None
+    given = _file_path(path)
+    return None if given is None else Path(given).expanduser().resolve()
+
+
+def _file_path(path: str) -> str | None:
+    """``path`` without its ``file:`` scheme and authority, or None for another scheme.
+
+    Nothing else is parsed: to Hadoop's ``Path``, which Spark writes with, "?", "#" and "%"
+    are characters of the name, not the start of a query or a fragment or an escape as they
+    are to ``urllib``."""
+    scheme = _SCHEME.match(path)
+    if scheme is None:
+        return path
+    name = scheme.group(1).lower()
+    if len(name) == 1 and os.name == "nt":
+        return path  # a drive letter
+    if name != "file":
+        return None
+    rest = path[scheme.end() :]
+    if rest.startswith("//"):
+        slash = rest.find("/", 2)
+        rest = rest[slash:] if slash >= 0 else "/"
+    return rest
 
 
 def check_not_overlapping(input_path: str | None, output: str) -> None:
@@ -307,12 +328,12 @@ class Landing:
         Holding the lock, this run knows that no other run of this output is alive, so every
         staging folder, displaced output and lock draft of this output's name in the work
         folder is a dead run's (of any version: all name them so); entries of other outputs
-        that share the folder are never touched.
+        that share the folder are never touched, whatever characters the names hold.
         """
         assert self.final is not None
         name = self.final.name
-        staged = sorted(self._work_dir.glob(f"{name}{STAGING_TAG}*"))
-        drafts = sorted(self._work_dir.glob(f"{name}{LOCK_SUFFIX}.*"))
+        staged = self._entries(name, rf"{re.escape(STAGING_TAG)}{RUN_ID}")
+        drafts = self._entries(name, rf"{re.escape(LOCK_SUFFIX)}\.(?:stale-)?{RUN_ID}")
         for leftover in [*staged, *drafts]:
             self._remove_leftover(
                 leftover,
@@ -320,7 +341,7 @@ class Landing:
                 if leftover in staged
                 else "a lock draft of an earlier run that did not finish",
             )
-        for backup in sorted(self._work_dir.glob(f"{name}{BACKUP_TAG}*")):
+        for backup in self._entries(name, rf"{re.escape(BACKUP_TAG)}{RUN_ID}"):
             if self.final.exists():
                 self._remove_leftover(
                     backup, "an output replaced by an earlier run that did not finish deleting it"
@@ -332,6 +353,16 @@ class Landing:
                     self.final,
                     backup,
                 )
+
+    def _entries(self, name: str, suffix: str) -> list[Path]:
+        """The entries of the work folder named ``name`` (literally: never a pattern, whatever
+        characters it holds) followed by a match of the regular expression ``suffix``, sorted."""
+        pattern = re.compile(re.escape(name) + suffix)
+        try:
+            names = os.listdir(self._work_dir)
+        except FileNotFoundError:
+            return []
+        return sorted(self._work_dir / entry for entry in names if pattern.fullmatch(entry))
 
     def _remove_leftover(self, leftover: Path, what: str) -> None:
         try:
@@ -352,13 +383,12 @@ class Landing:
 
 def _stageable_path(output: str, local_disk: bool, connect: bool) -> Path | None:
     """The local path of ``output`` when this process can stage and swap it, else None."""
-    path = local_path(output)
-    if path is None:
+    given = _file_path(output)
+    if given is None:
         return None
-    given = Path(urlparse(output).path if output.startswith("file:") else output)
-    if connect and not (local_disk and given.is_absolute()):
+    if connect and not (local_disk and Path(given).is_absolute()):
         return None  # the server's path: relative to its working directory, or on its disk
-    return path if local_disk or output.startswith("file:") else None
+    return local_path(output) if local_disk or output.startswith("file:") else None
 
 
 def _partition_folders(staging: Path, depth: int) -> set[Path]:
