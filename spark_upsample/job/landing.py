@@ -170,9 +170,8 @@ class Landing:
         Raises
         ------
         OutputError
-            Another run is writing the output, or its lock cannot be created; the output exists
-            and the mode is "error"; or it is a file and the mode "append"; or a previous output
-            an earlier run moved aside cannot be put back.
+            Another run is writing the output, or its lock cannot be created; :meth:`check`
+            refuses it; or a previous output an earlier run moved aside cannot be put back.
         """
         if self.final is None or self.lock is None:
             return
