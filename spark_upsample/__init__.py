@@ -16,43 +16,51 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from spark_upsample.pyspark_check import require_pyspark
+from spark_upsample.pyspark_check import PySparkMissingError, require_pyspark
 
-require_pyspark()  # first: without PySpark 3.5+, an ImportError that says what to install
+__version__ = "0.1.0"
 
-from spark_upsample.engine.pipeline import Resampled
-from spark_upsample.engine.plan import ClassPlan, ResamplePlan
-from spark_upsample.engine.strategy import (
-    common_targets,
-    over_sampling_targets,
-    under_sampling_targets,
-)
-from spark_upsample.errors import (
-    DuplicateKeyError,
-    EmptyInputError,
-    InvalidDataError,
-    InvalidLabelError,
-    InvalidParameterError,
-    InvalidStrategyError,
-    MissingColumnError,
-    RatioLimitError,
-    SingleClassError,
-    SparkUpsampleError,
-)
-from spark_upsample.transforms.oversampling import upsample, upsample_with_plan
-from spark_upsample.transforms.priors import prior_correction
-from spark_upsample.transforms.resampling import resample, resample_with_plan
-from spark_upsample.transforms.smote import smote, smote_with_plan
-from spark_upsample.transforms.splitting import (
-    CellParts,
-    Split,
-    SplitPlan,
-    split,
-    split_with_plan,
-    with_folds,
-)
-from spark_upsample.transforms.undersampling import downsample, downsample_with_plan
-from spark_upsample.transforms.weights import class_weights
+try:
+    require_pyspark()  # first: without PySpark 3.5+, the public API is an ImportError
+except PySparkMissingError as error:
+    # The job's command line imports this package too, and its --help, --version and report
+    # need no PySpark: the public names raise the error on first use (see __getattr__).
+    _PYSPARK_MISSING: str | None = str(error)
+else:
+    _PYSPARK_MISSING = None
+    from spark_upsample.engine.pipeline import Resampled
+    from spark_upsample.engine.plan import ClassPlan, ResamplePlan
+    from spark_upsample.engine.strategy import (
+        common_targets,
+        over_sampling_targets,
+        under_sampling_targets,
+    )
+    from spark_upsample.errors import (
+        DuplicateKeyError,
+        EmptyInputError,
+        InvalidDataError,
+        InvalidLabelError,
+        InvalidParameterError,
+        InvalidStrategyError,
+        MissingColumnError,
+        RatioLimitError,
+        SingleClassError,
+        SparkUpsampleError,
+    )
+    from spark_upsample.transforms.oversampling import upsample, upsample_with_plan
+    from spark_upsample.transforms.priors import prior_correction
+    from spark_upsample.transforms.resampling import resample, resample_with_plan
+    from spark_upsample.transforms.smote import smote, smote_with_plan
+    from spark_upsample.transforms.splitting import (
+        CellParts,
+        Split,
+        SplitPlan,
+        split,
+        split_with_plan,
+        with_folds,
+    )
+    from spark_upsample.transforms.undersampling import downsample, downsample_with_plan
+    from spark_upsample.transforms.weights import class_weights
 
 if TYPE_CHECKING:
     from spark_upsample.transforms.ml import (
@@ -63,13 +71,15 @@ if TYPE_CHECKING:
         Upsampler,
     )
 
-__version__ = "0.1.0"
-
 _ML_STAGES = frozenset({"Downsampler", "Pipeline", "Resampler", "SamplerModel", "Upsampler"})
 
 
 def __getattr__(name: str) -> Any:
-    """The Spark ML stages, imported on first use (``pyspark.ml`` is slow to import)."""
+    """The Spark ML stages, imported on first use (``pyspark.ml`` is slow to import). Without
+    PySpark 3.5+, every public name is a :class:`PySparkMissingError` (an ``ImportError``) that
+    says what to install."""
+    if _PYSPARK_MISSING is not None and name in __all__:
+        raise PySparkMissingError(_PYSPARK_MISSING, name="pyspark")
     if name in _ML_STAGES:
         from spark_upsample.transforms import ml
 

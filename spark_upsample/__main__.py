@@ -1,5 +1,5 @@
-"""``python -m spark_upsample``: the job's command line."""
+"""``python -m spark_upsample``: the command line (:mod:`spark_upsample.job.command`)."""
 
-from spark_upsample.job.cli import main
+from spark_upsample.job.command import main
 
 raise SystemExit(main())

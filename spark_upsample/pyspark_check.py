@@ -11,9 +11,12 @@ pyproject.toml), a command that works wherever the package was installed from.
 
 :func:`require_pyspark` is called by ``spark_upsample/__init__.py`` first. Without an importable
 PySpark, or with one older than :data:`MINIMUM`, it raises :class:`PySparkMissingError` (an
-``ImportError``) whose one-line message says what to install. A program that lets that error go
-uncaught (the ``spark-upsample`` console script, ``python -m spark_upsample``, a script) ends with
-that line on stderr and exit code 2 (a configuration problem), not with a traceback.
+``ImportError``) whose one-line message says what to install; the package then still imports
+(the job's ``--help``, ``--version`` and ``report`` need no PySpark:
+:mod:`spark_upsample.job.command`), but each of its public names raises that error. A program
+that lets the error go uncaught (``from spark_upsample import upsample`` in a script) ends with
+that line on stderr and exit code 2 (a configuration problem), not with a traceback; the console
+script and ``python -m spark_upsample`` print the same line for a run.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import SparkSession
 
+from spark_upsample.job import cli
 from spark_upsample.job.cli import main
 from spark_upsample.job.io import first_line
 from tests.helpers import SPARK_4
@@ -230,9 +231,45 @@ CASES = [
         "good",
         ["--output", "{a_file}/balanced"],
         4,
-        "Writing '{a_file}/balanced' failed",
+        "The output '{a_file}/balanced' cannot be written: '{a_file}' is a file, not a folder.",
     ),
+    (
+        "unknown output format",
+        "good",
+        ["--output-format", "parquett"],
+        2,
+        "output_format 'parquett' is not a format Spark knows. Did you mean 'parquet'?",
+    ),
+    (
+        "unknown compression codec",
+        "good",
+        ["--compression", "zzz"],
+        2,
+        "compression 'zzz' is not a codec of parquet",
+    ),
+    (
+        "unknown option",
+        "good",
+        ["--key-colz", "id"],
+        2,
+        "unknown option --key-colz; did you mean --key-col?",
+    ),
+    ("malformed --conf", "good", ["--conf", "foo"], 2, "argument --conf: takes KEY=VALUE"),
 ]
+
+# The cases refused before Spark starts: the job never asks for a session.
+BEFORE_SPARK = [
+    "output exists with --write-mode error",
+    "unwritable output location",
+    "unknown output format",
+    "unknown compression codec",
+    "unknown option",
+    "malformed --conf",
+]
+
+
+def spark_must_not_start(*args: object) -> None:
+    raise AssertionError("the job asked for a Spark session")
 
 
 def documented_table() -> dict[str, tuple[int, str]]:
@@ -252,7 +289,7 @@ def documented_pattern(message: str) -> str:
     ("case", "kind", "args", "code", "message"), CASES, ids=[c[0] for c in CASES]
 )
 def test_bad_input_is_refused_clearly_and_nothing_changes(
-    spark, tmp_path, capsys, case, kind, args, code, message
+    spark, tmp_path, capsys, monkeypatch, case, kind, args, code, message
 ):
     folder = tmp_path / "work"
     folder.mkdir()
@@ -282,6 +319,8 @@ def test_bad_input_is_refused_clearly_and_nothing_changes(
     ]
     before = snapshot(tmp_path)
     capsys.readouterr()
+    if case in BEFORE_SPARK:
+        monkeypatch.setattr(cli, "get_session", spark_must_not_start)
 
     assert main([a.format(**values) for a in argv]) == code
 

@@ -49,7 +49,7 @@ weight_col = "w"
 lineage_col = "origin"
 shrinkage = { a = 0.5 }
 shrinkage_cols = ["x"]
-shuffle_output = true
+shuffle = true
 null_labels = "drop"
 max_ratio = 50
 checkpoint_input = true
@@ -82,7 +82,7 @@ verbose = true
         lineage_col="origin",
         shrinkage={"a": 0.5},
         shrinkage_cols=("x",),
-        shuffle_output=True,
+        shuffle=True,
         null_labels="drop",
         max_ratio=50.0,
         checkpoint_input=True,
@@ -149,7 +149,7 @@ def test_every_key_from_the_command_line_overrides_the_file(tmp_path):
             "a=0.5,b=1",
             "--shrinkage-cols",
             "x,y",
-            "--no-shuffle-output",
+            "--no-shuffle",
             "--no-keep-originals",
             "--null-labels",
             "drop",
@@ -184,7 +184,7 @@ def test_every_key_from_the_command_line_overrides_the_file(tmp_path):
         lineage_col="lin",
         shrinkage={"a": 0.5, "b": 1.0},
         shrinkage_cols=("x", "y"),
-        shuffle_output=False,
+        shuffle=False,
         seed=9,
         keep_originals=False,
         null_labels="drop",
@@ -310,7 +310,7 @@ def test_non_dict_strategies_pass_through_and_bad_class_text_is_named():
         ({"shrinkage": "a=x"}, "shrinkage 'a=x': every class=value pair needs a number value"),
         ({"group_by": [2]}, "group_by must be a list of column names"),
         ({"weight_col": ""}, "weight_col must be a non-empty string"),
-        ({"shuffle_output": "yes"}, "shuffle_output must be true or false"),
+        ({"shuffle": "yes"}, "shuffle must be true or false"),
         ({"strategy": 1.5}, "A float strategy must be in (0, 1]. Got 1.5 instead."),
         ({"strategy": {"a": -1}}, "strategy['a'] must be a non-negative integer count. Got -1."),
         ({"strategy": "{bad"}, "is not a valid JSON object"),
@@ -323,12 +323,42 @@ def test_non_dict_strategies_pass_through_and_bad_class_text_is_named():
         ({"max_ratio": 0.5}, "max_ratio must be a number >= 1 (0: no limit). Got 0.5 instead."),
         ({"checkpoint_input": 1}, "checkpoint_input must be true or false. Got 1 instead."),
         ({"remote": "localhost:15002"}, "remote must be a Spark Connect URL like sc://host:15002"),
+        (
+            {"output_format": "parquett"},
+            "output_format 'parquett' is not a format Spark knows. Did you mean 'parquet'? Known "
+            "formats: parquet, orc, avro, json, csv, text, xml, delta, iceberg, hudi, jdbc, noop, "
+            "or a data source's name.",
+        ),
+        ({"output_format": "Delat"}, "Did you mean 'delta'?"),
+        (
+            {"compression": "zzz"},
+            "compression 'zzz' is not a codec of parquet: choose one of none, uncompressed, "
+            "snappy, gzip, lzo, brotli, lz4, lz4_raw, zstd.",
+        ),
+        ({"output_format": "csv", "compression": "zlib"}, "'zlib' is not a codec of csv"),
     ],
 )
 def test_bad_keys_and_values_name_themselves(layer, message):
     with pytest.raises(ConfigError) as info:
         build_config({"input": "i", "output": "o"}, layer)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("output_format", "compression"),
+    [
+        ("parquet", "ZSTD"),
+        ("orc", "zlib"),
+        ("csv", "gzip"),
+        ("avro", "zstandard"),
+        ("bigquery", "zzz"),  # another data source: Spark judges its name and options
+        ("com.example.Source", None),
+        ("text", "org.apache.hadoop.io.compress.GzipCodec"),
+    ],
+)
+def test_known_formats_and_codecs_and_other_sources_pass(output_format, compression):
+    layer = {"output_format": output_format, "compression": compression}
+    assert build_config({"input": "i", "output": "o"}, layer).compression == compression
 
 
 def test_input_and_output_are_required():
@@ -344,17 +374,95 @@ def test_bad_files(tmp_path):
         config_from_args(["--config", str(tmp_path / "missing.toml")])
     with pytest.raises(ConfigError, match="is not valid TOML"):
         config_from_args(["--config", write(tmp_path, "input = [")])
-    with pytest.raises(ConfigError, match="--input-option takes KEY=VALUE. Got 'novalue'"):
+    with pytest.raises(ConfigError) as info:
         config_from_args(["--input", "i", "--output", "o", "--input-option", "novalue"])
+    assert str(info.value) == (
+        "--input-options takes KEY=VALUE,KEY=VALUE (--input-option one KEY=VALUE). Got 'novalue'."
+    )
+
+
+NOT_KEYS = {"help", "config", "version", "master", "conf"}  # options that are not config keys
 
 
 def test_keys_and_options_stay_in_step():
-    """Every config key has a command-line option (and the reverse), named alike."""
+    """Every config key has a command-line option (and the reverse)."""
     from spark_upsample.job.cli import build_parser
 
-    options = {a.dest for a in build_parser()._actions} - {"help", "config", "version"}
-    options = {o + "s" if o.endswith("_option") else o for o in options}
-    assert options == set(KEYS)
+    assert {a.dest for a in build_parser()._actions} - NOT_KEYS == set(KEYS)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_every_key_has_the_option_of_its_own_name(key):
+    """``--<key with dashes>`` sets that key (a boolean's takes no value)."""
+    from spark_upsample.job.cli import build_parser
+
+    parser = build_parser()
+    option = "--" + key.replace("_", "-")
+    action = parser._option_string_actions[option]
+    args = [option] if action.nargs == 0 else [option, "1"]
+    assert key in vars(parser.parse_args(args))
+
+
+def test_list_and_table_keys_take_a_comma_list_and_their_repeatable_singular():
+    config = config_from_args(
+        [
+            *("--input", "i", "--output", "o"),
+            *("--key-cols", "a,b", "--key-col", "c"),
+            *("--input-options", "sep=,,header=true", "--input-option", "x=1,2"),
+            *("--output-option", "k=v", "--output-options", "a=1,b=2"),
+        ]
+    )
+    assert config.key_cols == ("a", "b", "c")
+    assert config.input_options == {"sep": ",", "header": "true", "x": "1,2"}
+    assert config.output_options == {"k": "v", "a": "1", "b": "2"}
+    smote = ["--input", "i", "--output", "o", "--method", "smote"]
+    assert config_from_args([*smote, "--feature-cols", "x,y"]).feature_cols == ("x", "y")
+    assert config_from_args([*smote, "--feature-col", "x", "--feature-col", "y"]).feature_cols == (
+        "x",
+        "y",
+    )
+
+
+def test_shuffle_output_is_a_deprecated_alias_of_shuffle(tmp_path):
+    assert config_from_args(["--input", "i", "--output", "o", "--shuffle-output"]).shuffle
+    assert not config_from_args(["--input", "i", "--output", "o", "--no-shuffle-output"]).shuffle
+    path = write(tmp_path, 'input = "i"\noutput = "o"\nshuffle_output = true\n')
+    assert config_from_args(["--config", path]).shuffle
+    assert not config_from_args(["--config", path, "--no-shuffle"]).shuffle
+
+
+def test_master_and_conf_are_spark_settings_not_config_keys():
+    from spark_upsample.job.options import build_parser, spark_settings
+
+    args = vars(
+        build_parser().parse_args(
+            ["--input", "i", "--master", "local[1]", "--conf", "spark.a=1=2", "--conf", "b= x"]
+        )
+    )
+    assert spark_settings(args) == {"spark.a": "1=2", "b": " x", "spark.master": "local[1]"}
+    assert args == {"input": "i"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["--key-colz", "id"], "unknown option --key-colz; did you mean --key-col?"),
+        (["--input-optoins=a=1"], "unknown option --input-optoins; did you mean --input-options?"),
+        (["--zzz"], "unknown option --zzz"),
+        (["--input", "i", "extra"], "unexpected argument 'extra'; every value follows its option"),
+        (
+            ["--conf", "foo"],
+            "argument --conf: takes KEY=VALUE as spark-submit's does, e.g. "
+            "spark.sql.shuffle.partitions=8. Got 'foo'.",
+        ),
+        (["--output-files", "x"], "argument --output-files: invalid int value: 'x'"),
+    ],
+)
+def test_a_bad_option_is_one_line_without_the_usage(capsys, argv, line):
+    from spark_upsample.job.cli import main
+
+    assert main(argv) == 2
+    assert capsys.readouterr() == ("", f"spark-upsample: error: {line}\n")
 
 
 BOOLEAN_KEYS = [name for name, hint in typing.get_type_hints(JobConfig).items() if hint is bool]

@@ -225,6 +225,75 @@ def test_the_error_line_starts_a_line_of_a_log(failed_runs):
     assert len(starts) == err.count("spark-upsample: error") == 1, err
 
 
+RECORD_SESSION = """
+import json, sys
+from spark_upsample.job import cli
+
+real_run = cli.run
+
+
+def run(spark, config, *rest):
+    keys = ("spark.master", "spark.x.y", "spark.sql.shuffle.partitions")
+    with open(sys.argv[1], "w") as handle:
+        json.dump({key: spark.conf.get(key) for key in keys}, handle)
+    return real_run(spark, config, *rest)
+
+
+cli.run = run
+raise SystemExit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.slow
+def test_master_and_conf_reach_the_session_the_job_starts(spark, tmp_path):
+    """--master and --conf, as spark-submit spells them, are the settings of the session the
+    console script starts (over PYSPARK_SUBMIT_ARGS's master)."""
+    data = tmp_path / "input"
+    spark.createDataFrame(
+        [(i, "ab"[i % 2]) for i in range(6)], "id long, label string"
+    ).write.parquet(str(data))
+    (tmp_path / "record.py").write_text(RECORD_SESSION)
+    result = run(
+        [
+            sys.executable,
+            str(tmp_path / "record.py"),
+            str(tmp_path / "seen.json"),
+            *("--input", str(data), "--dry-run", "--master", "local[1]"),
+            *("--conf", "spark.x.y=seen", "--conf", "spark.sql.shuffle.partitions=3"),
+            *("--conf", "spark.ui.enabled=false"),
+        ],
+        PYSPARK_SUBMIT_ARGS="--master local[2] pyspark-shell",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "seen.json").read_text()) == {
+        "spark.master": "local[1]",
+        "spark.x.y": "seen",
+        "spark.sql.shuffle.partitions": "3",
+    }
+
+
+@pytest.mark.slow
+def test_a_missing_input_table_is_named_and_leaves_no_warehouse(tmp_path):
+    """The job's own session: the table is named as a table, and the catalog's spark-warehouse
+    folder that Spark made in the working directory is gone."""
+    done = subprocess.run(
+        [sys.executable, "-m", "spark_upsample", "--input-table", "nosuch.tbl", "--dry-run"],
+        cwd=tmp_path,
+        env={**job_env(), "PYSPARK_SUBMIT_ARGS": "--conf spark.ui.enabled=false pyspark-shell"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 3, done.stderr[-3000:]
+    [line] = [x for x in done.stderr.splitlines() if x.startswith("spark-upsample: error: ")]
+    assert line.startswith(
+        "spark-upsample: error: The input table 'nosuch.tbl' does not exist in this session's "
+        "catalog: [TABLE_OR_VIEW_NOT_FOUND] The table or view `nosuch`.`tbl` cannot be found."
+    ), line
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_python_dash_m_and_exit_code_of_a_bad_config(tmp_path):
     result = run(
         [

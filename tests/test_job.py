@@ -471,7 +471,7 @@ def test_group_by_weights_lineage_shrinkage_and_shuffle(spark, tmp_path, capsys)
             "b=1.0",
             "--shrinkage-cols",
             "x",
-            "--shuffle-output",
+            "--shuffle",
             "--output-files",
             "3",
             "--seed",
@@ -490,7 +490,7 @@ def test_group_by_weights_lineage_shrinkage_and_shuffle(spark, tmp_path, capsys)
     copies = out.where("origin = 'copy'").join(originals, "id")
     assert copies.where("x != x0").count() == 36  # smoothed
     assert len(list(Path(marked).glob("part-*"))) == 3
-    assert report_of(marked)["shuffle_output"] is True
+    assert report_of(marked)["shuffle"] is True
 
 
 def test_config_class_names_match_typed_labels_per_group(spark, tmp_path, capsys):
@@ -899,3 +899,16 @@ def test_an_append_keeps_earlier_data_but_not_the_earlier_report_or_cell_table(t
 
     kept = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
     assert kept == ["_kept/part-a", "_other/part-b", "part-0.parquet", "part-1.parquet"]
+
+
+@pytest.mark.classic_only
+def test_master_and_conf_are_refused_for_a_session_the_job_does_not_start(spark, capsys):
+    """In a process with an active session (Databricks, a notebook, these tests), --master and
+    --conf could not apply: one line, exit 2, before anything runs."""
+    capsys.readouterr()
+    assert main(["--input", "x", "--dry-run", "--conf", "spark.x.y=1"]) == 2
+    assert capsys.readouterr().err == (
+        "spark-upsample: error: --master and --conf apply to a session spark-upsample starts; "
+        "this run uses an active session. Give them to spark-submit, or set them on that "
+        "session.\n"
+    )

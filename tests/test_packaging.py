@@ -3,7 +3,8 @@
 - Its metadata: no unconditional pyspark (the extras ``spark`` and ``client`` bring one),
   ``py.typed``, and the classifiers, keywords and Spark range a package index shows.
 - Without PySpark: the entry points print one line naming the extras and exit 2, and
-  ``import spark_upsample`` raises an ImportError with that advice; a PySpark before 3.5 is named.
+  the public names raise an ImportError with that advice (``--help``, ``--version`` and ``report``
+  work); a PySpark before 3.5 is named.
 - The platform's PySpark is left alone: pip, asked to install the wheel where a PySpark is (this
   venv's: 4.x, or 3.5.x in the 3.5 pass of ``.ci/run``), installs none; nor where none is.
 - Spark Connect before 4.0 has no ``localCheckpoint``: ``checkpoint_input`` fails up front there.
@@ -235,7 +236,7 @@ def bare_venv(tmp_path_factory, wheel) -> Path:
 def test_without_pyspark_the_entry_points_print_one_line_and_exit_2(bare_venv, tmp_path):
     for command in (
         [bare_venv / "bin" / "spark-upsample", "--input", "x", "--output", "y"],
-        [bare_venv / "bin" / "python", "-m", "spark_upsample", "--help"],
+        [bare_venv / "bin" / "python", "-m", "spark_upsample", "--input", "x", "--dry-run"],
     ):
         result = run(command, tmp_path, env=isolated_env())
         assert (result.returncode, result.stdout, result.stderr) == (
@@ -245,13 +246,52 @@ def test_without_pyspark_the_entry_points_print_one_line_and_exit_2(bare_venv, t
         ), command
 
 
-def test_without_pyspark_import_raises_an_import_error_with_the_advice(bare_venv, tmp_path):
+SAVED_REPORT = {
+    "status": "succeeded",
+    "label_col": "label",
+    "method": "upsample",
+    "seed": 1,
+    "classes": [
+        {"label": "a", "count_before": 2, "target": 4, "count_after": 4, "kept": 0, "draws": 4},
+        {"label": "b", "count_before": 4, "target": 4, "count_after": 4, "kept": 4, "draws": 0},
+    ],
+}
+
+
+def test_without_pyspark_help_version_and_report_work(bare_venv, tmp_path):
+    """What needs no Spark runs where no PySpark is: the options, the version, a saved report's
+    page; and a bad option is its one line, not the missing PySpark."""
+    script, python = bare_venv / "bin" / "spark-upsample", bare_venv / "bin" / "python"
+    for command in ([script, "--help"], [python, "-m", "spark_upsample", "--help"]):
+        result = run(command, tmp_path, env=isolated_env())
+        assert (result.returncode, result.stderr) == (0, ""), command
+        assert result.stdout.startswith("usage: spark-upsample"), result.stdout
+        assert "--key-cols A,B" in result.stdout and "--conf KEY=VALUE" in result.stdout
+    result = run([script, "--version"], tmp_path, env=isolated_env())
+    assert (result.returncode, result.stdout, result.stderr) == (0, "spark-upsample 0.1.0\n", "")
+
+    (tmp_path / "run.json").write_text(json.dumps(SAVED_REPORT))
+    result = run([script, "report", "run.json"], tmp_path, env=isolated_env())
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "page: run.html\n")
+    assert "<html" in (tmp_path / "run.html").read_text()
+
+    result = run([script, "--key-colz", "id"], tmp_path, env=isolated_env())
+    assert (result.returncode, result.stdout, result.stderr) == (
+        2,
+        "",
+        "spark-upsample: error: unknown option --key-colz; did you mean --key-col?\n",
+    )
+
+
+def test_without_pyspark_the_public_api_raises_an_import_error_with_the_advice(bare_venv, tmp_path):
+    """``import spark_upsample`` works (the command line imports it), but every public name is
+    an ImportError with the advice."""
     python = bare_venv / "bin" / "python"
     caught = (
         "import importlib.util, json\n"
         "origin = importlib.util.find_spec('spark_upsample').origin\n"
         "try:\n"
-        "    import spark_upsample\n"
+        "    from spark_upsample import upsample\n"
         "except ImportError as error:\n"
         "    print(json.dumps({'message': str(error), 'origin': origin}))\n"
         "raise ValueError('an unrelated failure keeps its traceback')\n"
@@ -263,8 +303,9 @@ def test_without_pyspark_import_raises_an_import_error_with_the_advice(bare_venv
     assert "Traceback" in result.stderr
     assert "ValueError: an unrelated failure keeps its traceback" in result.stderr
 
-    result = run([python, "-c", "import spark_upsample"], tmp_path, env=isolated_env())
-    assert (result.returncode, result.stderr) == (2, f"spark-upsample: error: {NO_PYSPARK}\n")
+    for code in ("from spark_upsample import Upsampler", "import spark_upsample as s; s.split"):
+        result = run([python, "-c", code], tmp_path, env=isolated_env())
+        assert (result.returncode, result.stderr) == (2, f"spark-upsample: error: {NO_PYSPARK}\n")
 
 
 def test_a_pyspark_older_than_3_5_is_named(bare_venv, tmp_path):

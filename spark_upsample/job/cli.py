@@ -1,7 +1,9 @@
 """The job: command line and config in, resampled Parquet (or any format) out, with a report.
 
-Entry points: ``spark-submit jobs/upsample.py``, the ``spark-upsample`` console script (also a
-Databricks ``python_wheel_task``), and ``python -m spark_upsample``; all call :func:`main`.
+Entry points: ``spark-submit jobs/upsample.py`` calls :func:`main`; the ``spark-upsample``
+console script (also a Databricks ``python_wheel_task``) and ``python -m spark_upsample`` call it
+through :mod:`spark_upsample.job.command`, which answers ``--help``, ``--version`` and ``report``
+without PySpark. The options are :mod:`spark_upsample.job.options`'s.
 
 Exit codes: 0 done; 2 bad configuration or arguments; 3 bad input (unreadable, missing label,
 null labels, a single class...); 4 output problem (exists, write failed, verification failed);
@@ -11,13 +13,13 @@ output is left as it was.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
+import shlex
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -29,7 +31,6 @@ from pyspark.sql import SparkSession
 from spark_upsample import __version__
 from spark_upsample.engine.pipeline import Resampled
 from spark_upsample.engine.plan import ResamplePlan
-from spark_upsample.engine.strategy import DEFAULT_MAX_RATIO
 from spark_upsample.errors import (
     ConfigError,
     InputError,
@@ -39,7 +40,7 @@ from spark_upsample.errors import (
     OutputError,
     SparkUpsampleError,
 )
-from spark_upsample.job.config import KEYS, JobConfig, build_config, load_file, parse_strategy
+from spark_upsample.job.config import JobConfig
 from spark_upsample.job.io import (
     SPARK_ERRORS,
     check_partition_columns,
@@ -52,6 +53,17 @@ from spark_upsample.job.io import (
 )
 from spark_upsample.job.landing import Landing, check_not_overlapping, check_report_path, local_path
 from spark_upsample.job.methods import resample_for_config
+from spark_upsample.job.options import (
+    EXIT_CONFIG,
+    EXIT_INPUT,
+    EXIT_OK,
+    EXIT_OUTPUT,
+    EXIT_UNEXPECTED,
+    config_from_parsed,
+    spark_settings,
+)
+from spark_upsample.job.options import build_parser as build_parser  # callers import it here
+from spark_upsample.job.options import config_from_args as config_from_args  # as build_parser
 from spark_upsample.job.report import (
     MAX_TABLE_ROWS,
     REPORT_NAME,
@@ -62,7 +74,7 @@ from spark_upsample.job.report import (
     write_page,
     write_report,
 )
-from spark_upsample.job.report_command import render_saved_report
+from spark_upsample.job.report_command import report_main
 from spark_upsample.job.signals import StopRequest, stop_on_signals
 from spark_upsample.job.split_job import (
     Output,
@@ -75,186 +87,66 @@ from spark_upsample.job.split_job import (
 
 log = logging.getLogger("spark_upsample")
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT = 0, 1, 2, 3, 4
 CONFIG_ERRORS = (ConfigError, InvalidStrategyError, InvalidParameterError)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command-line parser; every option maps to the config key of the same name."""
-    parser = argparse.ArgumentParser(
-        prog="spark-upsample",
-        description="Rebalance classes by random sampling with replacement, to exact counts.",
-        epilog="spark-upsample report PATH.json renders the HTML page of a saved run report.",
-        argument_default=argparse.SUPPRESS,
-    )
-    add = parser.add_argument
-    add("--config", help="TOML config file; options given here override its keys")
-    add("--input", help="input path (files)")
-    add("--input-table", help="input catalog table, instead of --input")
-    add("--input-format", help="parquet (default), csv, json, orc, delta, ...")
-    add("--input-schema", help="DDL schema for text inputs, e.g. 'id INT, label STRING'")
-    add("--input-option", action="append", metavar="KEY=VALUE", help="reader option (repeat)")
-    add("--output", help="output path")
-    add("--output-format", help="parquet (default) or any Spark format")
-    add("--output-option", action="append", metavar="KEY=VALUE", help="writer option (repeat)")
-    add("--write-mode", help="error (default), overwrite or append")
-    add("--partition-by", help="comma-separated output partition columns")
-    add("--compression", help="output compression codec, e.g. snappy, zstd")
-    add("--output-files", type=int, help="number of output files (adds a shuffle); 0: Spark's")
-    add("--report", help="report JSON path (default: _upsample_report.json in the output)")
-    add("--report-html", help="the report's HTML page (default: beside the report JSON, .html)")
-    add("--no-report-html", dest="report_html", action="store_false", help="write no page")
-    add(
-        "--label-col",
-        action="append",
-        metavar="COLUMN",
-        help="the class column (default: label); repeat for classes on several columns",
-    )
-    add(
-        "--method",
-        help="upsample (default), downsample, resample (every class to --target), "
-        "or smote (new rows between neighbours, needs --feature-col)",
-    )
-    add(
-        "--strategy",
-        help="auto, minority, 'not minority', 'not majority', all (downsample: "
-        "majority instead of minority), a ratio, or class=count,class=count",
-    )
-    add("--target", help="with --method resample: an integer, majority, mean, median or minority")
-    add(
-        "--seed",
-        type=_int_or_text,
-        help="non-negative integer seed (default: random, in the report)",
-    )
-    add(
-        "--keep-originals",
-        action=argparse.BooleanOptionalAction,
-        help="keep original rows and add draws (imbalanced-learn) instead of replacing them",
-    )
-    add(
-        "--replacement",
-        action=argparse.BooleanOptionalAction,
-        help="shrink classes by draws with replacement instead of a subset",
-    )
-    add("--group-by", help="comma-separated columns: balance classes within each group")
-    add(
-        "--key-col",
-        dest="key_cols",
-        action="append",
-        metavar="COLUMN",
-        help="a column that identifies rows within a class (repeat for several): the same rows "
-        "for the same seed however the input is split",
-    )
-    add("--weight-col", help="write each row once with this weight column instead of copies")
-    add("--lineage-col", help="add this column: 'original' or 'copy' ('synthetic' with smote)")
-    add("--shrinkage", help="smoothed bootstrap factor, or class=factor,class=factor")
-    add("--shrinkage-cols", help="comma-separated float/double columns to smooth")
-    add(
-        "--shuffle-output",
-        action=argparse.BooleanOptionalAction,
-        help="spread rows randomly over the output files (deterministic with the seed)",
-    )
-    add("--null-labels", help="error (default) or drop")
-    add(
-        "--max-ratio",
-        type=float,
-        help="largest allowed target/count of a class "
-        f"(default {DEFAULT_MAX_RATIO:,}; 0: no limit)",
-    )
-    add(
-        "--checkpoint-input",
-        action=argparse.BooleanOptionalAction,
-        help="materialise the input once before counting "
-        "(for inputs that can change between reads)",
-    )
-    add("--remote", help="Spark Connect URL, e.g. sc://host:15002 (default: $SPARK_REMOTE if set)")
-    add(
-        "--split",
-        help="split first, e.g. train=0.8,test=0.2: every part is written to "
-        "<output>/<part>, the --resample-part resampled",
-    )
-    add("--resample-part", help="with --split: the part to resample (default: train)")
-    add(
-        "--feature-col",
-        dest="feature_cols",
-        action="append",
-        metavar="COLUMN",
-        help="with --method smote: a numeric column to interpolate (repeat for several)",
-    )
-    add(
-        "--k-neighbors",
-        type=_int_or_text,
-        help="with --method smote: neighbours per row (default 5)",
-    )
-    add(
-        "--dry-run",
-        action=argparse.BooleanOptionalAction,
-        help="count and print the plan; write nothing",
-    )
-    add(
-        "--verbose", action=argparse.BooleanOptionalAction, help="debug logging and Spark INFO logs"
-    )
-    add("--version", action="version", version=f"spark-upsample {__version__}")
-    return parser
-
-
-def config_from_args(argv: Sequence[str] | None) -> JobConfig:
-    """Parse ``argv`` (and the ``--config`` file it names) into a validated :class:`JobConfig`."""
-    return _config_from(vars(build_parser().parse_args(argv)))
-
-
-def _config_from(args: dict[str, Any]) -> JobConfig:
-    """The validated config of parsed command-line ``args`` and the ``config`` file they name."""
-    file_keys = load_file(args.pop("config")) if "config" in args else {}
-    for option in ("input_option", "output_option"):
-        if option in args:
-            args[option + "s"] = _key_values(option, args.pop(option))
-    if "strategy" in args:
-        args["strategy"] = parse_strategy(args["strategy"])
-    if args.get("output_files") == 0:
-        args["output_files"] = None
-    base = {k: v for k, v in file_keys.items()}
-    for option in ("input_options", "output_options"):
-        if option in args and isinstance(base.get(option), dict):
-            args[option] = {**base[option], **args[option]}
-    assert set(args) <= set(KEYS), set(args) - set(KEYS)
-    return build_config(base, args)
+def _check_spark_settings(settings: dict[str, str], remote: str | None) -> None:
+    """Raise :class:`ConfigError` when ``--master`` or ``--conf`` would not apply: the job runs in
+    a session it does not start (spark-submit's, or one already active in this process), or
+    ``--master`` with Spark Connect (the server has its own)."""
+    if not settings:
+        return
+    if remote:
+        if "spark.master" in settings:
+            raise ConfigError(
+                f"--master {settings['spark.master']!r} does not apply with Spark Connect "
+                f"({remote}): the server has its own master. Leave --master out."
+            )
+        return
+    if _launched_by_spark_submit() or SparkSession.getActiveSession() is not None:
+        whose = "spark-submit's" if _launched_by_spark_submit() else "an active"
+        raise ConfigError(
+            f"--master and --conf apply to a session spark-upsample starts; this run uses "
+            f"{whose} session. Give them to spark-submit, or set them on that session."
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the exit code (see the module docstring). ``report PATH.json``
     instead renders the page of a saved report (:mod:`spark_upsample.job.report_command`)."""
     if list(sys.argv[1:] if argv is None else argv)[:1] == ["report"]:
-        try:
-            return render_saved_report(list(sys.argv[2:] if argv is None else argv[1:]))
-        except InputError as error:
-            return _fail(EXIT_INPUT, error)
-        except OutputError as error:
-            return _fail(EXIT_OUTPUT, error)
+        return report_main(list(sys.argv[2:] if argv is None else argv[1:]))
     try:
         args = vars(build_parser().parse_args(argv))
     except SystemExit as exit_:  # argparse: --help, --version, or a usage error
         return int(exit_.code or 0)
     _setup_logging(args.get("verbose", False))
+    settings = spark_settings(args)
+    warehouse_was_there = os.path.exists(DEFAULT_WAREHOUSE)
     session = None
     try:
+        _check_spark_settings(settings, args.get("remote") or os.environ.get("SPARK_REMOTE"))
         if "config" in args and _shipped_by_spark_submit(args):
             # The file is in the session's SparkFiles directory: start the session first, with
             # the command line's settings (the file's own verbose applies to the job's log only).
-            session = get_session(JobConfig(verbose=args.get("verbose", False)))
+            session = get_session(JobConfig(verbose=args.get("verbose", False)), settings)
             args["config"] = _spark_files_copy(args["config"])
-        config = _config_from(args)
+        config = config_from_parsed(args)
         _setup_logging(config.verbose)
         if config.output:
             check_not_overlapping(config.input, config.output)
             check_report_path(config.report, config.output)
             _check_page_path(config)
+            if session is None and not config.dry_run:
+                _check_output_before_spark(config, settings)
     except ConfigError as error:
         if session is not None and session[1]:
             session[0].stop()
         return _fail(EXIT_CONFIG, error)
+    except OutputError as error:
+        return _fail(EXIT_OUTPUT, error)
 
-    spark, owned = session or get_session(config)
+    spark, owned = session or get_session(config, settings)
     landing, stop = None, StopRequest()
     try:
         with stop_on_signals(spark, stop):
@@ -281,7 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_UNEXPECTED, error, prefix="unexpected error", stop=stop, config=config)
     finally:
         if owned:
+            classic = not _is_connect(spark)
             spark.stop()  # first: a task cancelled late may still have written to the staging
+            if classic and not warehouse_was_there:
+                _remove_empty_folder(DEFAULT_WAREHOUSE)
         if landing is not None:
             landing.release(settle_seconds=STOP_SETTLE_SECONDS if stop.signum else 0.0)
 
@@ -300,7 +195,10 @@ def run(
     """
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     timings: dict[str, float] = {}
-    log.info("reading %s (%s)", config.source, config.input_format)
+    log.info(
+        "reading %s",
+        config.source if config.input_table else f"{config.input} ({config.input_format})",
+    )
     df = read_input(spark, config)
     check_partition_columns(df, config)
     check_landing(config, landing.dynamic_partitions if landing else 0)
@@ -567,7 +465,7 @@ def _report(
         "weight_col": plan.weight_col,
         "lineage_col": config.lineage_col,
         "shrinkage": config.shrinkage,
-        "shuffle_output": config.shuffle_output,
+        "shuffle": config.shuffle,
         **(
             {"feature_cols": list(config.feature_cols), "k_neighbors": config.k_neighbors}
             if config.method == "smote"
@@ -582,39 +480,94 @@ def _report(
     }
 
 
-def get_session(config: JobConfig) -> tuple[SparkSession, bool]:
+def get_session(
+    config: JobConfig, settings: Mapping[str, str] | None = None
+) -> tuple[SparkSession, bool]:
     """The active SparkSession (spark-submit, Databricks) or a new one; and whether we own it.
 
     ``config.remote`` (or ``SPARK_REMOTE``) connects to a Spark Connect server. Otherwise a new
-    session runs in local mode on all cores only when nothing else sets a master (spark-submit,
-    ``MASTER``, ``PYSPARK_SUBMIT_ARGS``), its Python workers then this interpreter unless
-    ``PYSPARK_PYTHON`` says otherwise; master, memory and shuffle settings are never set here.
+    session runs in local mode on all cores only when nothing else sets a master (``--master``
+    in ``settings``, spark-submit, ``MASTER``, ``PYSPARK_SUBMIT_ARGS``), its Python workers then
+    this interpreter unless ``PYSPARK_PYTHON`` says otherwise. ``settings`` (``--master`` and
+    ``--conf``) apply to a session started here, over ``PYSPARK_SUBMIT_ARGS`` and
+    ``spark-defaults.conf``; the job itself sets no master, memory or shuffle setting.
     A new classic session logs INFO with ``verbose`` (else WARN) and has no console progress bar
     when stderr is not a terminal; a JVM started here gets the job's log4j profile
     (:func:`_spark_log_config`).
     """
+    settings = settings or {}
     if config.remote:
-        return SparkSession.builder.remote(config.remote).getOrCreate(), True
+        return SparkSession.builder.remote(config.remote).config(
+            map=dict(settings)
+        ).getOrCreate(), True
     active = SparkSession.getActiveSession()
     if active is not None:
         return active, False
     builder = SparkSession.builder.appName("spark-upsample")
     if os.environ.get("SPARK_REMOTE"):
-        return builder.getOrCreate(), True
+        return builder.config(map=dict(settings)).getOrCreate(), True
     builder = builder.config("spark.log.level", "INFO" if config.verbose else "WARN")
     if not sys.stderr.isatty():  # a progress bar would share its lines with the job's in a log
         builder = builder.config("spark.ui.showConsoleProgress", "false")
     if _launched_by_spark_submit():
         return builder.getOrCreate(), True
-    submit_args = os.environ.get("PYSPARK_SUBMIT_ARGS", "")
-    master_given = os.environ.get("MASTER") or "--master" in submit_args
-    if not master_given:
-        builder = builder.master("local[*]")
+    master = _master_to_be(settings)
+    if master is None:
+        master = "local[*]"
+        builder = builder.master(master)
+    if (master or "").startswith("local"):
         # Local executors run this machine's Python: this interpreter, whose packages the job
         # has (SMOTE runs numpy and pyarrow there), not whatever "python3" is first on PATH.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     with _spark_log_config(config.verbose):
-        return builder.getOrCreate(), True
+        return builder.config(map=dict(settings)).getOrCreate(), True
+
+
+def _check_output_before_spark(config: JobConfig, settings: Mapping[str, str]) -> None:
+    """Refuse an output on this machine's disk that the run could not write (see
+    :meth:`Landing.check`) before Spark starts. Which disk a path without a scheme is on comes
+    from the session the run will have: the active one's, or for a session started here its
+    master (``--master``, ``MASTER``, ``PYSPARK_SUBMIT_ARGS``, else local). With Spark Connect
+    or under spark-submit (whose master only its JVM knows), only ``file:`` paths are checked.
+
+    Raises
+    ------
+    OutputError
+        The output cannot be written in its write mode.
+    """
+    assert config.output
+    if config.remote or os.environ.get("SPARK_REMOTE"):
+        return  # the server resolves paths, on its own disk
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        local_disk, connect = _same_disk(active), _is_connect(active)
+    else:
+        master = _master_to_be(settings)
+        local_disk = not _launched_by_spark_submit() and _on_this_machine(master or "local")
+        connect = False
+    Landing(config.output, config.write_mode, local_disk=local_disk, connect=connect).check()
+
+
+def _master_to_be(settings: Mapping[str, str]) -> str | None:
+    """The master a session started here gets from ``--master``, ``MASTER`` or
+    ``PYSPARK_SUBMIT_ARGS``; None when none of them sets one."""
+    words = shlex.split(os.environ.get("PYSPARK_SUBMIT_ARGS", ""))
+    given = words[words.index("--master") + 1] if "--master" in words[:-1] else None
+    return settings.get("spark.master") or os.environ.get("MASTER") or given
+
+
+# Where a classic session's catalog keeps its tables unless spark.sql.warehouse.dir says
+# otherwise: Spark creates the folder in the working directory when the catalog starts, even
+# for a run that reads files or finds no table.
+DEFAULT_WAREHOUSE = "spark-warehouse"
+
+
+def _remove_empty_folder(path: str) -> None:
+    """Remove the folder ``path`` if it is there and empty (the job's session made it)."""
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass  # absent, or holds tables: not the job's to remove
 
 
 def _launched_by_spark_submit() -> bool:
@@ -693,7 +646,11 @@ def _same_disk(spark: SparkSession) -> bool:
     system's, a remote server's are its own)."""
     if _is_connect(spark):
         return spark.client.host in LOOPBACK
-    master = _master(spark) or ""
+    return _on_this_machine(_master(spark) or "")
+
+
+def _on_this_machine(master: str) -> bool:
+    """True for a local master, or one on this machine."""
     return master.startswith("local") or urlparse(master).hostname in LOOPBACK
 
 
@@ -712,25 +669,6 @@ def _conf(spark: SparkSession, key: str) -> str | None:
         return spark.conf.get(key, None)
     except Exception:  # noqa: BLE001 - not every runtime exposes every setting
         return None
-
-
-def _int_or_text(text: str) -> int | str:
-    """An integer option's value, or its text for the config check to reject with a clear
-    message."""
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
-def _key_values(option: str, items: list[str]) -> dict[str, str]:
-    pairs = {}
-    for item in items:
-        if "=" not in item:
-            raise ConfigError(f"--{option.replace('_', '-')} takes KEY=VALUE. Got {item!r}.")
-        key, value = item.split("=", 1)
-        pairs[key.strip()] = value
-    return pairs
 
 
 class _StderrHandler(logging.StreamHandler):

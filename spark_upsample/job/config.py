@@ -36,6 +36,27 @@ METHODS = ("upsample", "downsample", "resample", "smote")
 NULL_LABEL_POLICIES = ("error", "drop")
 DEFAULT_K_NEIGHBORS = 5
 
+# The compression codecs of Spark's file formats (Spark takes them in any case).
+_TEXT_CODECS = ("none", "uncompressed", "bzip2", "deflate", "gzip", "lz4", "snappy", "zstd")
+CODECS = {
+    "parquet": (
+        "none",
+        "uncompressed",
+        "snappy",
+        "gzip",
+        "lzo",
+        "brotli",
+        "lz4",
+        "lz4_raw",
+        "zstd",
+    ),
+    "orc": ("none", "uncompressed", "snappy", "zlib", "lzo", "lz4", "zstd", "brotli"),
+    "avro": ("uncompressed", "snappy", "deflate", "bzip2", "xz", "zstandard"),
+    **dict.fromkeys(("json", "csv", "text", "xml"), _TEXT_CODECS),
+}
+# Formats whose codecs are not checked here: table formats and Spark's other sinks.
+OTHER_FORMATS = ("delta", "iceberg", "hudi", "jdbc", "noop")
+
 
 @dataclass(frozen=True)
 class JobConfig:
@@ -68,7 +89,7 @@ class JobConfig:
     lineage_col: str | None = None
     shrinkage: float | dict[str, float] | None = None
     shrinkage_cols: tuple[str, ...] = ()
-    shuffle_output: bool = False
+    shuffle: bool = False
     null_labels: str = "error"
     max_ratio: float | None = DEFAULT_MAX_RATIO
     checkpoint_input: bool = False
@@ -87,6 +108,8 @@ class JobConfig:
 
 
 KEYS = tuple(f.name for f in dataclasses.fields(JobConfig))
+# Deprecated key names that still work, and the key each stands for (the library's name).
+ALIASES = {"shuffle_output": "shuffle"}
 DEFAULTS = JobConfig()
 
 
@@ -113,11 +136,13 @@ def build_config(*layers: Mapping[str, Any]) -> JobConfig:
     Raises
     ------
     ConfigError
-        An unknown key (naming the nearest valid one) or an invalid value.
+        An unknown key (naming the nearest valid one) or an invalid value. A deprecated key of
+        :data:`ALIASES` counts as the key it stands for.
     """
     merged: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
+            key = ALIASES.get(key, key)
             if key not in KEYS:
                 near = difflib.get_close_matches(key, KEYS, n=1, cutoff=0.5)
                 hint = f" Did you mean {near[0]!r}?" if near else ""
@@ -358,7 +383,7 @@ _CHECKS = {
     "lineage_col": _text,
     "shrinkage": _shrinkage,
     "shrinkage_cols": _columns,
-    "shuffle_output": _flag,
+    "shuffle": _flag,
     "null_labels": _choice(NULL_LABEL_POLICIES),
     "max_ratio": _max_ratio,
     "checkpoint_input": _flag,
@@ -398,6 +423,7 @@ def _check_consistency(config: JobConfig) -> None:
             f"strategy must be one of {', '.join(allowed)}, a float ratio in (0, 1] or a table "
             f"of class = count (method {config.method}). Got {config.strategy!r} instead."
         )
+    _check_output_format(config)
     _check_split(config)
     _check_smote(config)
     if config.method == "downsample" and (config.keep_originals or config.shrinkage is not None):
@@ -411,7 +437,7 @@ NOT_FOR_SMOTE = {
     "weight_col": "SMOTE writes new rows, not weights",
     "shrinkage": "SMOTE interpolates between neighbours instead of smoothing copies",
     "shrinkage_cols": "SMOTE interpolates between neighbours instead of smoothing copies",
-    "shuffle_output": "it applies to upsample, downsample and resample only",
+    "shuffle": "it applies to upsample, downsample and resample only",
     "null_labels": "SMOTE refuses null labels; filter them out first",
     "checkpoint_input": "it applies to upsample, downsample and resample only",
     "max_ratio": f"SMOTE's limit is {DEFAULT_MAX_RATIO:,.0f} times a class's rows",
@@ -439,6 +465,28 @@ def _check_smote(config: JobConfig) -> None:
     for key, why in NOT_FOR_SMOTE.items():
         if getattr(config, key) != getattr(DEFAULTS, key):
             raise ConfigError(f"{key} does not apply to method = smote: {why}.")
+
+
+def _check_output_format(config: JobConfig) -> None:
+    """Refuse, before Spark starts, an ``output_format`` that is a typo of a known one (another
+    name without a dot may be a data source of a package on the classpath: Spark judges it), and
+    a ``compression`` that is not a codec of a file format of :data:`CODECS` (a name with a dot
+    is a Hadoop codec class)."""
+    name = config.output_format.lower()
+    known = (*CODECS, *OTHER_FORMATS)
+    if "." not in name and name not in known:
+        near = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+        if near:
+            raise ConfigError(
+                f"output_format {config.output_format!r} is not a format Spark knows. Did you "
+                f"mean {near[0]!r}? Known formats: {', '.join(known)}, or a data source's name."
+            )
+    codec = (config.compression or "").lower()
+    if codec and "." not in codec and codec not in CODECS.get(name, (codec,)):
+        raise ConfigError(
+            f"compression {config.compression!r} is not a codec of {name}: choose one of "
+            f"{', '.join(CODECS[name])}."
+        )
 
 
 def _check_split(config: JobConfig) -> None:

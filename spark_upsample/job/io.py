@@ -55,9 +55,19 @@ def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
         df.schema  # noqa: B018 - resolve it here: Spark Connect defers this to the first action
         return df
     except SPARK_ERRORS as error:  # Spark failing to open the input: a bad input
+        if not config.input_table:
+            raise InputError(
+                f"Cannot read input {config.source} as {config.input_format}: {first_line(error)}"
+            ) from None
+        missing = TABLE_NOT_FOUND in str(error)
         raise InputError(
-            f"Cannot read input {config.source} as {config.input_format}: {first_line(error)}"
+            f"The input table {config.input_table!r} "
+            + ("does not exist in this session's catalog" if missing else "cannot be read")
+            + f": {first_line(error)}"
         ) from None
+
+
+TABLE_NOT_FOUND = "TABLE_OR_VIEW_NOT_FOUND"  # Spark's error class, in its message from 3.4 on
 
 
 def check_partition_columns(df: DataFrame, config: JobConfig) -> None:
@@ -85,7 +95,7 @@ def check_partition_columns(df: DataFrame, config: JobConfig) -> None:
 def write_output(df: DataFrame, config: JobConfig, path: str, mode: str) -> None:
     """Write ``df`` to ``path`` with the configured format, partitioning, compression and files
     (a shuffled output already has ``output_files`` partitions)."""
-    if config.output_files and not config.shuffle_output:
+    if config.output_files and not config.shuffle:
         df = df.repartition(config.output_files)
     writer = df.write.format(config.output_format).mode(mode)
     if config.partition_by:

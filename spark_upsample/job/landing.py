@@ -170,12 +170,12 @@ class Landing:
         Raises
         ------
         OutputError
-            Another run is writing the output, or its lock cannot be created; the output exists
-            and the mode is "error"; or it is a file and the mode "append"; or a previous output
-            an earlier run moved aside cannot be put back.
+            Another run is writing the output, or its lock cannot be created; :meth:`check`
+            refuses it; or a previous output an earlier run moved aside cannot be put back.
         """
         if self.final is None or self.lock is None:
             return
+        self.check()  # before the lock: a file above the output has no room for its lock either
         try:
             self.lock.acquire()
         except OSError as error:
@@ -189,6 +189,26 @@ class Landing:
                 f"Could not put back the previous output that an earlier run moved aside in "
                 f"{str(self._work_dir)!r}: {error}."
             ) from None
+        self.check()
+
+    def check(self) -> None:
+        """Refuse an output the mode cannot write to, without the lock (the job calls this
+        before Spark starts too; :meth:`prepare` again holding the lock).
+
+        Raises
+        ------
+        OutputError
+            A folder above the output is a file; or the output exists and the mode is "error";
+            or it is a file and the mode "append".
+        """
+        if self.final is None:
+            return
+        above = next((p for p in self.final.parents if p.exists()), None)
+        if above is not None and not above.is_dir():
+            raise OutputError(
+                f"The output {self.output!r} cannot be written: {str(above)!r} is a file, not a "
+                "folder. Choose another output path."
+            )
         if self.mode == "error" and self.final.exists():
             raise OutputError(
                 f"The output {self.output!r} already exists. Pass --write-mode overwrite to "

@@ -56,7 +56,7 @@ def resample_for_config(df: DataFrame, config: JobConfig) -> Resampled:
         key_cols=config.key_cols,
         weight_col=config.weight_col,
         lineage_col=config.lineage_col,
-        shuffle=(config.output_files or True) if config.shuffle_output else False,
+        shuffle=(config.output_files or True) if config.shuffle else False,
     )
     if config.method == "downsample":
         return downsample_with_plan(

@@ -14,7 +14,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from spark_upsample.errors import InputError, OutputError
+from spark_upsample.job.options import EXIT_INPUT, EXIT_OUTPUT
 from spark_upsample.job.report import page_path_for, write_page
+
+
+def report_main(argv: Sequence[str]) -> int:
+    """``spark-upsample report ...``: :func:`render_saved_report`, its errors printed in one line;
+    returns the exit code (0; 3 for a bad report, 4 for a page that cannot be written; argparse's
+    for ``--help`` or a usage error)."""
+    try:
+        return render_saved_report(argv)
+    except (InputError, OutputError) as error:
+        print(f"spark-upsample: error: {error}", file=sys.stderr)
+        return EXIT_INPUT if isinstance(error, InputError) else EXIT_OUTPUT
 
 
 def render_saved_report(argv: Sequence[str]) -> int:

@@ -245,7 +245,8 @@ def _run_section(report: dict[str, Any]) -> str:
         ("weight column", report.get("weight_col")),
         ("lineage column", report.get("lineage_col")),
         ("shrinkage", None if report.get("shrinkage") is None else label_text(report["shrinkage"])),
-        ("shuffled output", report.get("shuffle_output") or None),
+        # A report of a version before the key was named shuffle says shuffle_output.
+        ("shuffled output", report.get("shuffle", report.get("shuffle_output")) or None),
         ("rows read", _count(report.get("rows_read"))),
         ("null labels dropped", _count(report.get("null_labels_dropped") or None)),
         ("rows written", _count(report.get("rows_written"))),
