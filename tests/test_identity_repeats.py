@@ -118,10 +118,10 @@ def test_split_and_folds_separate_the_copies_of_a_repeated_row(spark, parquet, o
     df = repeated(spark, parquet, operator)
     counts = Counter(r["label"] for r in df.select("label").collect())
     divided = split_with_plan(df, "label", {"one": 0.5, "two": 0.5}, seed=7)
-    assert divided.plan.row_identity == PARTITION_POSITION
-    assert divided.plan.row_identity_note == NOTE.format(REPEATS[operator])
-    tagged = divided.parts["one"].withColumn("part", F.lit(1)).unionByName(
-        divided.parts["two"].withColumn("part", F.lit(2))
+    tagged = (
+        divided.parts["one"]
+        .withColumn("part", F.lit(1))
+        .unionByName(divided.parts["two"].withColumn("part", F.lit(2)))
     )
     assert tagged.count() == sum(counts.values())
     spread = parts_of_ids(tagged, "part")
@@ -134,6 +134,8 @@ def test_split_and_folds_separate_the_copies_of_a_repeated_row(spark, parquet, o
             count // 4 + (1 if j < count % 4 else 0) for j in range(4)
         )
     assert any(len(folds) >= 2 for folds in parts_of_ids(folded, "fold").values())
+    assert divided.plan.row_identity == PARTITION_POSITION
+    assert divided.plan.row_identity_note == NOTE.format(REPEATS[operator])
 
 
 @pytest.mark.parametrize("operator", REPEATS)
@@ -142,8 +144,6 @@ def test_smote_takes_a_copy_of_the_base_row_as_a_neighbour(spark, parquet, opera
     result = smote_with_plan(
         df, "label", feature_cols=["x", "y"], k_neighbors=3, seed=7, detail=True
     )
-    assert result.plan.row_identity == PARTITION_POSITION
-    assert result.plan.row_identity_note == NOTE.format(REPEATS[operator])
     rows = result.df.select("id", "smote_row_id", "smote_base_id", "smote_neighbor_id").collect()
     id_of = {r["smote_row_id"]: r["id"] for r in rows if r["smote_row_id"] is not None}
     assert len(id_of) == df.count()  # every copy has an identity of its own
@@ -154,6 +154,8 @@ def test_smote_takes_a_copy_of_the_base_row_as_a_neighbour(spark, parquet, opera
     own = sum(id_of[r["smote_neighbor_id"]] == id_of[r["smote_base_id"]] for r in with_copy)
     # k = 3 and a copy at distance 0: about 1 in 3 of the new rows; 1-5 of 240 before the fix.
     assert own >= 0.2 * len(with_copy)
+    assert result.plan.row_identity == PARTITION_POSITION
+    assert result.plan.row_identity_note == NOTE.format(REPEATS[operator])
 
 
 def test_key_columns_still_refuse_the_repeated_keys_of_a_join(spark, parquet):
