@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from spark_upsample import (
     DuplicateKeyError,
+    Upsampler,
     downsample_with_plan,
     resample_with_plan,
     smote_with_plan,
@@ -24,7 +25,6 @@ from spark_upsample import (
     with_folds,
 )
 from spark_upsample.engine.identity import FILE_ROW_INDEX, PARTITION_POSITION, row_identity
-from spark_upsample.engine.plan import ResamplePlan
 from spark_upsample.job.report import summary_table
 
 ROWS = 200  # ids 0..199; label "b" for every fifth id (40 rows), else "a" (160 rows)
@@ -97,6 +97,7 @@ def test_resampling_draws_for_each_copy_of_a_repeated_row(spark, parquet, operat
         "upsample": upsample_with_plan(df, "label", seed=7),
         "downsample": downsample_with_plan(df, "label", seed=7),
         "resample": resample_with_plan(df, "label", target="mean", seed=7),
+        "Upsampler": Upsampler(seed=8, keepOriginals=True).resampleWithPlan(df),
     }
     for method, result in runs.items():
         plan = result.plan
@@ -105,6 +106,9 @@ def test_resampling_draws_for_each_copy_of_a_repeated_row(spark, parquet, operat
             NOTE.format(REPEATS[operator]),
         ), method
         assert plan.to_dict()["row_identity_note"] == NOTE.format(REPEATS[operator])
+        assert summary_table(plan).splitlines()[-1] == (
+            f"row identity: {PARTITION_POSITION}; {NOTE.format(REPEATS[operator])}"
+        )
         out = result.df
         assert dict(Counter(r["label"] for r in out.select("label").collect())) == {
             c.label: c.count_after for c in plan.classes
@@ -179,22 +183,3 @@ def test_queries_that_output_each_row_once_keep_the_file_row_index(spark, parque
     tags = spark.createDataFrame([("a", "t1"), ("b", "t1")], "lab string, tag string")
     identity = row_identity(query(parquet, tags))
     assert (identity.kind, identity.note) == (FILE_ROW_INDEX, "")
-
-
-def test_the_summary_says_why_the_file_row_index_was_not_used():
-    plan = ResamplePlan(
-        method="upsample",
-        label_col="label",
-        seed=1,
-        sampling_strategy="auto",
-        keep_originals=False,
-        replacement=True,
-        null_labels_dropped=0,
-        classes=(),
-        row_identity=PARTITION_POSITION,
-        row_identity_note=NOTE.format("Join Inner"),
-    )
-    assert summary_table(plan).splitlines()[-1] == (
-        "row identity: partition position (same partitioning only); file row index not used: "
-        "the query can repeat rows (Join Inner)"
-    )
