@@ -29,7 +29,6 @@ from spark_upsample.job.report import summary_table
 
 ROWS = 200  # ids 0..199; label "b" for every fifth id (40 rows), else "a" (160 rows)
 NOTE = "file row index not used: the query can repeat rows ({})"
-BY_LABEL = Window.partitionBy("label").orderBy("id")
 
 # Each operator: the query, and the operator the plan names. Every input row comes out twice
 # (Poisson(2) times for the sample).
@@ -176,7 +175,9 @@ def test_key_columns_still_refuse_the_repeated_keys_of_a_join(spark, parquet):
         lambda p, t: p.join(t, p["label"] == t["lab"], how="left_anti"),
         lambda p, t: p.sample(withReplacement=False, fraction=0.5, seed=1),
         lambda p, t: p.orderBy("id").repartition(3).limit(50).hint("broadcast"),
-        lambda p, t: p.select("*", F.row_number().over(BY_LABEL).alias("n")).alias("p"),
+        lambda p, t: p.select(
+            "*", F.row_number().over(Window.partitionBy("label").orderBy("id")).alias("n")
+        ).alias("p"),
     ],
     ids=["filter-project", "semi-join", "anti-join", "sample", "sort-limit-hint", "window"],
 )
