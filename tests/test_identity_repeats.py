@@ -174,7 +174,7 @@ def test_key_columns_still_refuse_the_repeated_keys_of_a_join(spark, parquet):
         lambda p, t: p.join(t, p["label"] == t["lab"], how="left_semi"),
         lambda p, t: p.join(t, p["label"] == t["lab"], how="left_anti"),
         lambda p, t: p.sample(withReplacement=False, fraction=0.5, seed=1),
-        lambda p, t: p.orderBy("id").repartition(3).limit(50).hint("broadcast").alias("p"),
+        lambda p, t: p.orderBy("id").repartition(3).limit(50).hint("broadcast"),
     ],
     ids=["filter-project", "semi-join", "anti-join", "sample", "sort-limit-hint"],
 )
