@@ -9,8 +9,13 @@ cores, the split size and the number of files, so it is the last resort. In orde
    job (:func:`duplicate_key_error`).
 2. **file row index**: for a frame read from Parquet files, the file's path relative to the
    input's common folder and the row's index in its file (``_metadata.row_index``). It holds
-   through filters and projections of the frame that was read; a union, join or aggregate hides
+   through filters and projections of the frame that was read; a union or aggregate hides
    ``_metadata``, and then the next kind is used. A folder copied elsewhere gives the same ids.
+   ``_metadata`` also survives operators that repeat a row (an inner, outer or cross join,
+   ``explode``, ``sample(withReplacement=True)``), whose copies would then share one identity:
+   the file row index is used only when every operator of the analyzed plan is one known to
+   output each row at most once (:data:`_SINGLE_ROW_OPERATORS`), else the next kind is used and
+   :attr:`RowIdentity.note` says why. A list of the safe operators fails safe when Spark adds one.
 3. **partition position**: ``monotonically_increasing_id()``, the same rows only for the same
    input partitioning (the same files, split the same way on the same number of cores).
 
@@ -21,8 +26,10 @@ the position itself), computed by executors from the row alone, so a retried tas
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +47,36 @@ PARTITION_POSITION = "partition position (same partitioning only)"
 KINDS = (KEY_COLUMNS, FILE_ROW_INDEX, PARTITION_POSITION)
 
 _METADATA = "_metadata"
+# Operators of an analyzed logical plan (as ``explain`` prints them, PySpark 3.5 and 4.x) that
+# output each row of their input at most once. Leaves, hints, views and aliases included.
+_SINGLE_ROW_OPERATORS = frozenset(
+    {
+        "Relation",
+        "LogicalRDD",
+        "LocalRelation",
+        "Range",
+        "Project",
+        "Filter",
+        "SubqueryAlias",
+        "View",
+        "ResolvedHint",
+        "Sort",
+        "Repartition",
+        "RepartitionByExpression",
+        "RebalancePartitions",
+        "GlobalLimit",
+        "LocalLimit",
+        "Offset",
+        "Tail",
+        "Window",
+        "Deduplicate",
+        "Distinct",
+        "CollectMetrics",
+    }
+)
+_SINGLE_ROW_JOINS = frozenset({"LeftSemi", "LeftAnti"})  # they output left rows, each once
+_ANALYZED = "== Analyzed Logical Plan =="
+_OPTIMIZED = "== Optimized Logical Plan =="
 _QUERY_CONTEXT_LOGGERS = ("DataFrameQueryContextLogger", "SQLQueryContextLogger")
 
 
@@ -52,27 +89,42 @@ class RowIdentity:
     kind : one of :data:`KINDS`
     column : a 64-bit integer column of the input that is the row's identity
     key_cols : the key columns (``kind == KEY_COLUMNS``), else empty
+    note : why a better kind was not used (the file row index of a query that can repeat
+        rows), else empty
     """
 
     kind: str
     column: Column
     key_cols: tuple[str, ...] = ()
+    note: str = ""
+
+    @property
+    def described(self) -> str:
+        """The kind, and the note after it if any: ``"<kind>; <note>"``."""
+        return f"{self.kind}; {self.note}" if self.note else self.kind
 
 
 def row_identity(df: DataFrame, key_cols: Sequence[str] = ()) -> RowIdentity:
     """The best identity ``df`` offers: ``key_cols`` if given, else the file row index of a
-    Parquet scan, else the partition position (see the module docstring).
+    Parquet scan whose rows the query does not repeat, else the partition position (see the
+    module docstring).
 
-    Resolving ``_metadata`` is an analysis of the query plan, no Spark job.
+    Resolving ``_metadata`` and reading the analyzed plan are analyses of the query plan, no
+    Spark job (a few tens of milliseconds).
     """
     if key_cols:
         # xxhash64 skips nulls: hash a null flag with each value, so (1, null) != (null, 1).
         parts = [p for c in key_cols for p in (col(c), col(c).isNull())]
         return RowIdentity(KEY_COLUMNS, F.xxhash64(*parts), tuple(key_cols))
     indexed = _file_row_index(df)
-    if indexed is not None:
-        return RowIdentity(FILE_ROW_INDEX, indexed)
-    return RowIdentity(PARTITION_POSITION, F.monotonically_increasing_id())
+    position = F.monotonically_increasing_id()
+    if indexed is None:
+        return RowIdentity(PARTITION_POSITION, position)
+    repeating = _repeating_operators(df)
+    if repeating:
+        note = f"file row index not used: the query can repeat rows ({', '.join(repeating)})"
+        return RowIdentity(PARTITION_POSITION, position, note=note)
+    return RowIdentity(FILE_ROW_INDEX, indexed)
 
 
 def _file_row_index(df: DataFrame) -> Column | None:
@@ -95,6 +147,47 @@ def _file_row_index(df: DataFrame) -> Column | None:
     # folder is not there (written in another form), which still does not depend on the layout.
     relative = F.regexp_extract(path, _relative_pattern(_folder_path(files)), 1)
     return F.xxhash64(F.when(relative != "", relative).otherwise(path), index)
+
+
+def _repeating_operators(df: DataFrame) -> list[str]:
+    """The operators of ``df``'s analyzed logical plan not known to output each row at most
+    once (see :data:`_SINGLE_ROW_OPERATORS`), in plan order without repeats; ``["an unreadable
+    plan"]`` when the plan cannot be read.
+
+    The plan is read from ``explain``'s text, the one public way on classic Spark and Spark
+    Connect, by capturing what it prints (so not meant for threads that print meanwhile).
+    """
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        df.explain(mode="extended")
+    text = printed.getvalue()
+    start, end = text.find(_ANALYZED), text.find(_OPTIMIZED)
+    if start < 0 or end < start:
+        return ["an unreadable plan"]  # e.g. cut short by spark.sql.maxPlanStringLength
+    # The section's first line is the output schema; then one operator a line, after the tree's
+    # ":- ", "+- " and ":  " prefixes. A line of anything else (a string literal with a line
+    # break) is an unknown operator too, which fails safe.
+    lines = text[start + len(_ANALYZED) : end].strip("\n").splitlines()[1:]
+    found: list[str] = []
+    for line in lines:
+        node = line.lstrip(" :+-")
+        name = _repeating_operator(node) if node else None
+        if name and name not in found:
+            found.append(name)
+    return found
+
+
+def _repeating_operator(node: str) -> str | None:
+    """The name of the operator printed as ``node`` when it may output a row more than once,
+    else None: a join but a semi or anti join, a sample with replacement, an unknown operator."""
+    word = re.match(r"[A-Za-z]+", node)
+    name = word.group(0) if word else ""
+    args = node[len(name) :].strip().split(", ")
+    if name == "Join":
+        return None if args[0] in _SINGLE_ROW_JOINS else f"Join {args[0]}"
+    if name == "Sample":  # Sample lowerBound, upperBound, withReplacement, seed[, ...]
+        return None if len(args) > 2 and args[2] == "false" else "Sample with replacement"
+    return None if name in _SINGLE_ROW_OPERATORS else name or node.split()[0]
 
 
 def _folder_path(files: Sequence[str]) -> str:

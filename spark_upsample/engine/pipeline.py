@@ -177,6 +177,7 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
         single_class_groups=tuple(single),
         row_identity=identity.kind,
         key_cols=options.key_col_names,
+        row_identity_note=identity.note,
     )
     log.info(
         "%s plan: seed=%d, %d cell(s), %s -> %s rows, row identity: %s",
@@ -185,7 +186,7 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
         len(counts),
         f"{plan.rows_before:,}",
         f"{plan.rows_after:,}",
-        identity.kind,
+        identity.described,
     )
     return Resampled(out, plan)
 

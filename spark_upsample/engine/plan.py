@@ -112,6 +112,8 @@ class ResamplePlan:
         ``"key columns"``, ``"file row index"`` or ``"partition position (same partitioning
         only)"``; only the last one depends on how the input is split into partitions
     key_cols : the key columns, with ``row_identity == "key columns"``
+    row_identity_note : why the file row index of a Parquet input was not used (the query can
+        repeat rows), else empty
     """
 
     method: str
@@ -127,6 +129,7 @@ class ResamplePlan:
     single_class_groups: tuple[tuple[Any, ...], ...] = ()
     row_identity: str = "partition position (same partitioning only)"
     key_cols: tuple[str, ...] = ()
+    row_identity_note: str = ""
 
     @property
     def rows_before(self) -> int:
@@ -162,6 +165,7 @@ class ResamplePlan:
             "group_by": list(self.group_by),
             "seed": self.seed,
             "row_identity": self.row_identity,
+            "row_identity_note": self.row_identity_note,
             "key_cols": list(self.key_cols),
             "sampling_strategy": self.sampling_strategy,
             "keep_originals": self.keep_originals,

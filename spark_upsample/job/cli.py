@@ -461,6 +461,7 @@ def _report(
         "replacement": plan.replacement,
         "group_by": list(plan.group_by),
         "row_identity": plan.row_identity,
+        "row_identity_note": plan.row_identity_note,
         "key_cols": list(plan.key_cols),
         "weight_col": plan.weight_col,
         "lineage_col": config.lineage_col,

@@ -47,6 +47,7 @@ def summary_table(plan: ResamplePlan) -> str:
     lines.append(
         f"row identity: {plan.row_identity}"
         + (f" ({', '.join(plan.key_cols)})" if plan.key_cols else "")
+        + (f"; {plan.row_identity_note}" if plan.row_identity_note else "")
     )
     return "\n".join(lines)
 

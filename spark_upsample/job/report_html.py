@@ -466,7 +466,9 @@ def _identity_text(report: dict[str, Any]) -> str | None:
     identity, keys = report.get("row_identity"), report.get("key_cols") or []
     if identity is None:
         return None
-    return f"{identity} ({', '.join(keys)})" if keys else str(identity)
+    note = report.get("row_identity_note")
+    text = f"{identity} ({', '.join(keys)})" if keys else str(identity)
+    return f"{text}; {note}" if note else text
 
 
 def _count(value: Any) -> str | None:

@@ -244,6 +244,7 @@ def smote_with_plan(
         single_class_groups=tuple(single),
         row_identity=identity.kind,
         key_cols=options.key_col_names,
+        row_identity_note=identity.note,
     )
     return Resampled(out, plan)
 

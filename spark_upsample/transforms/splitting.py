@@ -93,8 +93,8 @@ class SplitPlan:
     parts : the part names, in the order given
     fractions : the fraction of each part, normalised to add up to 1
     cells : one :class:`CellParts` per cell, in (group and) label order
-    row_identity, key_cols : what the random keys were keyed on (as in
-        :class:`spark_upsample.ResamplePlan`)
+    row_identity, key_cols, row_identity_note : what the random keys were keyed on, and why
+        not on the file row index (as in :class:`spark_upsample.ResamplePlan`)
     """
 
     label_col: str | tuple[str, ...]
@@ -105,6 +105,7 @@ class SplitPlan:
     group_by: tuple[str, ...] = ()
     row_identity: str = ""
     key_cols: tuple[str, ...] = ()
+    row_identity_note: str = ""
 
     @property
     def rows(self) -> int:
@@ -132,6 +133,7 @@ class SplitPlan:
             "group_by": list(self.group_by),
             "seed": self.seed,
             "row_identity": self.row_identity,
+            "row_identity_note": self.row_identity_note,
             "key_cols": list(self.key_cols),
             "fractions": dict(zip(self.parts, self.fractions, strict=True)),
             "rows": self.rows,
@@ -347,6 +349,7 @@ def _assign(
         group_by=group_names,
         row_identity=identity.kind,
         key_cols=key_names,
+        row_identity_note=identity.note,
     )
     log.info(
         "split plan: seed=%d, %d cell(s), %s rows into %s, row identity: %s",
@@ -354,7 +357,7 @@ def _assign(
         len(counts),
         f"{plan.rows:,}",
         ", ".join(f"{p} {r:,}" for p, r in plan.part_rows.items()),
-        identity.kind,
+        identity.described,
     )
     return assigned, n["part"], plan
 
