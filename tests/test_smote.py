@@ -25,6 +25,7 @@ from spark_upsample import (
 )
 from spark_upsample.engine import knn
 from spark_upsample.engine.blocks import block_slots, search_partitions, spark_hash_long
+from spark_upsample.engine.frames import col
 from spark_upsample.engine.knn import exact_neighbours
 from spark_upsample.engine.synthesis import copy_draws
 from tests.conftest import spark_env
@@ -323,6 +324,61 @@ def test_a_small_class_uses_all_its_rows_and_integer_features_keep_their_type(sp
     assert label_counts(result.df) == {"major": 10, "minor": 10}
     new = [r for r in result.df.collect() if r.label == "minor" and r.id in (10, 11, 12)]
     assert len(new) == 10  # ids are copied from the base rows: 3 originals and 7 new rows
+
+
+OTHER_TYPES = {
+    "`the.note`": "concat('n', id)",
+    "ym": "make_ym_interval(1, cast(id as int))",
+    "months": "cast(make_ym_interval(0, cast(id as int)) as interval month)",
+    "dt": "make_dt_interval(id, 1, 2, 3.5)",
+    "dec": "cast(id as decimal(20, 3))",
+    "day": "date_add(date'2020-01-01', cast(id as int))",
+    "ts": "timestamp'2020-01-01 00:00:00' + make_dt_interval(0, cast(id as int))",
+    "bin": "cast(concat('x', id) as binary)",
+    "arr": "array(id, null)",
+    "m": "map('k', id)",
+    "st": "named_struct('p', id, 'q', array(named_struct('r', cast(id as string))))",
+    "flag": "id % 2 = 0",
+}
+
+
+def test_dotted_names_and_every_column_type_pass_through_to_the_new_rows(spark):
+    data = [(i, "minor" if i < 5 else "major", float(i % 3), float(i % 4)) for i in range(14)]
+    df = spark.createDataFrame(data, "id long, `the.label` string, a double, `b.x` double")
+    df = df.select("*", *[F.expr(e).alias(c.strip("`")) for c, e in OTHER_TYPES.items()])
+    result = smote_with_plan(
+        df, "the.label", ["a", "b.x"], seed=3, key_cols=["id"], lineage_col="lin", detail=True
+    )
+    assert result.plan.counts_after == {"major": 9, "minor": 9}
+    assert result.df.dtypes[: len(df.columns)] == df.dtypes
+    # Each column as text (PySpark cannot collect a year-month interval): a new row's columns,
+    # features aside, are its base row's.
+    kept = ["id", "the.label", *(c.strip("`") for c in OTHER_TYPES)]
+    # (chispa sorts by unquoted names, so dots become underscores here).
+    texts = [col(c).cast("string").alias(c.replace(".", "_")) for c in kept]
+    shown = result.df.select("lin", "smote_row_id", "smote_base_id", *texts)
+    plain = [c.replace(".", "_") for c in kept]
+    new = shown.where("lin = 'synthetic'").select(F.col("smote_base_id").alias("base"), *plain)
+    bases = shown.where("lin = 'original'").select(F.col("smote_row_id").alias("base"), *plain)
+    assert new.count() == 4
+    assert_df_equality(new, bases.join(new.select("base"), "base"), ignore_row_order=True)
+    assert new.where("ym is null or the_note is null or st is null").count() == 0
+
+
+def test_a_column_arrow_cannot_carry_is_refused_up_front_by_name_and_type(spark, small, tmp_path):
+    for column, expression, type_name in [
+        ("span", "make_interval(0, 1)", "interval"),
+        ("spans", "array(make_ym_interval(1, 2))", "array<interval year to month>"),
+    ]:
+        with pytest.raises(
+            InvalidParameterError,
+            match=re.escape(
+                f"column '{column}' has type {type_name}, which SMOTE cannot copy to new rows "
+                "(PySpark's Arrow conversion lacks it). Drop or cast it before SMOTE, and join it "
+                "back on a key if needed."
+            ),
+        ):
+            smote(small.withColumn(column, F.expr(expression)), "label", FEATURES, seed=1)
 
 
 @pytest.mark.parametrize(
