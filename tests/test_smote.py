@@ -459,22 +459,36 @@ def test_a_one_row_class_that_needs_new_rows_is_refused(spark, tmp_path):
 
 @pytest.mark.classic_only
 @pytest.mark.slow
-def test_task_retry_gives_the_same_rows_and_executors_without_numpy_fail_clearly(tmp_path):
+def test_task_retry_gives_the_same_rows_and_executors_without_dependencies_fail_clearly(tmp_path):
     # A subprocess: a retry needs local[2,4] (the shared session allows no task failures), and
-    # the second half needs workers whose numpy cannot be imported.
-    broken = tmp_path / "broken"
+    # the second half needs workers that cannot import numpy, then spark_upsample itself.
+    # Without numpy: a package of that name that fails to import, first on the path. Without
+    # spark_upsample: site-packages on the path but not processed (-S), so that the editable
+    # install's import hook is not there, as on an executor where the package is not installed.
+    broken = tmp_path / "without-numpy"
     (broken / "numpy").mkdir(parents=True)
-    (broken / "numpy" / "__init__.py").write_text("raise ImportError('numpy is broken here')\n")
-    wrapper = tmp_path / "python-without-numpy"
-    wrapper.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{broken}:$PYTHONPATH" exec "{sys.executable}" "$@"\n'
+    (broken / "numpy" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'numpy'\", name='numpy')\n"
     )
-    wrapper.chmod(0o755)
-    env = spark_env()
+    site_packages = Path(np.__file__).parent.parent
+    wrappers = {
+        "numpy": f'PYTHONPATH="{broken}:$PYTHONPATH" exec "{sys.executable}" "$@"',
+        "spark_upsample": (
+            f'PYTHONPATH="$PYTHONPATH:{site_packages}" exec "{sys.executable}" -S "$@"'
+        ),
+    }
+    for package, line in wrappers.items():
+        (tmp_path / f"python-without-{package}").write_text(f"#!/bin/sh\n{line}\n")
+        (tmp_path / f"python-without-{package}").chmod(0o755)
     done = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "smote_executors.py"), str(tmp_path), str(wrapper)],
-        cwd=ROOT,
-        env=env,
+        [
+            sys.executable,
+            str(ROOT / "tests" / "smote_executors.py"),
+            str(tmp_path),
+            *[str(tmp_path / f"python-without-{package}") for package in wrappers],
+        ],
+        cwd=tmp_path,  # not the checkout: a worker's Python imports from its cwd
+        env=spark_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -482,13 +496,19 @@ def test_task_retry_gives_the_same_rows_and_executors_without_numpy_fail_clearly
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "retried: same rows" in done.stdout
     assert (tmp_path / "retry-marker").exists()
-    assert "missing numpy: SMOTE runs numpy and pyarrow on the executors" in done.stdout
-    # Spark's own writer made the folder for its attempt, but no data file and no _SUCCESS.
-    assert not [
-        p.name
-        for p in (tmp_path / "no-numpy").rglob("*")
-        if p.is_file() and (p.suffix == ".parquet" or p.name == "_SUCCESS")
-    ]
+    for package in ("numpy", "spark_upsample"):
+        assert (
+            f"missing {package}: SMOTE runs spark-upsample, numpy and pyarrow on the executors, "
+            "whose Python cannot import them: point PYSPARK_PYTHON at a Python that has them "
+            "(the venv's python), or install them in the executors' Python environment "
+            f"(No module named '{package}')\n"
+        ) in done.stdout, done.stdout
+        # Spark's own writer made the folder for its attempt, but no data file and no _SUCCESS.
+        assert not [
+            p.name
+            for p in (tmp_path / f"no-{package}").rglob("*")
+            if p.is_file() and (p.suffix == ".parquet" or p.name == "_SUCCESS")
+        ]
 
 
 def test_query_blocks_land_on_distinct_partitions_by_sparks_own_hash(spark):

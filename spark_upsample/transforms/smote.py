@@ -18,7 +18,7 @@ other columns copied from the base row, as Arrow arrays: any column type passes 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from inspect import signature
 from typing import Any
@@ -56,8 +56,9 @@ ROW_ID, BASE_ID, NEIGHBOR_ID, GAP = (
 )
 DETAIL_COLUMNS = (ROW_ID, BASE_ID, NEIGHBOR_ID, GAP)
 MISSING_DEPENDENCY = (
-    "SMOTE runs numpy and pyarrow on the executors: install them (and spark-upsample) in the "
-    "executors' Python environment"
+    "SMOTE runs spark-upsample, numpy and pyarrow on the executors, whose Python cannot import "
+    "them: point PYSPARK_PYTHON at a Python that has them (the venv's python), or install them "
+    "in the executors' Python environment"
 )
 _QUERY, _REFERENCE, _COPIES = 0, 1, 2
 _BLOCK_SALT = 0x5307E
@@ -148,9 +149,12 @@ def smote_with_plan(
     InvalidDataError
         Null, NaN or infinite values in a feature column (counted in the counting job), or a
         class of one row that needs new rows (it has no neighbour).
-    All are raised before any output is produced. The new rows are computed by Python on the
-    executors, which need numpy and pyarrow (and spark-upsample): a task that cannot import
-    them fails with an ``ImportError`` that says so (:data:`MISSING_DEPENDENCY`).
+    All are raised before any output is produced; so is an ``InvalidParameterError`` naming a
+    column whose type cannot reach the executors (PySpark's Arrow conversion lacks it, as a
+    calendar interval or an interval inside an array; a year-month interval itself passes).
+    The new rows are computed by Python on the executors, which need spark-upsample, numpy and
+    pyarrow: a task that cannot import them fails with an ``ImportError`` whose one line names
+    ``PYSPARK_PYTHON`` (:data:`MISSING_DEPENDENCY`).
 
     Notes
     -----
@@ -336,7 +340,9 @@ def _carried_by_arrow(data_type: T.DataType) -> bool:
     from pyspark.sql.pandas.types import to_arrow_type
 
     # PySpark 4 converts timestamps for a time zone and needs one; 3.5 takes no such argument.
-    zone = {"timezone": "UTC"} if "timezone" in signature(to_arrow_type).parameters else {}
+    zone: dict[str, Any] = (
+        {"timezone": "UTC"} if "timezone" in signature(to_arrow_type).parameters else {}
+    )
     try:
         to_arrow_type(_arrow_type(data_type), **zone)
     except TypeError:
@@ -458,7 +464,7 @@ def _synthetic(
     )
     grouped = together.repartition(partitions, F.col(names["slot"]))
 
-    spec = _Blocks(seed, doubles, carried, names)
+    spec = {"seed": seed, "doubles": doubles, "passed": carried, "names": names}
     schema = T.StructType(
         [T.StructField(p, _arrow_type(t), True) for p, t in zip(carried, types, strict=True)]
         + [T.StructField(d, T.DoubleType(), True) for d in doubles]
@@ -468,7 +474,7 @@ def _synthetic(
             T.StructField(names["gap"], T.DoubleType(), True),
         ]
     )
-    new = grouped.mapInArrow(lambda batches: _new_rows(batches, spec), schema).select(
+    new = grouped.mapInArrow(_on_executors(spec), schema).select(
         *[
             _from_arrow(F.col(p), t).alias(c)
             for c, t, p in zip(passed, types, carried, strict=True)
@@ -499,6 +505,23 @@ def _from_arrow(column: Column, data_type: T.DataType) -> Column:
     if isinstance(data_type, T.YearMonthIntervalType):
         return column.cast("interval month").cast(data_type)
     return column
+
+
+def _on_executors(spec: dict[str, Any]) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    """The function ``mapInArrow`` ships: :func:`_new_rows` of the :class:`_Blocks` of ``spec``
+    (plain values). It refers to nothing of this package but by an import when it runs, and
+    cloudpickle ships a nested function by value: so an executor that cannot import
+    spark-upsample fails with :data:`MISSING_DEPENDENCY`, not in unpickling the function."""
+    missing = MISSING_DEPENDENCY
+
+    def new_rows(batches: Iterator[Any]) -> Iterator[Any]:
+        try:
+            from spark_upsample.transforms.smote import _Blocks, _new_rows
+        except ImportError as error:
+            raise ImportError(f"{missing} ({error})") from error
+        return _new_rows(batches, _Blocks(**spec))
+
+    return new_rows
 
 
 def _new_rows(batches: Iterator[Any], spec: _Blocks) -> Iterator[Any]:
