@@ -1,13 +1,15 @@
 """SMOTE on the executors, in a process of its own (test code for tests/test_smote.py).
 
-``python tests/smote_executors.py WORKDIR PYTHON_WITHOUT_NUMPY``:
+``python tests/smote_executors.py WORKDIR PYTHON_WITHOUT_NUMPY PYTHON_WITHOUT_SPARK_UPSAMPLE``:
 
 1. on ``local[2,4]`` (a task may fail and be retried), SMOTE of the same input twice, the
    second time read through a ``mapInArrow`` that fails the first attempt of partition 0 (after
    touching ``WORKDIR/retry-marker``); prints ``retried: same rows`` when both give the same rows;
 2. a new session whose Python workers cannot import numpy (``PYTHON_WITHOUT_NUMPY``): writing
    SMOTE's output to ``WORKDIR/no-numpy`` fails; prints ``missing numpy: <first line>`` with the
-   first line of the error that names the missing dependency.
+   first line of the error that names the missing dependency;
+3. the same with workers that cannot import spark_upsample itself: prints
+   ``missing spark_upsample: <first line>``.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def failing_once(df, marker: Path):
     return df.mapInArrow(fail_first_attempt, df.schema)
 
 
-def main(workdir: str, python_without_numpy: str) -> None:
+def main(workdir: str, python_without_numpy: str, python_without_package: str) -> None:
     work = Path(workdir)
     spark = session("local[2,4]")
     df = data(spark)
@@ -76,16 +78,20 @@ def main(workdir: str, python_without_numpy: str) -> None:
     print("retried: same rows" if clean == retried and len(clean) == 320 else "retried: DIFFERENT")
     spark.stop()
 
-    os.environ["PYSPARK_PYTHON"] = python_without_numpy
-    spark = session("local[2]")
-    try:
-        smote(data(spark), "label", ["a", "b"], seed=8).write.parquet(str(work / "no-numpy"))
-        print("missing numpy: no error")
-    except Exception as error:  # noqa: BLE001 - the test checks the message
-        text = str(error)
-        at = text.find(MISSING_DEPENDENCY)
-        print("missing numpy: " + (text[at:].splitlines()[0] if at >= 0 else text[:2000]))
-    spark.stop()
+    for what, python in (
+        ("numpy", python_without_numpy),
+        ("spark_upsample", python_without_package),
+    ):
+        os.environ["PYSPARK_PYTHON"] = python
+        spark = session("local[2]")
+        try:
+            smote(data(spark), "label", ["a", "b"], seed=8).write.parquet(str(work / f"no-{what}"))
+            print(f"missing {what}: no error")
+        except Exception as error:  # noqa: BLE001 - the test checks the message
+            text = str(error)
+            at = text.find(MISSING_DEPENDENCY)
+            print(f"missing {what}: " + (text[at:].splitlines()[0] if at >= 0 else text[:2000]))
+        spark.stop()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from spark_upsample.errors import ConfigError
 from spark_upsample.job.cli import main
 from spark_upsample.job.config import build_config
 from spark_upsample.job.report import REPORT_NAME
+from spark_upsample.job.report_charts import compact
 from spark_upsample.job.report_html import (
     EXTREMES,
     MAX_BARS,
@@ -523,3 +524,99 @@ def test_histogram_bins():
         ("1k", "1,000 to 1,999 rows", 1),
     ]
     assert cell_name({"group": [1, None], "label": True}) == "1 / null / true"
+
+
+@pytest.mark.parametrize(
+    ("value", "label"),
+    [
+        (0, "0"),
+        (0.25, "0.25"),
+        (950, "950"),
+        (999.7, "1k"),
+        (1500, "1.5k"),
+        (999_999, "1M"),
+        (3e6, "3M"),
+        (2.5e9, "2.5G"),
+        (999.9e9, "1T"),
+        (1e12, "1T"),
+        (1.5e13, "15T"),
+        (2**40, "1.1T"),
+        (1e15, "1P"),
+        (250e15, "250P"),
+        (999.6e15, "1e18"),
+        (1e18, "1e18"),
+        (4.2e21, "4.2e21"),
+        (-2e12, "-2T"),
+    ],
+)
+def test_axis_labels_read_sensibly_at_every_magnitude(value, label):
+    assert compact(value) == label
+
+
+def test_a_chart_of_trillions_labels_its_axis_in_units():
+    cells = [
+        {"label": "a", "count_before": 10**12, "target": 3 * 10**12, "count_after": 3 * 10**12},
+        {"label": "b", "count_before": 3 * 10**18, "target": 3 * 10**18, "count_after": 3 * 10**18},
+    ]
+    page = render_page({"classes": cells, "label_col": "label"})
+    ticks = re.findall(r'text-anchor="middle">([^<]*)</text>', page)
+    assert {"1e18", "3e18"} <= set(ticks) and not [t for t in ticks if "+" in t]
+
+
+CELL = {"label": 1, "count_before": 5, "target": 10, "count_after": 10, "kept": 5, "draws": 5}
+
+
+@pytest.mark.parametrize(
+    ("report", "problem"),
+    [
+        ({"classes": [{"label": 1}]}, "classes[0] has no count_before, target, count_after"),
+        ({"classes": [1]}, "classes[0] is 1, not an object"),
+        ({"classes": [CELL], "group_by": ["g"]}, "classes[0] has no group"),
+        ({"classes": [{**CELL, "group": "g"}]}, 'classes[0].group is "g", not a list'),
+        (
+            {"classes": [CELL], "timings_seconds": {"read": 1.5, "total": "fast"}},
+            'timings_seconds is {"read": 1.5, "total": "fast"}, not an object of numbers',
+        ),
+        ({"classes": [{**CELL, "target": "10"}]}, 'classes[0].target is "10", not a number'),
+        (
+            {"classes": [{**CELL, "count_after": None}]},
+            "classes[0].count_after is null, not a number",
+        ),
+        ({"classes": [CELL, {**CELL, "draws": True}]}, "classes[1].draws is true, not a number"),
+        ({"classes": [CELL], "label_col": 3}, "label_col is 3, not a text or a list of texts"),
+        ({"classes": [CELL], "group_by": "g"}, 'group_by is "g", not a list of texts'),
+        ({"classes": [CELL], "output": []}, "output is [], not an object"),
+        (
+            {"classes": [CELL], "output": {"partition_by": "day"}},
+            'output.partition_by is "day", not a list of texts',
+        ),
+        ({"classes": [CELL], "cells": {"total": "many"}}, 'cells.total is "many", not an integer'),
+        (
+            {"classes": [CELL], "single_class_groups": ["a" * 50]},
+            f'single_class_groups is ["{"a" * 35}..., not a list of lists',
+        ),
+        ({"classes": {"a": 1}}, "it has no list of classes"),
+        ([CELL], "it has no list of classes"),
+    ],
+)
+def test_a_malformed_report_is_refused_in_one_line_with_exit_3(tmp_path, capsys, report, problem):
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps(report))
+    assert main(["report", str(saved)]) == 3
+    assert capsys.readouterr().err == (
+        f"spark-upsample: error: '{saved}' is not a spark-upsample run report: {problem}. "
+        "Pass the _upsample_report.json a run wrote.\n"
+    )
+    assert not (tmp_path / "run.html").exists()
+
+
+def test_a_report_of_an_older_version_without_optional_keys_is_drawn(tmp_path, capsys):
+    saved = tmp_path / "run.json"
+    cell = {**CELL, "kept": None, "draws": None, "correction": None}
+    grouped = {**cell, "group": ["g1"], "label": None}
+    report = {"classes": [cell], "timings_seconds": None, "single_class_groups": None}
+    for each, name in [(report, "1"), ({**report, "classes": [grouped], "group_by": ["g"]}, "g1")]:
+        saved.write_text(json.dumps(each))
+        assert main(["report", str(saved)]) == 0
+        assert capsys.readouterr().err == f"page: {tmp_path}/run.html\n"
+        assert f"<td>{name}</td>" in (tmp_path / "run.html").read_text()

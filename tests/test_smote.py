@@ -25,6 +25,7 @@ from spark_upsample import (
 )
 from spark_upsample.engine import knn
 from spark_upsample.engine.blocks import block_slots, search_partitions, spark_hash_long
+from spark_upsample.engine.frames import col
 from spark_upsample.engine.knn import exact_neighbours
 from spark_upsample.engine.synthesis import copy_draws
 from tests.conftest import spark_env
@@ -325,6 +326,61 @@ def test_a_small_class_uses_all_its_rows_and_integer_features_keep_their_type(sp
     assert len(new) == 10  # ids are copied from the base rows: 3 originals and 7 new rows
 
 
+OTHER_TYPES = {
+    "`the.note`": "concat('n', id)",
+    "ym": "make_ym_interval(1, cast(id as int))",
+    "months": "cast(make_ym_interval(0, cast(id as int)) as interval month)",
+    "dt": "make_dt_interval(id, 1, 2, 3.5)",
+    "dec": "cast(id as decimal(20, 3))",
+    "day": "date_add(date'2020-01-01', cast(id as int))",
+    "ts": "timestamp'2020-01-01 00:00:00' + make_dt_interval(0, cast(id as int))",
+    "bin": "cast(concat('x', id) as binary)",
+    "arr": "array(id, null)",
+    "m": "map('k', id)",
+    "st": "named_struct('p', id, 'q', array(named_struct('r', cast(id as string))))",
+    "flag": "id % 2 = 0",
+}
+
+
+def test_dotted_names_and_every_column_type_pass_through_to_the_new_rows(spark):
+    data = [(i, "minor" if i < 5 else "major", float(i % 3), float(i % 4)) for i in range(14)]
+    df = spark.createDataFrame(data, "id long, `the.label` string, a double, `b.x` double")
+    df = df.select("*", *[F.expr(e).alias(c.strip("`")) for c, e in OTHER_TYPES.items()])
+    result = smote_with_plan(
+        df, "the.label", ["a", "b.x"], seed=3, key_cols=["id"], lineage_col="lin", detail=True
+    )
+    assert result.plan.counts_after == {"major": 9, "minor": 9}
+    assert result.df.dtypes[: len(df.columns)] == df.dtypes
+    # Each column as text (PySpark cannot collect a year-month interval): a new row's columns,
+    # features aside, are its base row's.
+    kept = ["id", "the.label", *(c.strip("`") for c in OTHER_TYPES)]
+    # (chispa sorts by unquoted names, so dots become underscores here).
+    texts = [col(c).cast("string").alias(c.replace(".", "_")) for c in kept]
+    shown = result.df.select("lin", "smote_row_id", "smote_base_id", *texts)
+    plain = [c.replace(".", "_") for c in kept]
+    new = shown.where("lin = 'synthetic'").select(F.col("smote_base_id").alias("base"), *plain)
+    bases = shown.where("lin = 'original'").select(F.col("smote_row_id").alias("base"), *plain)
+    assert new.count() == 4
+    assert_df_equality(new, bases.join(new.select("base"), "base"), ignore_row_order=True)
+    assert new.where("ym is null or the_note is null or st is null").count() == 0
+
+
+def test_a_column_arrow_cannot_carry_is_refused_up_front_by_name_and_type(spark, small, tmp_path):
+    for column, expression, type_name in [
+        ("span", "make_interval(0, 1)", "interval"),
+        ("spans", "array(make_ym_interval(1, 2))", "array<interval year to month>"),
+    ]:
+        with pytest.raises(
+            InvalidParameterError,
+            match=re.escape(
+                f"column '{column}' has type {type_name}, which SMOTE cannot copy to new rows "
+                "(PySpark's Arrow conversion lacks it). Drop or cast it before SMOTE, and join it "
+                "back on a key if needed."
+            ),
+        ):
+            smote(small.withColumn(column, F.expr(expression)), "label", FEATURES, seed=1)
+
+
 @pytest.mark.parametrize(
     ("change", "error", "message"),
     [
@@ -403,22 +459,36 @@ def test_a_one_row_class_that_needs_new_rows_is_refused(spark, tmp_path):
 
 @pytest.mark.classic_only
 @pytest.mark.slow
-def test_task_retry_gives_the_same_rows_and_executors_without_numpy_fail_clearly(tmp_path):
+def test_task_retry_gives_the_same_rows_and_executors_without_dependencies_fail_clearly(tmp_path):
     # A subprocess: a retry needs local[2,4] (the shared session allows no task failures), and
-    # the second half needs workers whose numpy cannot be imported.
-    broken = tmp_path / "broken"
+    # the second half needs workers that cannot import numpy, then spark_upsample itself.
+    # Without numpy: a package of that name that fails to import, first on the path. Without
+    # spark_upsample: site-packages on the path but not processed (-S), so that the editable
+    # install's import hook is not there, as on an executor where the package is not installed.
+    broken = tmp_path / "without-numpy"
     (broken / "numpy").mkdir(parents=True)
-    (broken / "numpy" / "__init__.py").write_text("raise ImportError('numpy is broken here')\n")
-    wrapper = tmp_path / "python-without-numpy"
-    wrapper.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{broken}:$PYTHONPATH" exec "{sys.executable}" "$@"\n'
+    (broken / "numpy" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'numpy'\", name='numpy')\n"
     )
-    wrapper.chmod(0o755)
-    env = spark_env()
+    site_packages = Path(np.__file__).parent.parent
+    wrappers = {
+        "numpy": f'PYTHONPATH="{broken}:$PYTHONPATH" exec "{sys.executable}" "$@"',
+        "spark_upsample": (
+            f'PYTHONPATH="$PYTHONPATH:{site_packages}" exec "{sys.executable}" -S "$@"'
+        ),
+    }
+    for package, line in wrappers.items():
+        (tmp_path / f"python-without-{package}").write_text(f"#!/bin/sh\n{line}\n")
+        (tmp_path / f"python-without-{package}").chmod(0o755)
     done = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "smote_executors.py"), str(tmp_path), str(wrapper)],
-        cwd=ROOT,
-        env=env,
+        [
+            sys.executable,
+            str(ROOT / "tests" / "smote_executors.py"),
+            str(tmp_path),
+            *[str(tmp_path / f"python-without-{package}") for package in wrappers],
+        ],
+        cwd=tmp_path,  # not the checkout: a worker's Python imports from its cwd
+        env=spark_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -426,13 +496,19 @@ def test_task_retry_gives_the_same_rows_and_executors_without_numpy_fail_clearly
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "retried: same rows" in done.stdout
     assert (tmp_path / "retry-marker").exists()
-    assert "missing numpy: SMOTE runs numpy and pyarrow on the executors" in done.stdout
-    # Spark's own writer made the folder for its attempt, but no data file and no _SUCCESS.
-    assert not [
-        p.name
-        for p in (tmp_path / "no-numpy").rglob("*")
-        if p.is_file() and (p.suffix == ".parquet" or p.name == "_SUCCESS")
-    ]
+    for package in ("numpy", "spark_upsample"):
+        assert (
+            f"missing {package}: SMOTE runs spark-upsample, numpy and pyarrow on the executors, "
+            "whose Python cannot import them: point PYSPARK_PYTHON at a Python that has them "
+            "(the venv's python), or install them in the executors' Python environment "
+            f"(No module named '{package}')\n"
+        ) in done.stdout, done.stdout
+        # Spark's own writer made the folder for its attempt, but no data file and no _SUCCESS.
+        assert not [
+            p.name
+            for p in (tmp_path / f"no-{package}").rglob("*")
+            if p.is_file() and (p.suffix == ".parquet" or p.name == "_SUCCESS")
+        ]
 
 
 def test_query_blocks_land_on_distinct_partitions_by_sparks_own_hash(spark):

@@ -18,6 +18,9 @@ NAME_WIDTH = 190  # the column of class names left of the bars
 MAX_BIN_WIDTH = 90  # a histogram of few bins keeps narrow bars, from the left
 MAX_NAME = 24  # characters of a name drawn on a chart; the <title> has all of it
 
+# The units of axis labels, largest first; from 10**18 on, labels are scientific.
+_UNITS = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+
 
 def esc(value: object) -> str:
     """``value`` as HTML text, safe inside elements and quoted attributes."""
@@ -25,10 +28,16 @@ def esc(value: object) -> str:
 
 
 def compact(value: float) -> str:
-    """A short axis label: 950, 1.5k, 20k, 3M, 0.25."""
-    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= size:
-            return f"{value / size:.3g}{suffix}"
+    """A short axis label of three significant digits: 950, 1.5k, 20k, 3M, 1T, 2.5P, 0.25;
+    from 10**18 on, scientific: 1e18, 4.2e21. A value that rounds up to the next unit takes it
+    (999,999 is 1M, not 1e+03k)."""
+    for size, suffix in _UNITS:
+        shown = float(f"{value / size:.3g}")
+        if abs(shown) >= 1000:
+            mantissa, exponent = f"{value:.2e}".split("e")
+            return f"{float(mantissa):g}e{int(exponent)}"
+        if abs(shown) >= 1:
+            return f"{shown:g}{suffix}"
     return f"{value:.3g}"
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from spark_upsample.errors import InputError, OutputError
@@ -67,7 +68,8 @@ def read_report(path: str) -> dict[str, Any]:
     ------
     InputError
         The file is missing or unreadable, is not JSON, or holds no report (an object with the
-        ``classes`` the job lists).
+        ``classes`` the job lists, each key the page reads of the type the job writes: see
+        :func:`report_problem`).
     """
     try:
         with open(path, encoding="utf-8") as handle:
@@ -76,9 +78,90 @@ def read_report(path: str) -> dict[str, Any]:
         raise InputError(f"Cannot read the report {path!r}: {error.strerror or error}.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"The report {path!r} is not valid JSON: {error}.") from None
-    if not isinstance(report, dict) or not isinstance(report.get("classes"), list):
+    problem = (
+        report_problem(report)
+        if isinstance(report, dict) and isinstance(report.get("classes"), list)
+        else "it has no list of classes"
+    )
+    if problem:
         raise InputError(
-            f"{path!r} is not a spark-upsample run report: it has no list of "
-            "classes. Pass the _upsample_report.json a run wrote."
+            f"{path!r} is not a spark-upsample run report: {problem}. Pass the "
+            "_upsample_report.json a run wrote."
         )
     return report
+
+
+def report_problem(report: dict[str, Any]) -> str | None:
+    """What keeps the page from being drawn from ``report`` (a dict with a list of
+    ``classes``), in a few words, or None. A key the page reads must have the type the job
+    writes or be missing or null (an older version's report), except in each cell: its label
+    (any JSON value), its counts before, target and after (numbers) and, when the report groups
+    by columns, its group (a list)."""
+    for path, kind in _KEYS:
+        value = _at(report, path)
+        if value is not None and not _KINDS[kind](value):
+            return f"{'.'.join(path)} is {_shown(value)}, not {kind}"
+    grouped = bool(report.get("group_by"))
+    for i, cell in enumerate(report["classes"]):
+        where = f"classes[{i}]"
+        if not isinstance(cell, dict):
+            return f"{where} is {_shown(cell)}, not an object"
+        required = ("label", *_CELL_COUNTS[:3], *(("group",) if grouped else ()))
+        missing = [key for key in required if key not in cell]
+        if missing:
+            return f"{where} has no {', '.join(missing)}"
+        for key, kind in (*((c, "a number") for c in _CELL_COUNTS), ("group", "a list")):
+            value = cell.get(key)
+            if (value is not None or key in required) and not _KINDS[kind](value):
+                return f"{where}.{key} is {_shown(value)}, not {kind}"
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+_KINDS: dict[str, Callable[[Any], bool]] = {
+    "a number": _number,
+    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "a list": lambda v: isinstance(v, list),
+    "a list of texts": _texts,
+    "a text or a list of texts": lambda v: isinstance(v, str) or _texts(v),
+    "an object": lambda v: isinstance(v, dict),
+    "an object of numbers": lambda v: isinstance(v, dict) and all(map(_number, v.values())),
+    "a list of lists": lambda v: isinstance(v, list) and all(isinstance(g, list) for g in v),
+}
+# The keys of a report the page reads whose type matters, parents before their children.
+_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("label_col",), "a text or a list of texts"),
+    (("group_by",), "a list of texts"),
+    (("key_cols",), "a list of texts"),
+    (("single_class_groups",), "a list of lists"),
+    (("timings_seconds",), "an object of numbers"),
+    (("input",), "an object"),
+    (("spark",), "an object"),
+    (("output",), "an object"),
+    (("output", "partition_by"), "a list of texts"),
+    (("cells",), "an object"),
+    (("cells", "total"), "an integer"),
+    (("cells", "listed"), "an integer"),
+)
+_CELL_COUNTS = ("count_before", "target", "count_after", "kept", "draws")
+
+
+def _at(report: dict[str, Any], path: tuple[str, ...]) -> Any:
+    """The value at ``path`` (None when a key on the way is missing or null)."""
+    value: Any = report
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def _shown(value: Any) -> str:
+    """``value`` as JSON, cut to one short line."""
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -97,7 +97,7 @@ def cell_name(cell: Cell) -> str:
 
 
 def _overview(report: dict[str, Any], cells: list[Cell]) -> str:
-    total = report.get("timings_seconds", {}).get("total")
+    total = (report.get("timings_seconds") or {}).get("total")
     figures = [
         ("rows read", _count(report.get("rows_read"))),
         (
@@ -188,7 +188,7 @@ def _groups_section(report: dict[str, Any], cells: list[Cell]) -> str:
         sums = groups.setdefault(tuple(cell["group"]), [0, 0])
         sums[0] += cell["count_before"]
         sums[1] += cell["count_after"]
-    single = report.get("single_class_groups", [])
+    single = report.get("single_class_groups") or []
     names = ", ".join(esc(" / ".join(label_text(v) for v in g)) for g in single[:MAX_LISTED_GROUPS])
     more = (
         f" and {len(single) - MAX_LISTED_GROUPS:,} more" if len(single) > MAX_LISTED_GROUPS else ""
@@ -338,9 +338,9 @@ def _cell_table(kind: str, report: dict[str, Any], cells: Sequence[Cell], total:
         [
             *((label_text(v), False) for v in (*cell.get("group", ()), cell["label"])),
             *_counts_cells(cell["count_before"], cell["target"], cell["count_after"]),
-            (f"{cell['kept']:,}", True),
-            (f"{cell['draws']:,}", True),
-            (cell.get("correction", ""), False),
+            (_count(cell.get("kept")) or "", True),
+            (_count(cell.get("draws")) or "", True),
+            (cell.get("correction") or "", False),
         ]
         for cell in cells
     ]

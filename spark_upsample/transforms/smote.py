@@ -18,8 +18,9 @@ other columns copied from the base row, as Arrow arrays: any column type passes 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from inspect import signature
 from typing import Any
 
 from pyspark.sql import Column, DataFrame
@@ -55,8 +56,9 @@ ROW_ID, BASE_ID, NEIGHBOR_ID, GAP = (
 )
 DETAIL_COLUMNS = (ROW_ID, BASE_ID, NEIGHBOR_ID, GAP)
 MISSING_DEPENDENCY = (
-    "SMOTE runs numpy and pyarrow on the executors: install them (and spark-upsample) in the "
-    "executors' Python environment"
+    "SMOTE runs spark-upsample, numpy and pyarrow on the executors, whose Python cannot import "
+    "them: point PYSPARK_PYTHON at a Python that has them (the venv's python), or install them "
+    "in the executors' Python environment"
 )
 _QUERY, _REFERENCE, _COPIES = 0, 1, 2
 _BLOCK_SALT = 0x5307E
@@ -147,9 +149,12 @@ def smote_with_plan(
     InvalidDataError
         Null, NaN or infinite values in a feature column (counted in the counting job), or a
         class of one row that needs new rows (it has no neighbour).
-    All are raised before any output is produced. The new rows are computed by Python on the
-    executors, which need numpy and pyarrow (and spark-upsample): a task that cannot import
-    them fails with an ``ImportError`` that says so (:data:`MISSING_DEPENDENCY`).
+    All are raised before any output is produced; so is an ``InvalidParameterError`` naming a
+    column whose type cannot reach the executors (PySpark's Arrow conversion lacks it, as a
+    calendar interval or an interval inside an array; a year-month interval itself passes).
+    The new rows are computed by Python on the executors, which need spark-upsample, numpy and
+    pyarrow: a task that cannot import them fails with an ``ImportError`` whose one line names
+    ``PYSPARK_PYTHON`` (:data:`MISSING_DEPENDENCY`).
 
     Notes
     -----
@@ -308,6 +313,13 @@ def _validate(
                 f"feature_cols: column {name!r} has type {data_type.simpleString()}; SMOTE "
                 "needs numeric feature columns (integer, float, double or decimal)."
             )
+    for field in df.schema.fields:
+        if field.name not in features and not _carried_by_arrow(field.dataType):
+            raise InvalidParameterError(
+                f"column {field.name!r} has type {field.dataType.simpleString()}, which SMOTE "
+                "cannot copy to new rows (PySpark's Arrow conversion lacks it). Drop or cast it "
+                "before SMOTE, and join it back on a key if needed."
+            )
     lineage_col = options.lineage_col
     if lineage_col is not None and (not isinstance(lineage_col, str) or not lineage_col):
         raise InvalidParameterError(
@@ -321,6 +333,22 @@ def _validate(
                 f"{name!r} is already a column of the input; SMOTE adds it "
                 f"({'lineage_col' if name == lineage_col else 'detail=True'}). Rename it."
             )
+
+
+def _carried_by_arrow(data_type: T.DataType) -> bool:
+    """Whether the executor function can carry a column of ``data_type`` (see
+    :func:`_arrow_type`); PySpark's own test of a ``mapInArrow`` schema."""
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    # PySpark 4 converts timestamps for a time zone and needs one; 3.5 takes no such argument.
+    zone: dict[str, Any] = (
+        {"timezone": "UTC"} if "timezone" in signature(to_arrow_type).parameters else {}
+    )
+    try:
+        to_arrow_type(_arrow_type(data_type), **zone)
+    except TypeError:
+        return False
+    return True
 
 
 def _check_features(features: tuple[str, ...], flagged: dict[Any, tuple[int, ...]]) -> None:
@@ -410,9 +438,13 @@ def _synthetic(
         F.col(names["copies"]),
     )
     as_double = [col(f).cast("double").alias(d) for f, d in zip(features, doubles, strict=True)]
+    # The other columns cross the function under internal names: PySpark's mapInArrow resolves
+    # its input's columns by unquoted name, which fails on a name that holds a dot.
     passed = tuple(c for c in rows.columns if c not in features and c != names["row"])
+    carried = tuple(f"{names['row']}_p{i}" for i in range(len(passed)))
+    types = [rows.schema[c].dataType for c in passed]
     queries = cells.select(
-        *[col(c) for c in passed],
+        *[_to_arrow(col(c), t).alias(p) for c, t, p in zip(passed, types, carried, strict=True)],
         row,
         F.col(cell_id),
         F.col(names["k"]),
@@ -433,9 +465,9 @@ def _synthetic(
     )
     grouped = together.repartition(partitions, F.col(names["slot"]))
 
-    spec = _Blocks(seed, doubles, passed, names)
+    spec = {"seed": seed, "doubles": doubles, "passed": carried, "names": names}
     schema = T.StructType(
-        [T.StructField(c, rows.schema[c].dataType, True) for c in passed]
+        [T.StructField(p, _arrow_type(t), True) for p, t in zip(carried, types, strict=True)]
         + [T.StructField(d, T.DoubleType(), True) for d in doubles]
         + [
             T.StructField(names["base"], T.LongType(), True),
@@ -443,7 +475,54 @@ def _synthetic(
             T.StructField(names["gap"], T.DoubleType(), True),
         ]
     )
-    return grouped.mapInArrow(lambda batches: _new_rows(batches, spec), schema), drawn.sample_sizes
+    new = grouped.mapInArrow(_on_executors(spec), schema).select(
+        *[
+            _from_arrow(F.col(p), t).alias(c)
+            for c, t, p in zip(passed, types, carried, strict=True)
+        ],
+        *doubles,
+        names["base"],
+        names["neighbour"],
+        names["gap"],
+    )
+    return new, drawn.sample_sizes
+
+
+def _arrow_type(data_type: T.DataType) -> T.DataType:
+    """The type a column of ``data_type`` crosses the executor function as: its own, but a
+    year-month interval (which PySpark's Arrow conversion lacks) as its number of months."""
+    return T.IntegerType() if isinstance(data_type, T.YearMonthIntervalType) else data_type
+
+
+def _to_arrow(column: Column, data_type: T.DataType) -> Column:
+    """``column`` as :func:`_arrow_type` carries it."""
+    if isinstance(data_type, T.YearMonthIntervalType):
+        return column.cast("interval month").cast("int")
+    return column
+
+
+def _from_arrow(column: Column, data_type: T.DataType) -> Column:
+    """The inverse of :func:`_to_arrow`: the column back in ``data_type``."""
+    if isinstance(data_type, T.YearMonthIntervalType):
+        return column.cast("interval month").cast(data_type)
+    return column
+
+
+def _on_executors(spec: dict[str, Any]) -> Callable[[Iterator[Any]], Iterator[Any]]:
+    """The function ``mapInArrow`` ships: :func:`_new_rows` of the :class:`_Blocks` of ``spec``
+    (plain values). It refers to nothing of this package but by an import when it runs, and
+    cloudpickle ships a nested function by value: so an executor that cannot import
+    spark-upsample fails with :data:`MISSING_DEPENDENCY`, not in unpickling the function."""
+    missing = MISSING_DEPENDENCY
+
+    def new_rows(batches: Iterator[Any]) -> Iterator[Any]:
+        try:
+            from spark_upsample.transforms.smote import _Blocks, _new_rows
+        except ImportError as error:
+            raise ImportError(f"{missing} ({error})") from error
+        return _new_rows(batches, _Blocks(**spec))
+
+    return new_rows
 
 
 def _new_rows(batches: Iterator[Any], spec: _Blocks) -> Iterator[Any]:
