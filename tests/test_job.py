@@ -337,7 +337,7 @@ def test_verbose_logs_debug(spark, events, tmp_path, caplog):
             2,
             "write_mode must be one of error, overwrite, append",
         ),
-        (["--input", "{events}", "--output", "{out}", "--bogus"], 2, "unrecognized arguments"),
+        (["--input", "{events}", "--output", "{out}", "--bogus"], 2, "unknown option --bogus"),
         (["--input", "{events}", "--output", "{events}/sub"], 2, "overlaps the input"),
         (
             ["--input", "{events}", "--output", "{out}", "--strategy", "z=5"],

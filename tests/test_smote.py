@@ -29,7 +29,7 @@ from spark_upsample.engine.frames import col
 from spark_upsample.engine.knn import exact_neighbours
 from spark_upsample.engine.synthesis import copy_draws
 from tests.conftest import spark_env
-from tests.helpers import label_counts
+from tests.helpers import SPARK_4, label_counts
 
 ROOT = Path(__file__).resolve().parent.parent
 FEATURES = ["a", "b"]
@@ -366,10 +366,12 @@ def test_dotted_names_and_every_column_type_pass_through_to_the_new_rows(spark):
 
 
 def test_a_column_arrow_cannot_carry_is_refused_up_front_by_name_and_type(spark, small, tmp_path):
-    for column, expression, type_name in [
-        ("span", "make_interval(0, 1)", "interval"),
-        ("spans", "array(make_ym_interval(1, 2))", "array<interval year to month>"),
-    ]:
+    refused = [("spans", "array(make_ym_interval(1, 2))", "array<interval year to month>")]
+    if SPARK_4:
+        # PySpark 3.5 cannot even read a schema holding a calendar interval (CANNOT_PARSE_DATATYPE
+        # from DataFrame.schema), so such a frame never reaches SMOTE there.
+        refused.append(("span", "make_interval(0, 1)", "interval"))
+    for column, expression, type_name in refused:
         with pytest.raises(
             InvalidParameterError,
             match=re.escape(
