@@ -45,6 +45,10 @@ Per case it measures, alternating and in a rotating order, ``--repeats`` times (
   smote``, ``imblearn`` imbalanced-learn's ``SMOTE(k_neighbors=5)`` (``tutorial`` and ``numpy``
   do not apply). The published figures of Approx-SMOTE and SMOTE-BD are noted beside it.
 
+``--profile`` prints, after each run of a Spark method, every Spark job it ran (seconds, tasks,
+and the action with the function and line that called it) and the driver's seconds between them,
+and puts the profile of each method's median run in the Markdown (``bench.profile``).
+
 ``--methods floor,library,...`` picks a subset. Without spark-submit the session is ``local[2]``
 with the UI off and Spark's default driver memory (1g), or ``--driver-memory``.
 

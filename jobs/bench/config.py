@@ -50,6 +50,8 @@ class BenchConfig:
     smote : SMOTE cases: the SUSY-shaped input with its minority class times each factor
         (1: SUSY at ratio 16; 10: ten times as many minority rows)
     smote_scale : both classes of the SMOTE cases times this (1: full size; less for a dry run)
+    profile : per Spark method run, list every Spark job it ran (its seconds, tasks and the call
+        that ran it) and the driver's seconds between them (:mod:`bench.profile`)
     """
 
     rows: tuple[int, ...] = (1_000_000, 10_000_000)
@@ -66,6 +68,7 @@ class BenchConfig:
     peer_time_limit: float | None = None
     smote: tuple[int, ...] = ()
     smote_scale: float = 1.0
+    profile: bool = False
 
 
 def parse_args(argv: list[str]) -> BenchConfig:
@@ -112,6 +115,11 @@ def parse_args(argv: list[str]) -> BenchConfig:
         default=d.peer_memory_limit / (1 << 30),
         help="GiB; a peer whose process tree passes it is killed",
     )
+    add(
+        "--profile",
+        action="store_true",
+        help="per Spark method run: the seconds of every Spark job and of the driver between them",
+    )
     a = p.parse_args(argv)
     try:
         rows, groups, high_ratio = int_list(a.rows), int_list(a.groups), int_list(a.high_ratio)
@@ -156,6 +164,7 @@ def parse_args(argv: list[str]) -> BenchConfig:
         peer_time_limit=a.peer_time_limit,
         smote=smote,
         smote_scale=a.smote_scale,
+        profile=a.profile,
     )
 
 

@@ -26,6 +26,7 @@ from bench.config import GROUP, LABEL, BenchConfig
 from bench.data import Case, label_counts
 from bench.methods import SPARK_RUNNERS
 from bench.peers import POLL_SECONDS, SMOTE_PEER, run_peer, tree_rss
+from bench.profile import Profiler, Span
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Run:
     jvm_heap: int | None = None
     error: str | None = None
     load: tuple[float, float] | None = None  # 1-minute load average before and after the run
+    profile: list[Span] | None = None  # with --profile: its jobs and driver gaps
 
 
 @dataclass
@@ -129,19 +131,27 @@ def measure_spark(
     out: Path,
     seed: int,
     repeat: int,
+    profiler: Profiler | None = None,
 ) -> Run:
-    """One timed run of a Spark method, then its output's counts and its plan (untimed)."""
+    """One timed run of a Spark method, then its output's counts and its plan (untimed); with a
+    ``profiler``, its jobs and the driver's gaps between them in ``run.profile``."""
     run = Run(method, repeat)
     before = load_average()
     sc = spark.sparkContext
     group = f"bench-{method}-{case.path.name}-{repeat}"
     sc.setJobGroup(group, group)
+    if profiler:  # a job description would hide the call sites that label the profile
+        sc.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type] # null unsets
     try:
         with probe.measure(run), contextlib.redirect_stderr(io.StringIO()):
+            mark = profiler.start() if profiler else None
             start = time.perf_counter()
             planning = SPARK_RUNNERS[method](spark, case, out, seed)
             run.seconds = time.perf_counter() - start
+            end = time.time()
         run.load = (before, load_average())
+        if profiler and mark:
+            run.profile = profiler.spans(mark, end)
         run.spark_jobs = len(sc.statusTracker().getJobIdsForGroup(group))
         check_output(spark, case, out, run)
         if planning is not None:

@@ -13,6 +13,7 @@ from pyspark.sql import SparkSession
 
 from bench.config import METHODS, PEER_METHODS, BenchConfig
 from bench.measure import CaseResult, Run
+from bench.profile import render
 
 MIB = 1 << 20
 COLUMNS = (
@@ -116,7 +117,24 @@ def markdown_table(result: CaseResult) -> str:
         if row["errors"]:
             lines[-1] += f" failed runs: {'; '.join(row['errors'])}"
     lines += [""] + [f"- {n}" for n in result.notes]
+    lines += profile_tables(result)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def profile_tables(result: CaseResult) -> list[str]:
+    """With ``--profile``: per Spark method, the profile of its median run (the one whose
+    seconds are the lower median), as a Markdown table."""
+    lines = []
+    for method in METHODS:
+        runs = sorted(
+            (r for r in result.runs if r.method == method and r.profile and r.seconds is not None),
+            key=lambda r: r.seconds or 0.0,
+        )
+        if runs:
+            run = runs[(len(runs) - 1) // 2]
+            head = f"Profile of **{method}**, run {run.repeat + 1} ({run.seconds:.1f} s):"
+            lines += ["", head, "", *render(run.profile or [])]
+    return lines
 
 
 def ratio(value: float | None) -> str:

@@ -16,6 +16,7 @@ from bench.config import PEER_METHODS, BenchConfig, parse_args
 from bench.data import OUTPUT_FACTOR, Case, class_case, group_case, high_ratio_case, smote_case
 from bench.measure import CaseResult, DriverProbe, measure_peer, measure_spark
 from bench.peers import missing_peer_packages
+from bench.profile import Profiler, render
 from bench.report import write_results
 
 
@@ -25,6 +26,7 @@ def main(argv: list[str]) -> int:
     (config.out / "out").mkdir(parents=True, exist_ok=True)
     spark = get_session(config)
     probe = DriverProbe(spark)
+    profiler = Profiler(spark) if config.profile else None
     missing = missing_peer_packages()
     peer_note = None
     if missing:
@@ -34,7 +36,7 @@ def main(argv: list[str]) -> int:
     results = []
     for case, notes in cases(spark, config):
         print(f"{case.name}: {case.cells:,} cells, {case.out_rows:,} rows out", flush=True)
-        result = bench_case(spark, config, probe, case, peer_note)
+        result = bench_case(spark, config, probe, case, peer_note, profiler)
         result.notes[:0] = notes
         results.append(result)
         write_results(config, results, argv, spark, stamp)
@@ -98,9 +100,15 @@ def smote_notes(config: BenchConfig, factor: int) -> list[str]:
 
 
 def bench_case(
-    spark: SparkSession, config: BenchConfig, probe: DriverProbe, case: Case, peer_note: str | None
+    spark: SparkSession,
+    config: BenchConfig,
+    probe: DriverProbe,
+    case: Case,
+    peer_note: str | None,
+    profiler: Profiler | None = None,
 ) -> CaseResult:
-    """Every method of ``config`` that applies to ``case``, ``config.repeats`` times."""
+    """Every method of ``config`` that applies to ``case``, ``config.repeats`` times (each Spark
+    method's run profiled when a ``profiler`` is given)."""
     result = CaseResult(case)
     methods = list(config.methods)
     if case.feature_cols:
@@ -125,7 +133,7 @@ def bench_case(
             if method in PEER_METHODS:
                 run = measure_peer(spark, config, method, case, out, repeat)
             else:
-                run = measure_spark(spark, probe, method, case, out, config.seed, repeat)
+                run = measure_spark(spark, probe, method, case, out, config.seed, repeat, profiler)
             clean(out)
             result.runs.append(run)
             if run.error and run.error.startswith("killed"):
@@ -136,6 +144,8 @@ def bench_case(
                 status = f"{run.seconds:7.1f} s, CPU {run.cpu_seconds or 0:6.1f} s"
             line = f"  {case.name} | run {repeat + 1}/{config.repeats} | {method:9} {status}"
             print(line, flush=True)
+            if run.profile:
+                print("\n".join("    " + line for line in render(run.profile)), flush=True)
     return result
 
 
