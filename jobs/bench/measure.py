@@ -143,8 +143,8 @@ def measure_spark(
     if profiler:  # a job description would hide the call sites that label the profile
         sc.setLocalProperty("spark.job.description", None)  # type: ignore[arg-type] # null unsets
     try:
+        mark = profiler.start() if profiler else None  # outside the CPU seconds measured
         with probe.measure(run), contextlib.redirect_stderr(io.StringIO()):
-            mark = profiler.start() if profiler else None
             start = time.perf_counter()
             planning = SPARK_RUNNERS[method](spark, case, out, seed)
             run.seconds = time.perf_counter() - start

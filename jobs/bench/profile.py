@@ -72,7 +72,11 @@ class Profiler:
 
     def start(self) -> tuple[int, float]:
         """A mark to give :meth:`spans` after the run: the next job id and the time."""
-        return max(self._job_records(-1), default=-1) + 1, time.time()
+        newest = -1
+        jobs = self._jobs.jobsList(None).iterator()
+        while jobs.hasNext():
+            newest = max(newest, int(jobs.next().jobId()))
+        return newest + 1, time.time()
 
     def spans(self, mark: tuple[int, float], end: float) -> list[Span]:
         """The timeline from ``mark`` (:meth:`start`) to ``end`` (``time.time()`` at the end
