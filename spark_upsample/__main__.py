@@ -1,5 +1,5 @@
 """``python -m spark_upsample``: the command line (:mod:`spark_upsample.job.command`)."""
 
-from spark_upsample.job.command import main
+from spark_upsample.job.command import entry_point
 
-raise SystemExit(main())
+entry_point()

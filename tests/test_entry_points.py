@@ -328,3 +328,43 @@ def test_demo_data_is_the_seed_example():
         ]
         assert b["species"] == names[int(a["species"])]
         assert b["label"] == ("0" if a["species"] == "0" else "1")
+
+
+@pytest.mark.parametrize(
+    "caller",
+    [
+        [str(BIN / "spark-upsample")],
+        [sys.executable, "-m", "spark_upsample"],
+        [str(BIN / "spark-submit"), "--master", "local[1]", str(ROOT / "jobs" / "upsample.py")],
+    ],
+    ids=["console script", "python -m", "spark-submit"],
+)
+def test_every_process_caller_exits_with_the_jobs_exit_code(caller, tmp_path):
+    failed = run([*caller, "--input", "x", "--output", str(tmp_path / "o"), "--bogus"])
+    assert failed.returncode == 2, failed.stderr
+    assert "unknown option --bogus" in failed.stdout + failed.stderr
+    assert run([*caller, "--version"]).returncode == 0
+
+
+def test_the_wheel_entry_point_called_as_a_function_raises_on_failure(spark, tmp_path, monkeypatch):
+    """As a Databricks python_wheel_task calls it: the console script's entry point, found
+    through importlib.metadata and called with no arguments (the parameters in sys.argv), its
+    return value ignored. A failure must raise SystemExit with the code; a success return."""
+    from importlib import metadata
+
+    (found,) = metadata.entry_points(group="console_scripts", name="spark-upsample")
+    entry = found.load()
+    data = tmp_path / "in"
+    spark.range(40).selectExpr("id", "CAST(id % 4 = 0 AS INT) AS label").write.parquet(str(data))
+
+    missing = ["--input", str(tmp_path / "nope"), "--output", str(tmp_path / "never")]
+    monkeypatch.setattr(sys, "argv", ["spark-upsample", *missing])
+    with pytest.raises(SystemExit) as exited:
+        entry()
+    assert exited.value.code == 3
+    assert not (tmp_path / "never").exists()
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(sys, "argv", ["spark-upsample", "--input", str(data), "--output", str(out)])
+    assert entry() is None
+    assert label_counts(spark.read.parquet(str(out))) == {0: 30, 1: 30}

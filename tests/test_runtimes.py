@@ -623,7 +623,8 @@ def test_databricks_bundle_runs_the_wheel_entry_point_with_options_the_cli_accep
             for task in job["tasks"]:
                 wheel_task = task["python_wheel_task"]
                 assert normalized(wheel_task["package_name"]) == normalized(project_name())
-                assert scripts[wheel_task["entry_point"]] == "spark_upsample.job.command:main"
+                entry_point = scripts[wheel_task["entry_point"]]
+                assert entry_point == "spark_upsample.job.command:entry_point"
                 params = [resolve(p, job, variables) for p in wheel_task["parameters"]]
                 given = [p for p in wheel_task["parameters"] if str(p).startswith("--")]
                 assert set(given) <= options, set(given) - options
@@ -686,7 +687,7 @@ def test_wheel_builds_and_its_console_script_runs_from_a_fresh_venv(tmp_path):
     assert "spark_upsample/job/cli.py" in names
     assert "spark_upsample/data/iris_imbalanced.csv" in names
     assert not [n for n in names if n.startswith(("tests/", "conf/", "jobs/"))]
-    assert "spark-upsample = spark_upsample.job.command:main" in entry_points
+    assert "spark-upsample = spark_upsample.job.command:entry_point" in entry_points
     assert any(r.startswith("Requires-Dist: pyspark") for r in requires), requires
 
     # A fresh venv gets the wheel. Its dependencies (pyspark is ~400 MB) come from this venv

@@ -1,4 +1,5 @@
-"""The ``spark-upsample`` command (the console script and ``python -m spark_upsample``).
+"""The ``spark-upsample`` command (the console script, ``python -m spark_upsample`` and
+Databricks' ``python_wheel_task``, all through :func:`entry_point`).
 
 ``--help``, ``--version`` and ``spark-upsample report PATH.json`` (a saved report's page) need no
 Spark, so they run where no PySpark is installed; anything else is a run of the job,
@@ -33,3 +34,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from spark_upsample.job.cli import main as run_job  # imports PySpark
 
     return run_job(args)
+
+
+def entry_point() -> None:
+    """The entry point of the console script, ``python -m`` and a Databricks
+    ``python_wheel_task``: :func:`main` on ``sys.argv[1:]``.
+
+    Returns normally when the exit code is 0 and raises ``SystemExit(code)`` otherwise, so that a
+    caller that calls it as a function and ignores what it returns (a wheel task, which fails on
+    an exception or a non-zero ``SystemExit``) still sees the failure.
+    """
+    code = main()
+    if code:
+        raise SystemExit(code)
