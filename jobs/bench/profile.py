@@ -36,7 +36,7 @@ LISTENER_WAIT_SECONDS = 10.0  # the status store hears of a job's end asynchrono
 # A job: submitted, completed (epoch seconds, None while unknown), tasks, broadcast, label.
 _Job = tuple[float | None, float | None, int, bool, str]
 _CALL_SITE = re.compile(r"^(?P<action>\S+) at (?P<file>.+\.py):(?P<line>\d+)$")
-_JVM_CALL_SITE = re.compile(r"^(?P<action>\S+) at \S+\.(java|scala):\d+$")
+_OTHER_CALL_SITE = re.compile(r"^(?P<action>\S+) at \S+:\d+$")  # JVM code, "<unknown>"
 BROADCAST = "broadcast exchange"
 
 
@@ -150,8 +150,9 @@ class Profiler:
 
 def call_site_label(call_site: str) -> str:
     """``collect at /x/spark_upsample/engine/sampler.py:161`` -> ``collect in draw_exact
-    (spark_upsample/engine/sampler.py:161)``; ``parquet at NativeMethodAccessorImpl.java:0`` ->
-    ``parquet``; anything else unchanged."""
+    (spark_upsample/engine/sampler.py:161)``; a call site outside Python
+    (``parquet at NativeMethodAccessorImpl.java:0``, ``parquet at <unknown>:0``) -> ``parquet``;
+    anything else unchanged."""
     python = _CALL_SITE.match(call_site)
     if python:
         path, line = Path(python["file"]), int(python["line"])
@@ -159,8 +160,8 @@ def call_site_label(call_site: str) -> str:
         function = enclosing_function(str(path), line)
         where = f" in {function}" if function else ""
         return f"{python['action']}{where} ({shown}:{line})"
-    jvm = _JVM_CALL_SITE.match(call_site)
-    return jvm["action"] if jvm else call_site
+    other = _OTHER_CALL_SITE.match(call_site)
+    return other["action"] if other else call_site
 
 
 @cache
