@@ -391,6 +391,36 @@ def test_keys_and_options_stay_in_step():
     assert {a.dest for a in build_parser()._actions} - NOT_KEYS == set(KEYS)
 
 
+def test_help_lists_the_options_in_groups_each_with_its_key_and_default():
+    """``--help`` has the groups input, resampling, SMOTE, split, output and run, in that order;
+    every config key's option sits in its group and shows ``[key: K; default: D]`` once."""
+    import re
+
+    from spark_upsample.job.options import HELP_GROUPS, build_parser
+
+    text = build_parser().format_help()
+    headings = [m.group(1) for m in re.finditer(r"(?m)^(\w+):$", text)]
+    assert headings == ["options", *HELP_GROUPS]
+    sections = dict(zip(headings, re.split(r"(?m)^\w+:$", text)[1:], strict=True))
+    flat = {name: " ".join(body.split()) for name, body in sections.items()}
+    for key in KEYS:
+        assert " ".join(text.split()).count(f"[key: {key}; default:") == 1, key
+    expected = {
+        "input": {"input": "none", "input_format": "parquet", "checkpoint_input": "false"},
+        "resampling": {"method": "upsample", "strategy": "auto", "label_col": "label"},
+        "SMOTE": {"feature_cols": "none", "k_neighbors": "5"},
+        "split": {"split": "none", "resample_part": "train"},
+        "output": {"write_mode": "error", "report": "<output>/_upsample_report.json"},
+        "run": {"dry_run": "false", "remote": "$SPARK_REMOTE"},
+    }
+    for group, defaults in expected.items():
+        for key, default in defaults.items():
+            option = "--" + key.replace("_", "-")
+            assert option in flat[group], (group, option)
+            assert f"[key: {key}; default: {default}]" in flat[group], (group, key)
+    assert "[key: max_ratio; default: 10000]" in flat["resampling"]
+
+
 @pytest.mark.parametrize("key", KEYS)
 def test_every_key_has_the_option_of_its_own_name(key):
     """``--<key with dashes>`` sets that key (a boolean's takes no value)."""

@@ -17,7 +17,14 @@ from typing import Any, NoReturn
 from spark_upsample import __version__
 from spark_upsample.engine.strategy import DEFAULT_MAX_RATIO
 from spark_upsample.errors import ConfigError
-from spark_upsample.job.config import KEYS, JobConfig, build_config, load_file, parse_strategy
+from spark_upsample.job.config import (
+    DEFAULTS,
+    KEYS,
+    JobConfig,
+    build_config,
+    load_file,
+    parse_strategy,
+)
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_CONFIG, EXIT_INPUT, EXIT_OUTPUT = 0, 1, 2, 3, 4
 
@@ -44,43 +51,76 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
 
 
+# The groups of --help, in order, and the default shown for a key whose JobConfig default (None or
+# an empty value) means something else.
+HELP_GROUPS = ("input", "resampling", "SMOTE", "split", "output", "run")
+_SHOWN_DEFAULTS = {
+    "seed": "random, in the report",
+    "report": "<output>/_upsample_report.json",
+    "report_html": "beside the report, .html",
+    "remote": "$SPARK_REMOTE",
+    "output_files": "Spark's",
+    "compression": "the format's",
+    "resample_part": "train",
+    "max_ratio": f"{DEFAULT_MAX_RATIO:g}",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser. Every config key has the option of its name (``write_mode`` is
     ``--write-mode``; a list or table key takes a comma-separated value, and also has the
     repeatable singular option: ``--key-cols a,b`` or ``--key-col a --key-col b``); ``--master``
-    and ``--conf`` are Spark settings, not config keys."""
+    and ``--conf`` are Spark settings, not config keys. ``--help`` lists the options in the
+    groups of :data:`HELP_GROUPS`, each with its config key and default."""
     parser = _Parser(
         prog="spark-upsample",
         description="Rebalance classes by random sampling with replacement, to exact counts.",
-        epilog="spark-upsample report PATH.json renders the HTML page of a saved run report.",
+        epilog="spark-upsample report PATH.json renders the HTML page of a saved run report. "
+        "Every option but --master, --conf and --version is a key of the --config file.",
         argument_default=argparse.SUPPRESS,
     )
-    add = parser.add_argument
-    add("--config", help="TOML config file; options given here override its keys")
+    groups = {
+        "input": parser.add_argument_group("input", "what to read"),
+        "resampling": parser.add_argument_group("resampling", "which rows, how many"),
+        "SMOTE": parser.add_argument_group("SMOTE", "with --method smote"),
+        "split": parser.add_argument_group("split", "split first, then resample one part"),
+        "output": parser.add_argument_group("output", "where and how to write"),
+        "run": parser.add_argument_group("run", "the run itself, and Spark"),
+    }
+    assert tuple(groups) == HELP_GROUPS
+
+    def adder(group: str) -> Callable[..., Any]:
+        def add(*flags: str, **kwargs: Any) -> Any:
+            key = kwargs.get("dest", flags[0][2:].replace("-", "_"))
+            if key in KEYS and flags[0][2:].replace("-", "_") == key:
+                kwargs["help"] = f"{kwargs['help']} [key: {key}; default: {_default_text(key)}]"
+            return groups[group].add_argument(*flags, **kwargs)
+
+        return add
+
+    add = adder("input")
     add("--input", help="input path (files)")
     add("--input-table", help="input catalog table, instead of --input")
-    add("--input-format", help="parquet (default), csv, json, orc, delta, ...")
+    add("--input-format", help="parquet, csv, json, orc, delta, ...")
     add("--input-schema", help="DDL schema for text inputs, e.g. 'id INT, label STRING'")
     _add_table(add, "input_options", "reader options")
-    add("--output", help="output path")
-    add("--output-format", help="parquet (default) or any Spark format")
-    _add_table(add, "output_options", "writer options")
-    add("--write-mode", help="error (default), overwrite or append")
-    add("--partition-by", help="comma-separated output partition columns")
-    add("--compression", help="output compression codec, e.g. snappy, zstd")
-    add("--output-files", type=int, help="number of output files (adds a shuffle); 0: Spark's")
-    add("--report", help="report JSON path (default: _upsample_report.json in the output)")
-    add("--report-html", help="the report's HTML page (default: beside the report JSON, .html)")
-    add("--no-report-html", dest="report_html", action="store_false", help="write no page")
+    add(
+        "--checkpoint-input",
+        action=argparse.BooleanOptionalAction,
+        help="materialise the input once before counting "
+        "(for inputs that can change between reads)",
+    )
+
+    add = adder("resampling")
     add(
         "--label-col",
         action="append",
         metavar="COLUMN",
-        help="the class column (default: label); repeat for classes on several columns",
+        help="the class column; repeat for classes on several columns",
     )
     add(
         "--method",
-        help="upsample (default), downsample, resample (every class to --target), "
+        help="upsample, downsample, resample (every class to --target), "
         "or smote (new rows between neighbours, needs --feature-col)",
     )
     add(
@@ -89,11 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         "majority instead of minority), a ratio, or class=count,class=count",
     )
     add("--target", help="with --method resample: an integer, majority, mean, median or minority")
-    add(
-        "--seed",
-        type=_int_or_text,
-        help="non-negative integer seed (default: random, in the report)",
-    )
+    add("--seed", type=_int_or_text, help="non-negative integer seed")
     add(
         "--keep-originals",
         action=argparse.BooleanOptionalAction,
@@ -115,6 +151,33 @@ def build_parser() -> argparse.ArgumentParser:
     add("--lineage-col", help="add this column: 'original' or 'copy' ('synthetic' with smote)")
     add("--shrinkage", help="smoothed bootstrap factor, or class=factor,class=factor")
     add("--shrinkage-cols", help="comma-separated float/double columns to smooth")
+    add("--null-labels", help="error or drop")
+    add(
+        "--max-ratio",
+        type=float,
+        help="largest allowed target/count of a class (0: no limit)",
+    )
+
+    add = adder("SMOTE")
+    _add_list(add, "feature_cols", "the numeric columns to interpolate")
+    add("--k-neighbors", type=_int_or_text, help="neighbours per row")
+
+    add = adder("split")
+    add(
+        "--split",
+        help="e.g. train=0.8,test=0.2: every part is written to <output>/<part>, "
+        "the --resample-part resampled",
+    )
+    add("--resample-part", help="with --split: the part to resample")
+
+    add = adder("output")
+    add("--output", help="output path")
+    add("--output-format", help="parquet or any Spark format")
+    _add_table(add, "output_options", "writer options")
+    add("--write-mode", help="error, overwrite or append")
+    add("--partition-by", help="comma-separated output partition columns")
+    add("--compression", help="output compression codec, e.g. snappy, zstd")
+    add("--output-files", type=int, help="number of output files (adds a shuffle); 0: Spark's")
     add(
         "--shuffle",
         action=argparse.BooleanOptionalAction,
@@ -126,32 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         help="deprecated alias of --shuffle",
     )
-    add("--null-labels", help="error (default) or drop")
-    add(
-        "--max-ratio",
-        type=float,
-        help="largest allowed target/count of a class "
-        f"(default {DEFAULT_MAX_RATIO:,}; 0: no limit)",
-    )
-    add(
-        "--checkpoint-input",
-        action=argparse.BooleanOptionalAction,
-        help="materialise the input once before counting "
-        "(for inputs that can change between reads)",
-    )
-    add("--remote", help="Spark Connect URL, e.g. sc://host:15002 (default: $SPARK_REMOTE if set)")
-    add(
-        "--split",
-        help="split first, e.g. train=0.8,test=0.2: every part is written to "
-        "<output>/<part>, the --resample-part resampled",
-    )
-    add("--resample-part", help="with --split: the part to resample (default: train)")
-    _add_list(add, "feature_cols", "with --method smote: the numeric columns to interpolate")
-    add(
-        "--k-neighbors",
-        type=_int_or_text,
-        help="with --method smote: neighbours per row (default 5)",
-    )
+    add("--report", help="report JSON path")
+    add("--report-html", help="the report's HTML page")
+    add("--no-report-html", dest="report_html", action="store_false", help="write no page")
+
+    add = adder("run")
+    add("--config", help="TOML config file; options given here override its keys")
     add(
         "--dry-run",
         action=argparse.BooleanOptionalAction,
@@ -160,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--verbose", action=argparse.BooleanOptionalAction, help="debug logging and Spark INFO logs"
     )
+    add("--remote", help="Spark Connect URL, e.g. sc://host:15002")
     add(
         "--master",
         help="with a session the job starts: Spark's master, e.g. local[4] (default: local[*], "
@@ -174,6 +218,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("--version", action="version", version=f"spark-upsample {__version__}")
     return parser
+
+
+def _default_text(key: str) -> str:
+    """The default of config key ``key`` as ``--help`` shows it."""
+    if key in _SHOWN_DEFAULTS:
+        return _SHOWN_DEFAULTS[key]
+    value = getattr(DEFAULTS, key)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None or value in ((), {}):
+        return "none"
+    return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
 def _add_list(add: Callable[..., Any], key: str, what: str) -> None:
