@@ -14,7 +14,7 @@ from pyspark.sql import SparkSession
 
 from spark_upsample.job import cli
 from spark_upsample.job.cli import main
-from spark_upsample.job.io import first_line
+from spark_upsample.job.io import error_line, first_line
 from tests.helpers import SPARK_4
 from tests.test_reliability import snapshot
 
@@ -362,3 +362,43 @@ def test_a_failed_task_is_reported_by_its_cause_without_javas_wrapping():
         "file:/data/part-1.parquet is not a Parquet file. Expected magic number at tail, but "
         "found [113, 117, 101, 116]"
     )
+
+
+class _Captured(Exception):
+    """An error as classic PySpark converts a Java one: the message, and Spark's stack trace."""
+
+    def __init__(self, message: str, trace: str) -> None:
+        super().__init__(message)
+        self._stackTrace = trace
+
+
+def test_the_error_line_names_the_root_cause_from_the_exception_chain():
+    """Spark 4 reports a corrupt Parquet file by an error class; what is wrong ("not a Parquet
+    file") is only in the trace's last "Caused by": the one line adds it. A Python chain's last
+    cause is named too, and a cause the message already holds is not repeated."""
+    corrupt = _Captured(
+        "[FAILED_READ_FILE.NO_HINT] Encountered error while reading file "
+        "file:///data/part-1.parquet.  SQLSTATE: KD001",
+        "org.apache.spark.SparkException: [FAILED_READ_FILE.NO_HINT] Encountered error\n"
+        "\tat org.apache.spark.sql.errors.QueryExecutionErrors$.cannotReadFilesError(x)\n"
+        "Caused by: java.lang.RuntimeException: file:/data/part-1.parquet is not a Parquet file. "
+        "Expected magic number at tail, but found [1, 2, 3, 4]\n"
+        "\tat org.apache.parquet.hadoop.ParquetFileReader.readFooter(y)\n",
+    )
+    assert error_line(corrupt) == (
+        "[FAILED_READ_FILE.NO_HINT] Encountered error while reading file "
+        "file:///data/part-1.parquet.  SQLSTATE: KD001 (cause: file:/data/part-1.parquet is not "
+        "a Parquet file. Expected magic number at tail, but found [1, 2, 3, 4])"
+    )
+    try:
+        try:
+            raise OSError("No space left on device")
+        except OSError as full:
+            raise RuntimeError("the write failed") from full
+    except RuntimeError as error:
+        assert error_line(error) == "the write failed (cause: No space left on device)"
+    assert error_line(ValueError("no cause")) == "no cause"
+    same = _Captured(
+        "x is not a Parquet file", "Caused by: java.io.IOException: x is not a Parquet file"
+    )
+    assert error_line(same) == "x is not a Parquet file"

@@ -207,12 +207,41 @@ def test_a_failure_is_one_line_without_java_stack_traces(failed_runs, case):
     assert (
         "Cannot read input" if case == "missing" else "Spark could not read the input"
     ) in errors[0]
+    if case == "corrupt":  # the root cause, from the exception chain
+        assert "part-99999-corrupt.snappy.parquet is not a Parquet file" in errors[0], errors[0]
     # The job's own log lines and the notice of Spark 4's JVM about its modules are all that is
     # left.
     others = [line for line in lines if line not in errors and not re.match(JOB_LOG_LINE, line)]
     notices = ["WARNING: Using incubator modules: jdk.incubator.vector"] if SPARK_4 else []
     assert others == notices, result.stderr
     assert "Exception" not in result.stderr and "\tat " not in result.stderr
+
+
+@pytest.mark.slow
+def test_the_quiet_log_recipe_for_spark_submit_leaves_no_java_trace(failed_runs, tmp_path):
+    """docs/runtimes.md's recipe: its command, run as written, prints no INFO line; the same
+    options on the corrupt input print no Java stack trace, and the job's one error line names
+    the cause."""
+    import shlex
+
+    page = (ROOT / "docs" / "runtimes.md").read_text()
+    [command] = re.findall(r"(?m)^(spark-submit --driver-java-options .*\\\n.*)$", page)
+    args = shlex.split(command.replace("\\\n", " "))
+    args[0] = str(BIN / "spark-submit")
+    quiet = run(args)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert "nothing written (dry run)" in quiet.stdout, quiet.stdout
+    assert " INFO " not in quiet.stderr and "\tat " not in quiet.stderr, quiet.stderr[-3000:]
+
+    corrupt = Path(failed_runs["corrupt"].args[2])
+    submit = args[: args.index("jobs/upsample.py") + 1]
+    done = run([*submit, "--input", str(corrupt), "--output", str(tmp_path / "out")])
+    assert done.returncode == 3, done.stderr[-3000:]
+    both = done.stdout + done.stderr
+    assert "\tat " not in both and "Exception" not in both, done.stderr[-3000:]
+    assert " INFO " not in done.stderr, done.stderr[-3000:]
+    errors = [line for line in done.stdout.splitlines() if line.startswith("spark-upsample: error")]
+    assert len(errors) == 1 and "is not a Parquet file" in errors[0], done.stdout
 
 
 @pytest.mark.slow

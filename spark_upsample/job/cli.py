@@ -44,7 +44,7 @@ from spark_upsample.job.config import JobConfig
 from spark_upsample.job.io import (
     SPARK_ERRORS,
     check_partition_columns,
-    first_line,
+    error_line,
     full_text,
     read_input,
     write_cells_table,
@@ -219,7 +219,7 @@ def run(
         raise
     except SPARK_ERRORS as error:
         raise InputError(
-            f"Spark could not read the input {config.source}: {first_line(error)}"
+            f"Spark could not read the input {config.source}: {error_line(error)}"
         ) from None
     timings["count_and_plan"] = time.perf_counter() - clock
     if log.isEnabledFor(logging.DEBUG):
@@ -324,7 +324,7 @@ def _write(config: JobConfig, landing: Landing, frame: Output) -> None:
         write_output(frame.df, config, _folder(landing.write_path, frame), landing.spark_mode)
     except Exception as error:
         if DISK_FULL not in full_text(error):
-            raise OutputError(f"Writing {output!r} failed: {first_line(error)}") from None
+            raise OutputError(f"Writing {output!r} failed: {error_line(error)}") from None
         landing.abort()  # frees the space the staged part took, before measuring what is left
         space = landing.space()
         free = f" ({_megabytes(space[0])} of {_megabytes(space[1])} free now)" if space else ""

@@ -57,13 +57,13 @@ def read_input(spark: SparkSession, config: JobConfig) -> DataFrame:
     except SPARK_ERRORS as error:  # Spark failing to open the input: a bad input
         if not config.input_table:
             raise InputError(
-                f"Cannot read input {config.source} as {config.input_format}: {first_line(error)}"
+                f"Cannot read input {config.source} as {config.input_format}: {error_line(error)}"
             ) from None
         missing = TABLE_NOT_FOUND in str(error)
         raise InputError(
             f"The input table {config.input_table!r} "
             + ("does not exist in this session's catalog" if missing else "cannot be read")
-            + f": {first_line(error)}"
+            + f": {error_line(error)}"
         ) from None
 
 
@@ -179,7 +179,7 @@ def write_cells_table(
     try:
         spark.createDataFrame(rows, T.StructType(fields)).write.mode("overwrite").parquet(path)
     except SPARK_ERRORS as error:
-        raise OutputError(f"Writing the cell table {path!r} failed: {first_line(error)}") from None
+        raise OutputError(f"Writing the cell table {path!r} failed: {error_line(error)}") from None
 
 
 def full_text(error: BaseException) -> str:
@@ -200,6 +200,34 @@ def full_text(error: BaseException) -> str:
 # before the cause (Spark 4 names the cause with an error class instead).
 _STAGE_FAILURE = re.compile(r"Job aborted due to stage failure: .*?most recent failure: .*?\): ")
 _JAVA_CLASSES = re.compile(r"^(?:(?:[\w$]+\.)+[\w$]+: )+")  # "org.x.FooException: ..."
+# A Java stack trace's cause: "Caused by: org.x.FooException: message".
+_CAUSED_BY = re.compile(r"(?m)^\s*Caused by: (?:(?:[\w$]+\.)+[\w$]+(?:: |$))*(.*?)\s*$")
+
+
+def error_line(error: BaseException) -> str:
+    """:func:`first_line` of ``error``, followed by its root cause where Spark's message does not
+    already name it: ``[FAILED_READ_FILE.NO_HINT] Encountered error while reading file ...
+    (cause: file:/.../part-1.parquet is not a Parquet file. Expected magic number ...)``."""
+    line, cause = first_line(error), root_cause(error)
+    return f"{line} (cause: {cause})" if cause and cause not in line else line
+
+
+def root_cause(error: BaseException) -> str | None:
+    """The message of the deepest cause of ``error``: the last ``Caused by:`` of the Java stack
+    traces Spark keeps of it and of its chain of causes (classic Spark's ``cause``, Python's
+    ``__cause__``), else the first line of the last error of that chain; None when there is
+    no cause."""
+    chain, seen = [error], {id(error)}
+    while True:
+        cause = getattr(chain[-1], "cause", None) or chain[-1].__cause__
+        if not isinstance(cause, BaseException) or id(cause) in seen:
+            break
+        chain.append(cause)
+        seen.add(id(cause))
+    found = [m for e in chain for m in _CAUSED_BY.findall(full_text(e)) if m]
+    if found:
+        return found[-1]
+    return first_line(chain[-1]) if len(chain) > 1 else None
 
 
 def first_line(error: BaseException) -> str:
