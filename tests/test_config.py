@@ -566,3 +566,17 @@ def test_resample_takes_the_default_strategy():
             ["--input", "i", "--output", "o", "--method", "resample", "--target", "5", *extra]
         )
         assert (config.method, config.strategy) == ("resample", "auto")
+
+
+def test_an_empty_option_is_not_given(tmp_path):
+    """A scheduler passes every job parameter, empty where it sets none: an empty option leaves
+    the file's key (or the default) in place, and an empty --config names no file."""
+    path = tmp_path / "job.toml"
+    path.write_text('input = "i"\noutput = "o"\nstrategy = "minority"\nkey_cols = ["id"]\n')
+    empty = ["--strategy", "", "--key-cols", "", "--label-col", "", "--method", "", "--seed", ""]
+    config = config_from_args(["--config", str(path), *empty])
+    assert (config.strategy, config.key_cols, config.label_col) == ("minority", ("id",), "label")
+    assert (config.method, config.seed) == ("upsample", None)
+    config = config_from_args(["--config", "", "--input", "i", "--output", "o", "--group-by", ""])
+    assert (config.input, config.group_by, config.strategy) == ("i", (), "auto")
+    assert config_from_args(["--config", str(path), "--strategy", "all"]).strategy == "all"

@@ -603,8 +603,13 @@ def resolve(value: str, job: dict, variables: dict) -> str:
     return re.sub(r"\$\{var\.([\w-]+)\}", variable, value)
 
 
-def test_databricks_bundle_runs_the_wheel_entry_point_with_options_the_cli_accepts():
+def test_databricks_bundle_runs_the_wheel_entry_point_with_options_the_cli_accepts(tmp_path):
     root, resources = load_bundle()
+    settings = tmp_path / "upsample.toml"  # as on a volume: /Volumes/main/default/conf/...
+    settings.write_text(
+        'input = "/Volumes/other"\ngroup_by = ["country"]\nkey_cols = ["id"]\n'
+        'strategy = "not minority"\nlineage_col = "origin"\nmax_ratio = 50\n'
+    )
     assert root["bundle"]["name"] == "spark-upsample"
     assert [p.name for p in resources] == ["upsample_job_cluster.yml", "upsample_serverless.yml"]
     artifact = root["artifacts"]["spark_upsample_wheel"]
@@ -635,6 +640,28 @@ def test_databricks_bundle_runs_the_wheel_entry_point_with_options_the_cli_accep
                 assert (config.input, config.output) == (variables["input"], variables["output"])
                 assert config.seed == int(variables["seed"])
                 assert config.write_mode == "overwrite"  # reruns of a scheduled run are idempotent
+                # The config parameter names a TOML file for every other key: the file applies
+                # where a parameter is left empty, and a parameter that is set overrides it.
+                names = [p["name"] for p in job["parameters"]]
+                assert {"config", "method", "group_by", "key_cols", "strategy"} <= set(names)
+                with_file = {**{p["name"]: p["default"] for p in job["parameters"]}}
+                with_file.update(config=str(settings), seed="7")
+                run_params = [
+                    resolve(
+                        p,
+                        {"parameters": [{"name": k, "default": v} for k, v in with_file.items()]},
+                        variables,
+                    )
+                    for p in wheel_task["parameters"]
+                ]
+                filed = config_from_args(run_params)
+                assert (filed.group_by, filed.key_cols, filed.strategy) == (
+                    ("country",),
+                    ("id",),
+                    "not minority",
+                )
+                assert (filed.lineage_col, filed.max_ratio, filed.seed) == ("origin", 50.0, 7)
+                assert filed.input == variables["input"]  # set parameters override the file
 
                 if "environment_key" in task:  # serverless: the wheel is in the environment
                     kinds.add("serverless")

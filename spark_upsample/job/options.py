@@ -284,7 +284,15 @@ def spark_settings(args: dict[str, Any]) -> dict[str, str]:
 
 
 def config_from_parsed(args: dict[str, Any]) -> JobConfig:
-    """The validated config of parsed command-line ``args`` and the ``config`` file they name."""
+    """The validated config of parsed command-line ``args`` and the ``config`` file they name.
+
+    An option given an empty value (``--strategy ""``, ``--config ""``) is not given: its key
+    keeps the file's value or its default. A scheduler that passes every parameter of a job
+    (a Databricks job's parameters) leaves the ones it does not set empty."""
+    for key in [
+        k for k, v in args.items() if v == "" or (isinstance(v, list) and "".join(v) == "")
+    ]:
+        del args[key]
     file_keys = load_file(args.pop("config")) if "config" in args else {}
     for option in ("input_options", "output_options"):
         if option in args:
