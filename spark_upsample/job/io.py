@@ -214,13 +214,12 @@ def error_line(error: BaseException) -> str:
 
 def root_cause(error: BaseException) -> str | None:
     """The message of the deepest cause of ``error``: the last ``Caused by:`` of the Java stack
-    traces Spark keeps of it and of its chain of causes (classic Spark's ``cause``, Python's
-    ``__cause__``), else the first line of the last error of that chain; None when there is
-    no cause."""
+    traces Spark keeps of it and of its Python chain of causes (``__cause__``), else the first
+    line of the last error of that chain; None when there is no cause."""
     chain, seen = [error], {id(error)}
     while True:
-        cause = getattr(chain[-1], "cause", None) or chain[-1].__cause__
-        if not isinstance(cause, BaseException) or id(cause) in seen:
+        cause = chain[-1].__cause__
+        if cause is None or id(cause) in seen:
             break
         chain.append(cause)
         seen.add(id(cause))
