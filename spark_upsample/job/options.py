@@ -51,9 +51,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"{self.prog}: error: {message}\n")
 
 
-# The groups of --help, in order, and the default shown for a key whose JobConfig default (None or
-# an empty value) means something else.
-HELP_GROUPS = ("input", "resampling", "SMOTE", "split", "output", "run")
+# The groups of --help, in order, with what each is about; and the default shown for a key whose
+# JobConfig default (None or an empty value) means something else.
+HELP_GROUPS = {
+    "input": "what to read",
+    "resampling": "which rows, how many",
+    "SMOTE": "with --method smote",
+    "split": "split first, then resample one part",
+    "output": "where and how to write",
+    "run": "the run itself, and Spark",
+}
 _SHOWN_DEFAULTS = {
     "seed": "random, in the report",
     "report": "<output>/_upsample_report.json",
@@ -79,15 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Every option but --master, --conf and --version is a key of the --config file.",
         argument_default=argparse.SUPPRESS,
     )
-    groups = {
-        "input": parser.add_argument_group("input", "what to read"),
-        "resampling": parser.add_argument_group("resampling", "which rows, how many"),
-        "SMOTE": parser.add_argument_group("SMOTE", "with --method smote"),
-        "split": parser.add_argument_group("split", "split first, then resample one part"),
-        "output": parser.add_argument_group("output", "where and how to write"),
-        "run": parser.add_argument_group("run", "the run itself, and Spark"),
-    }
-    assert tuple(groups) == HELP_GROUPS
+    groups = {name: parser.add_argument_group(name, about) for name, about in HELP_GROUPS.items()}
 
     def adder(group: str) -> Callable[..., Any]:
         def add(*flags: str, **kwargs: Any) -> Any:
