@@ -42,3 +42,25 @@ def chi_square(observed: Counter, cells: list) -> float:
     total = sum(observed[c] for c in cells)
     expected = total / len(cells)
     return sum((observed[c] - expected) ** 2 / expected for c in cells)
+
+
+def assert_valid_report(report: dict) -> None:
+    """``report`` follows the JSON Schema the package ships (every error listed), and its times
+    are ISO 8601 with a time zone (the schema's date-time format, which jsonschema checks only
+    with an optional package)."""
+    import json
+    from datetime import datetime
+
+    from jsonschema import Draft202012Validator
+
+    from spark_upsample.job.report import SCHEMA_PATH
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    Draft202012Validator.check_schema(schema)
+    errors = [
+        f"{'.'.join(map(str, e.absolute_path)) or '(report)'}: {e.message}"
+        for e in Draft202012Validator(schema).iter_errors(report)
+    ]
+    assert not errors, "\n".join(errors)
+    for key in ("started_at", "finished_at"):
+        assert datetime.fromisoformat(report[key]).tzinfo is not None, report[key]

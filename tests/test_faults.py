@@ -24,7 +24,7 @@ from spark_upsample.errors import OutputError
 from spark_upsample.job.cli import main
 from spark_upsample.job.landing import WORK_DIR, Landing
 from spark_upsample.job.report import REPORT_NAME
-from tests.helpers import label_counts
+from tests.helpers import assert_valid_report, label_counts
 from tests.test_entry_points import ROOT
 from tests.test_reliability import snapshot
 
@@ -343,7 +343,13 @@ def test_a_stop_signal_while_writing_cancels_cleans_up_and_exits_128_plus_it(
     assert snapshot(out) == before
     assert not (tmp_path / WORK_DIR).exists(), sorted((tmp_path / WORK_DIR).rglob("*"))
     written = json.loads(report.read_text())
-    assert written["status"] == "cancelled" and written["cancelled_by"] == stop.name
+    assert_valid_report(written)
+    assert (written["status"], written["cancelled_by"], written["exit_code"]) == (
+        "cancelled",
+        stop.name,
+        code,
+    )
+    assert written["stage"] == "write" and written["rows_written"] == 900  # the plan was made
 
 
 # --- A crashed run's leftovers ----------------------------------------------------------------

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from spark_upsample.job.cli import main
 from spark_upsample.job.landing import WORK_DIR
 from spark_upsample.job.report import REPORT_NAME
-from tests.helpers import label_counts
+from tests.helpers import assert_valid_report, label_counts
 from tests.test_reliability import snapshot
 
 SIZES = {"a": 40, "b": 8, "c": 2}
@@ -55,7 +55,10 @@ def test_parquet_in_parquet_out_with_report(spark, events, tmp_path, capsys):
     assert classes == [("a", 40, 40, 40), ("b", 8, 40, 40), ("c", 2, 40, 40)]
     assert report["input"] == {"source": events, "format": "parquet"}
     assert report["output"]["path"] == out and report["output"]["write_mode"] == "error"
-    assert set(report["timings_seconds"]) == {"count_and_plan", "write", "verify", "total"}
+    assert list(report["timings_seconds"]) == [
+        *("check", "start", "read", "count_and_plan", "write", "verify", "total")
+    ]
+    assert_valid_report(report)
     assert report["spark"]["version"] == spark.version
     assert report["spark"]["master"].startswith("local")
     err = capsys.readouterr().err
@@ -719,7 +722,15 @@ def test_a_report_elsewhere_is_written_once_the_output_is_in_place(
     assert run(*args, "--seed", "3") == 4
     monkeypatch.undo()
     assert "Could not move the new output into" in capsys.readouterr().err
-    assert json.loads(report.read_text())["seed"] == 2  # no report of a run that did not land
+    failed = json.loads(report.read_text())  # the failed run's report, in place of the last
+    assert_valid_report(failed)
+    assert (failed["status"], failed["seed"], failed["exit_code"], failed["stage"]) == (
+        "failed",
+        3,
+        4,
+        "publish",
+    )
+    assert failed["error"].startswith("Could not move the new output into")
 
     notes = tmp_path / "notes"
     notes.write_text("a file, not a folder\n")

@@ -18,17 +18,14 @@ import logging
 import os
 import shlex
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlparse
 
 import pyspark
 from pyspark.sql import SparkSession
 
-from spark_upsample import __version__
 from spark_upsample.engine.pipeline import Resampled
 from spark_upsample.engine.plan import ResamplePlan
 from spark_upsample.errors import (
@@ -40,7 +37,7 @@ from spark_upsample.errors import (
     OutputError,
     SparkUpsampleError,
 )
-from spark_upsample.job.config import JobConfig
+from spark_upsample.job.config import DEFAULTS, JobConfig
 from spark_upsample.job.io import (
     SPARK_ERRORS,
     check_partition_columns,
@@ -64,6 +61,8 @@ from spark_upsample.job.options import (
 )
 from spark_upsample.job.options import build_parser as build_parser  # callers import it here
 from spark_upsample.job.options import config_from_args as config_from_args  # as build_parser
+from spark_upsample.job.outcome import Outcome
+from spark_upsample.job.progress import Stages, task_progress
 from spark_upsample.job.report import (
     MAX_TABLE_ROWS,
     REPORT_NAME,
@@ -113,66 +112,79 @@ def _check_spark_settings(settings: dict[str, str], remote: str | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the exit code (see the module docstring). ``report PATH.json``
-    instead renders the page of a saved report (:mod:`spark_upsample.job.report_command`)."""
+    instead renders the page of a saved report (:mod:`spark_upsample.job.report_command`).
+
+    Every outcome has a report (:mod:`spark_upsample.job.outcome`): a run that fails or is
+    cancelled writes it when the report path is outside the output."""
     if list(sys.argv[1:] if argv is None else argv)[:1] == ["report"]:
         return report_main(list(sys.argv[2:] if argv is None else argv[1:]))
     try:
         args = vars(build_parser().parse_args(argv))
     except SystemExit as exit_:  # argparse: --help, --version, or a usage error
         return int(exit_.code or 0)
-    _setup_logging(args.get("verbose", False))
+    _setup_logging(args.get("verbose", False), args.get("quiet", False))
+    outcome = Outcome(Stages(every=DEFAULTS.progress_seconds))
+    outcome.place(args.get("report"), args.get("output"))  # the command line's, until the config's
     settings = spark_settings(args)
     warehouse_was_there = os.path.exists(DEFAULT_WAREHOUSE)
     session = None
     try:
-        _check_spark_settings(settings, args.get("remote") or os.environ.get("SPARK_REMOTE"))
-        if "config" in args and _shipped_by_spark_submit(args):
-            # The file is in the session's SparkFiles directory: start the session first, with
-            # the command line's settings (the file's own verbose applies to the job's log only).
-            session = get_session(JobConfig(verbose=args.get("verbose", False)), settings)
-            args["config"] = _spark_files_copy(args["config"])
-        config = config_from_parsed(args)
-        _setup_logging(config.verbose)
-        if config.output:
-            check_not_overlapping(config.input, config.output)
-            check_report_path(config.report, config.output)
-            _check_page_path(config)
-            if session is None and not config.dry_run:
-                _check_output_before_spark(config, settings)
+        with outcome.stages.stage("check", quiet=True):
+            _check_spark_settings(settings, args.get("remote") or os.environ.get("SPARK_REMOTE"))
+            if "config" in args and _shipped_by_spark_submit(args):
+                # The file is in the session's SparkFiles directory: start the session first,
+                # with the command line's settings (the file's own verbose applies to the job's
+                # log only).
+                session = get_session(JobConfig(verbose=args.get("verbose", False)), settings)
+                args["config"] = _spark_files_copy(args["config"])
+            config = config_from_parsed(args)
+            _setup_logging(config.verbose, config.quiet)
+            outcome.stages.every = config.progress_seconds
+            outcome.place(config.report, config.output)
+            if config.output:
+                check_not_overlapping(config.input, config.output)
+                check_report_path(config.report, config.output)
+                _check_page_path(config)
+                if session is None and not config.dry_run:
+                    _check_output_before_spark(config, settings)
     except ConfigError as error:
         if session is not None and session[1]:
             session[0].stop()
-        return _fail(EXIT_CONFIG, error)
+        return _fail(EXIT_CONFIG, error, outcome)
     except OutputError as error:
-        return _fail(EXIT_OUTPUT, error)
+        return _fail(EXIT_OUTPUT, error, outcome)
 
-    spark, owned = session or get_session(config, settings)
-    landing, stop = None, StopRequest()
+    spark, owned, landing, stop = None, False, None, StopRequest()
     try:
-        with stop_on_signals(spark, stop):
+        with outcome.stages.stage("start"):
+            spark, owned = session or get_session(config, settings)
+        connect = _is_connect(spark)
+        with stop_on_signals(spark, stop), task_progress(spark, connect) as tasks:
+            outcome.stages.tasks = tasks
             if config.output:
                 landing = Landing(
                     config.output,
                     config.write_mode,
                     local_disk=_same_disk(spark),
-                    connect=_is_connect(spark),
+                    connect=connect,
                     dynamic_partitions=_dynamic_partitions(spark, config),
                 )
                 if not config.dry_run:
                     landing.prepare()
-            run(spark, config, landing, stop)
-        return _stopped(stop, config, finished=True) if stop.signum else EXIT_OK
+            run(spark, config, landing, stop, outcome)
+        return _stopped(stop, config, outcome, finished=True) if stop.signum else EXIT_OK
     except CONFIG_ERRORS as error:
-        return _fail(EXIT_CONFIG, error, stop=stop, config=config)
+        return _fail(EXIT_CONFIG, error, outcome, stop=stop, config=config)
     except OutputError as error:
-        return _fail(EXIT_OUTPUT, error, stop=stop, config=config)
+        return _fail(EXIT_OUTPUT, error, outcome, stop=stop, config=config)
     except SparkUpsampleError as error:
-        return _fail(EXIT_INPUT, error, stop=stop, config=config)
+        return _fail(EXIT_INPUT, error, outcome, stop=stop, config=config)
     except Exception as error:  # noqa: BLE001 - the job's last line of defence
         log.debug("unexpected failure", exc_info=True)
-        return _fail(EXIT_UNEXPECTED, error, prefix="unexpected error", stop=stop, config=config)
+        return _fail(EXIT_UNEXPECTED, error, outcome, "unexpected error", stop=stop, config=config)
     finally:
-        if owned:
+        outcome.stages.tasks = None
+        if spark is not None and owned:
             classic = not _is_connect(spark)
             spark.stop()  # first: a task cancelled late may still have written to the staging
             if classic and not warehouse_was_there:
@@ -182,49 +194,53 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(
-    spark: SparkSession, config: JobConfig, landing: Landing | None, stop: StopRequest | None = None
+    spark: SparkSession,
+    config: JobConfig,
+    landing: Landing | None,
+    stop: StopRequest | None = None,
+    outcome: Outcome | None = None,
 ) -> dict[str, Any]:
-    """Read, resample, write, verify and publish; returns the report. A stop signal recorded in
-    ``stop`` before the output is published cancels the run; a report outside the output then
-    says ``"status": "cancelled"``.
+    """Read, resample, write, verify and publish, in ``outcome``'s stages (a new one by
+    default); returns the report, which a dry run also writes to ``config.report``. A stop
+    signal recorded in ``stop`` before the output is published cancels the run.
 
     Raises
     ------
     SparkUpsampleError
         Bad input (:class:`InputError` and the library's errors) or output (:class:`OutputError`).
     """
-    started, clock = datetime.now(timezone.utc), time.perf_counter()
-    timings: dict[str, float] = {}
-    log.info(
-        "reading %s",
-        config.source if config.input_table else f"{config.input} ({config.input_format})",
-    )
-    df = read_input(spark, config)
-    check_partition_columns(df, config)
-    check_landing(config, landing.dynamic_partitions if landing else 0)
+    outcome = outcome or Outcome(Stages(every=config.progress_seconds))
+    stages = outcome.stages
+    source = config.source if config.input_table else f"{config.input} ({config.input_format})"
+    with stages.stage("read", source):
+        df = read_input(spark, config)
+        check_partition_columns(df, config)
+        check_landing(config, landing.dynamic_partitions if landing else 0)
     divided = None
-    try:
-        if config.split:
-            divided, result = split_and_resample(df, config)
-        else:
-            result = resample_for_config(df, config)
-    except MissingColumnError as error:
-        if config.input_table:
+    with stages.stage("count_and_plan"):
+        try:
+            if config.split:
+                divided, result = split_and_resample(df, config)
+            else:
+                result = resample_for_config(df, config)
+        except MissingColumnError as error:
+            if config.input_table:
+                raise
+            raise MissingColumnError(
+                f"{error} The input was read as {config.input_format}: if these columns look "
+                "wrong, check --input-format (and --input-schema or --input-option for text "
+                "formats)."
+            ) from None
+        except SparkUpsampleError:
             raise
-        raise MissingColumnError(
-            f"{error} The input was read as {config.input_format}: if these columns look wrong, "
-            "check --input-format (and --input-schema or --input-option for text formats)."
-        ) from None
-    except SparkUpsampleError:
-        raise
-    except SPARK_ERRORS as error:
-        raise InputError(
-            f"Spark could not read the input {config.source}: {error_line(error)}"
-        ) from None
-    timings["count_and_plan"] = time.perf_counter() - clock
+        except SPARK_ERRORS as error:
+            raise InputError(
+                f"Spark could not read the input {config.source}: {error_line(error)}"
+            ) from None
     if log.isEnabledFor(logging.DEBUG):
         log.debug("plan: %s", json.dumps(_plan_head(result.plan), default=str))
-    report = _report(spark, config, result, started, timings)
+    report = outcome.report
+    report.update(_report(spark, config, result))
     summary = summary_table(result.plan)
     if divided is not None:
         report["split"] = report_section(config, result, divided)
@@ -234,13 +250,16 @@ def run(
 
     if config.dry_run or landing is None:
         list_cells(report, result.plan, None)
-        report["status"] = "dry-run"
+        outcome.end("dry-run")
+        if config.report:
+            _write_report_elsewhere(report, config.report, what="The dry run's report")
         page = config.report_html if isinstance(config.report_html, str) else None
         if page:
             _write_report_elsewhere(report, page, write_page, "The plan's page")
         _print(
             f"spark-upsample dry run: {config.source}, seed {result.plan.seed}\n"
             f"{summary}\nnothing written (dry run)"
+            + (f"\nreport of the plan: {config.report}" if config.report else "")
             + (f"\npage of the plan: {page}" if page else "")
         )
         return report
@@ -252,28 +271,23 @@ def run(
     table = cells_table_path(report_path) if report_path else None
     with_table = list_cells(report, result.plan, table)
     try:
-        _write_and_verify(spark, config, landing, outputs(config, result, divided), timings)
-        report["timings_seconds"] = {**timings, "total": time.perf_counter() - clock}
+        _write_and_verify(spark, config, landing, outputs(config, result, divided), stages)
+        outcome.end("succeeded")
         log.debug("timings (seconds): %s", json.dumps(report["timings_seconds"]))
-        report["finished_at"] = datetime.now(timezone.utc).isoformat()
-        if staged_report is not None:  # inside the output: it lands with it
-            if with_table:
-                write_cells_table(spark, result.plan, df.schema, cells_table_path(staged_report))
-            write_report(report, staged_report)
-        if staged_page is not None:
-            write_page(report, staged_page)
-        if stop is not None:
-            stop.check(before="the output was published")
-        landing.publish()
+        with stages.stage("publish", str(config.output)):
+            if staged_report is not None:  # inside the output: it lands with it
+                if with_table:
+                    write_cells_table(
+                        spark, result.plan, df.schema, cells_table_path(staged_report)
+                    )
+                write_report(report, staged_report)
+            if staged_page is not None:
+                write_page(report, staged_page)
+            if stop is not None:
+                stop.check(before="the output was published")
+            landing.publish()
     except BaseException:
         landing.abort()
-        if stop is not None and stop.signum and report_path is not None and staged_report is None:
-            report.update(
-                status="cancelled",
-                cancelled_by=stop.name,
-                finished_at=datetime.now(timezone.utc).isoformat(),
-            )
-            _write_report_elsewhere(report, report_path)
         raise
     if report_path is not None and staged_report is None:
         if with_table:
@@ -300,17 +314,16 @@ def _plan_head(plan: ResamplePlan) -> dict[str, Any]:
 
 
 def _write_and_verify(
-    spark: SparkSession, config: JobConfig, landing: Landing, frames: list[Output], timings: dict
+    spark: SparkSession, config: JobConfig, landing: Landing, frames: list[Output], stages: Stages
 ) -> None:
     """Write each of ``frames`` (to its folder of the output), then check every one's counts."""
-    clock = time.perf_counter()
-    for frame in frames:
-        _write(config, landing, frame)
-    timings["write"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    for frame in frames:
-        _verify(spark, config, landing, frame)
-    timings["verify"] = time.perf_counter() - clock
+    rows = sum(sum(frame.counts.values()) for frame in frames)
+    with stages.stage("write", f"{rows:,} rows to {config.output}"):
+        for frame in frames:
+            _write(config, landing, frame)
+    with stages.stage("verify", f"the counts of {config.output}"):
+        for frame in frames:
+            _verify(spark, config, landing, frame)
 
 
 def _folder(path: str, frame: Output) -> str:
@@ -319,7 +332,8 @@ def _folder(path: str, frame: Output) -> str:
 
 def _write(config: JobConfig, landing: Landing, frame: Output) -> None:
     output = _folder(str(config.output), frame)
-    log.info("writing %s rows to %s", f"{sum(frame.counts.values()):,}", output)
+    if frame.folder is not None:
+        log.info("writing %s rows to %s", f"{sum(frame.counts.values()):,}", output)
     try:
         write_output(frame.df, config, _folder(landing.write_path, frame), landing.spark_mode)
     except Exception as error:
@@ -400,16 +414,22 @@ def _page_path(config: JobConfig, report_path: str | None) -> str | None:
 
 def _check_page_path(config: JobConfig) -> None:
     """Raise :class:`ConfigError` for a page inside the output where readers would read it, or
-    inside the output of a dry run (which writes nothing there)."""
-    if not isinstance(config.report_html, str) or not config.output:
+    a report or page inside the output of a dry run (which writes nothing there)."""
+    if isinstance(config.report_html, str):
+        check_report_path(config.report_html, str(config.output))
+    if not config.dry_run:
         return
-    check_report_path(config.report_html, config.output)
-    page, output = local_path(config.report_html), local_path(config.output)
-    if config.dry_run and page is not None and output is not None and output in page.parents:
-        raise ConfigError(
-            f"The page {config.report_html!r} is inside the output {config.output!r}, which a "
-            "dry run leaves untouched. Give --report-html a path outside it."
-        )
+    output = local_path(str(config.output))
+    for what, path, option in (
+        ("report", config.report, "--report"),
+        ("page", config.report_html, "--report-html"),
+    ):
+        where = local_path(path) if isinstance(path, str) else None
+        if where is not None and output is not None and output in where.parents:
+            raise ConfigError(
+                f"The {what} {path!r} is inside the output {config.output!r}, which a dry run "
+                f"leaves untouched. Give {option} a path outside it."
+            )
 
 
 def _dynamic_partitions(spark: SparkSession, config: JobConfig) -> int:
@@ -434,15 +454,11 @@ def _dynamic_partitions(spark: SparkSession, config: JobConfig) -> int:
     return len(config.partition_by) if dynamic else 0
 
 
-def _report(
-    spark: SparkSession, config: JobConfig, result: Resampled, started: datetime, timings: dict
-) -> dict[str, Any]:
+def _report(spark: SparkSession, config: JobConfig, result: Resampled) -> dict[str, Any]:
+    """The report's fields that the plan and the configuration give (see report.schema.json)."""
     plan = result.plan
     strategy = config.strategy
     return {
-        "tool": f"spark-upsample {__version__}",
-        "status": "succeeded",
-        "started_at": started.isoformat(),
         "input": {"source": config.source, "format": config.input_format},
         "output": {
             "path": config.output,
@@ -476,7 +492,6 @@ def _report(
         "null_labels_dropped": plan.null_labels_dropped,
         "rows_written": plan.rows_after,
         "single_class_groups": plan.to_dict()["single_class_groups"],
-        "timings_seconds": dict(timings),
         "spark": {"version": spark.version, "master": _master(spark)},
     }
 
@@ -688,28 +703,37 @@ _HANDLER = _StderrHandler()
 _HANDLER.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, quiet: bool = False) -> None:
+    """The job's log on stderr: DEBUG with ``verbose``, WARNING with ``quiet`` (no progress
+    lines), else INFO."""
     if _HANDLER not in log.handlers:
         log.addHandler(_HANDLER)
-    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
 def _fail(
     code: int,
     error: BaseException,
+    outcome: Outcome,
     prefix: str = "error",
     stop: StopRequest | None = None,
     config: JobConfig | None = None,
 ) -> int:
+    """Print the error line and end the report as failed (or, after a stop signal, as
+    cancelled); returns the exit code."""
     if stop is not None and stop.signum and config is not None:
         log.debug("after %s: %s", stop.name, error)
-        return _stopped(stop, config, finished=False)
+        return _stopped(stop, config, outcome, finished=False)
     _print(f"spark-upsample: {prefix}: {error}")
+    outcome.failed(str(error), code)
     return code
 
 
-def _stopped(stop: StopRequest, config: JobConfig, finished: bool) -> int:
-    """Say how a run stopped by a signal ended; returns 128 + the signal's number."""
+def _stopped(stop: StopRequest, config: JobConfig, outcome: Outcome, finished: bool) -> int:
+    """Say how a run stopped by a signal ended, and end the report of a run it cancelled;
+    returns 128 + the signal's number."""
+    if not finished:
+        outcome.cancelled(stop.name, stop.exit_code)
     if not config.output or config.dry_run:
         _print(f"spark-upsample: cancelled by {stop.name}; nothing was written.")
     elif finished:
@@ -726,6 +750,8 @@ def _stopped(stop: StopRequest, config: JobConfig, finished: bool) -> int:
 
 
 def _print(text: str) -> None:
-    """Print the job's own lines to stderr. On a terminal they start at column 0 even while
-    Spark's progress bar is drawn there: a carriage return and erase-line clear it first."""
-    print(("\r\033[K" if sys.stderr.isatty() else "") + text, file=sys.stderr)
+    """Print the job's own lines to stderr, in one write (a progress line from another thread
+    never lands inside them). On a terminal they start at column 0 even while Spark's progress
+    bar is drawn there: a carriage return and erase-line clear it first."""
+    sys.stderr.write(("\r\033[K" if sys.stderr.isatty() else "") + text + "\n")
+    sys.stderr.flush()

@@ -96,6 +96,8 @@ class JobConfig:
     remote: str | None = None
     dry_run: bool = False
     verbose: bool = False
+    quiet: bool = False
+    progress_seconds: float = 30.0
     split: dict[str, float] | None = None
     resample_part: str | None = None
     feature_cols: tuple[str, ...] = ()
@@ -253,6 +255,15 @@ def _positive_int(key: str, value: Any) -> int | None:
     return value
 
 
+def _progress_seconds(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+        raise ConfigError(
+            f"progress_seconds must be a number of seconds >= 0 (0: no lines while a stage "
+            f"runs). Got {value!r} instead."
+        )
+    return float(value)
+
+
 def _max_ratio(key: str, value: Any) -> float | None:
     if value == 0:
         return None
@@ -390,6 +401,8 @@ _CHECKS = {
     "remote": _remote,
     "dry_run": _flag,
     "verbose": _flag,
+    "quiet": _flag,
+    "progress_seconds": _progress_seconds,
     "split": _split,
     "resample_part": _text,
     "feature_cols": _columns,
@@ -402,6 +415,8 @@ def _check_consistency(config: JobConfig) -> None:
         raise ConfigError("Give exactly one of input (a path) and input_table (a catalog table).")
     if not config.output and not config.dry_run:
         raise ConfigError("output is required (or pass --dry-run to only print the plan).")
+    if config.verbose and config.quiet:
+        raise ConfigError("verbose and quiet exclude each other: choose one.")
     if (config.method == "resample") != (config.target is not None):
         raise ConfigError(
             "target goes with method = resample, and method = resample needs a "

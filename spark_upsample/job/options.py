@@ -202,6 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--verbose", action=argparse.BooleanOptionalAction, help="debug logging and Spark INFO logs"
     )
+    add(
+        "--quiet",
+        action=argparse.BooleanOptionalAction,
+        help="no progress lines: the summary, warnings and errors only",
+    )
+    add(
+        "--progress-seconds",
+        type=float,
+        metavar="S",
+        help="a progress line at least this often while a stage runs (0: none)",
+    )
     add("--remote", help="Spark Connect URL, e.g. sc://host:15002")
     add(
         "--master",

@@ -16,6 +16,10 @@ log = logging.getLogger(__name__)
 REPORT_PREFIX = "_upsample_report"  # a leading underscore: Spark's readers skip such files
 REPORT_NAME = REPORT_PREFIX + ".json"
 MAX_REPORT_CELLS = 10_000  # cells listed in the JSON; above, all of them go to a Parquet table
+REPORT_VERSION = (
+    1  # the layout of report.schema.json; a new one for a renamed, removed or retyped key
+)
+SCHEMA_PATH = Path(__file__).with_name("report.schema.json")  # the JSON Schema of every report
 
 
 MAX_TABLE_ROWS = 40

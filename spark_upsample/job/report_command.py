@@ -1,4 +1,5 @@
-"""``spark-upsample report PATH.json``: the page of a saved run report, rendered again.
+"""``spark-upsample report PATH.json``: the page of a saved run report, rendered again;
+``spark-upsample report --schema``: the JSON Schema of the job's reports.
 
 For a run of long ago (or a CI log's link): the page is a pure function of the JSON report
 (:func:`spark_upsample.job.report_html.render_page`), so it comes out as the job wrote it then, with
@@ -16,7 +17,7 @@ from typing import Any
 
 from spark_upsample.errors import InputError, OutputError
 from spark_upsample.job.options import EXIT_INPUT, EXIT_OUTPUT
-from spark_upsample.job.report import page_path_for, write_page
+from spark_upsample.job.report import SCHEMA_PATH, page_path_for, write_page
 
 
 def report_main(argv: Sequence[str]) -> int:
@@ -45,10 +46,18 @@ def render_saved_report(argv: Sequence[str]) -> int:
         prog="spark-upsample report",
         description="Render the HTML page of a run report (the job's _upsample_report.json).",
     )
-    parser.add_argument("report", help="a report JSON the job wrote")
+    parser.add_argument("report", nargs="?", help="a report JSON the job wrote")
     parser.add_argument("--output", "-o", help="the page (default: beside the report, .html)")
+    parser.add_argument(
+        "--schema", action="store_true", help="print the JSON Schema of the job's reports instead"
+    )
     try:
         args = parser.parse_args(argv)
+        if args.schema:
+            sys.stdout.write(SCHEMA_PATH.read_text(encoding="utf-8"))
+            return 0
+        if args.report is None:
+            parser.error("give the report JSON to render (or --schema)")
     except SystemExit as exit_:
         return int(exit_.code or 0)
     report = read_report(args.report)
@@ -78,6 +87,12 @@ def read_report(path: str) -> dict[str, Any]:
         raise InputError(f"Cannot read the report {path!r}: {error.strerror or error}.") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"The report {path!r} is not valid JSON: {error}.") from None
+    if isinstance(report, dict) and report.get("status") in ("failed", "cancelled"):
+        raise InputError(
+            f"{path!r} is the report of a run that {report['status']} in its stage "
+            f"{report.get('stage')!r} (exit {report.get('exit_code')}): it holds no plan's page "
+            "to draw."
+        )
     problem = (
         report_problem(report)
         if isinstance(report, dict) and isinstance(report.get("classes"), list)
