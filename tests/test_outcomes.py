@@ -297,3 +297,21 @@ def test_the_docs_failed_report_is_what_its_command_writes(tmp_path, monkeypatch
         assert written[key] == example[key], key
     assert list(written["timings_seconds"]) == list(example["timings_seconds"])
     assert capsys.readouterr().err.endswith(f"spark-upsample: error: {example['error']}\n")
+
+
+def test_the_docs_progress_lines_are_in_the_jobs_formats():
+    """docs/report.md's sample of a long run's stderr: each line is one the job writes."""
+    page = (ROOT / "docs" / "report.md").read_text().split("## Progress lines", 1)[1]
+    sample = re.search(r"(?ms)^```\n(.*?)^```", page).group(1).splitlines()
+    words = "|".join(map(re.escape, progress.STAGES.values()))
+    seconds = r"(\d+\.\d s|\d+ s|\d+ min \d+ s)"
+    formats = [
+        rf"({words})( .+)?",
+        rf"({words}): {seconds} so far(, [\d,]+ of [\d,]+ tasks done(, about {seconds} left)?)?",
+        rf"({words}): done in {seconds}",
+    ]
+    assert len(sample) >= 8 and any("tasks done, about" in line for line in sample)
+    for line in sample:
+        stamp, logger, message = re.fullmatch(rf"({STAMP}) INFO ([\w.]+): (.*)", line).groups()
+        if logger == "spark_upsample":
+            assert any(re.fullmatch(f, message) for f in formats), line
