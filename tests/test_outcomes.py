@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import subprocess
 import sys
 import threading
 import time
@@ -18,10 +17,9 @@ from spark_upsample.job import progress
 from spark_upsample.job.cli import main
 from spark_upsample.job.progress import Stages, task_progress
 from spark_upsample.job.report import SCHEMA_PATH
-from tests.conftest import CONNECT_MODE, spark_env
+from tests.conftest import CONNECT_MODE
 from tests.helpers import assert_valid_report
 from tests.test_docs import ROOT
-from tests.test_faults import LOCAL_JOB
 from tests.test_job import events as events  # noqa: F401 - the fixture, by its name
 from tests.test_reliability import snapshot
 
@@ -241,35 +239,21 @@ def test_quiet_leaves_the_summary_and_errors_only(events, tmp_path, capsys):  # 
     assert "verbose and quiet exclude each other" in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_progress_lines_in_a_log_file_are_whole_lines(events, tmp_path):  # noqa: F811
-    """The console script with its stderr in a file, a progress line every 0.05 s from a thread
-    of its own: every line of the job's log is whole, and each stage has its lines."""
+def test_progress_lines_in_a_log_file_are_whole_lines(events, tmp_path, monkeypatch):  # noqa: F811
+    """The job with its stderr a file and a progress line every 0.02 s from a thread of its own,
+    while a file per output row keeps the write busy: every line of its log is whole, and each
+    stage has its lines."""
     log_file = tmp_path / "stderr.log"
     with log_file.open("w") as err:
-        job = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "spark_upsample",
-                "--input",
-                events,
-                "--output",
-                str(tmp_path / "out"),
-                "--progress-seconds",
-                "0.05",
-                "--output-option",
-                "maxRecordsPerFile=1",
-            ],  # fmt: skip
-            cwd=ROOT,
-            env=spark_env(PYSPARK_SUBMIT_ARGS=f"{LOCAL_JOB} pyspark-shell"),
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            timeout=300,
+        monkeypatch.setattr(sys, "stderr", err)
+        out = str(tmp_path / "out")
+        one_file_per_row = ["--output-option", "maxRecordsPerFile=1"]
+        code = main(
+            ["--input", events, "--output", out, "--progress-seconds", "0.02", *one_file_per_row]
         )
     text = log_file.read_text()
-    assert job.returncode == 0, text[-3000:]
-    assert "\r" not in text
+    assert code == 0, text[-3000:]
+    assert "\r" not in text and "class  before  target  after\n" in text
     ours = [line for line in text.splitlines() if re.search(STAMP, line)]
     for line in ours:
         assert re.fullmatch(rf"{STAMP} (INFO|WARNING) spark_upsample[\w.]*: [^\n]*", line), line

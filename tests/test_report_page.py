@@ -184,7 +184,7 @@ def test_the_job_writes_the_page_of_its_report_beside_it(demo, classes, groups, 
 
 def test_the_demo_prints_where_its_page_is_as_the_readme_shows(demo):
     readme = (ROOT / "README.md").read_text()
-    closing = readme.split("after its log lines:\n\n```\n", 1)[1].split("```", 1)[0]
+    closing = readme.split("leaves them out):\n\n```\n", 1)[1].split("```", 1)[0]
     assert closing.endswith("page: demo-output/iris_balanced/_upsample_report.html\n")
     out = str(demo.page.parent)
     assert demo.printed.endswith(closing.replace("demo-output/iris_balanced", out))

@@ -122,14 +122,25 @@ def test_the_guard_catches_classic_only_code():
     ]
 
 
+# The one classic-only call the package makes, and why it is safe under Spark Connect: the job's
+# progress lines read the status tracker only when task_progress is told the session is classic
+# (the Spark Connect pass runs the job and test_the_task_progress_of_a_running_spark_job through
+# the other branch, Spark Connect's progress handler).
+CLASSIC_BRANCHES = {
+    "spark_upsample/job/progress.py": ["sparkContext (the SparkContext)"],
+}
+
+
 def test_library_and_job_use_no_rdd_sparkcontext_or_jvm():
     """Spark Connect (Databricks serverless and shared clusters) has DataFrames only."""
     files = sorted(PACKAGE.rglob("*.py")) + [ROOT / "jobs" / "upsample.py"]
     assert len(files) > 10
     offences = {
-        str(f.relative_to(ROOT)): hits for f in files if (hits := classic_only_uses(f.read_text()))
+        str(f.relative_to(ROOT)): [hit.split(": ", 1)[1] for hit in hits]
+        for f in files
+        if (hits := classic_only_uses(f.read_text()))
     }
-    assert offences == {}
+    assert offences == CLASSIC_BRANCHES
 
 
 @pytest.mark.slow

@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="spark-upsample",
         description="Rebalance classes by random sampling with replacement, to exact counts.",
-        epilog="spark-upsample report PATH.json renders the HTML page of a saved run report. "
+        epilog="spark-upsample report PATH.json renders the HTML page of a saved run report; "
+        "spark-upsample report --schema prints the reports' JSON Schema. "
         "Every option but --master, --conf and --version is a key of the --config file.",
         argument_default=argparse.SUPPRESS,
     )
@@ -237,6 +238,8 @@ def _default_text(key: str) -> str:
     value = getattr(DEFAULTS, key)
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
     if value is None or value in ((), {}):
         return "none"
     return ",".join(value) if isinstance(value, tuple) else str(value)
