@@ -56,7 +56,7 @@ def test_parquet_in_parquet_out_with_report(spark, events, tmp_path, capsys):
     assert report["input"] == {"source": events, "format": "parquet"}
     assert report["output"]["path"] == out and report["output"]["write_mode"] == "error"
     assert list(report["timings_seconds"]) == [
-        *("check", "start", "read", "count_and_plan", "write", "verify", "total")
+        *("check", "start", "prepare", "read", "count_and_plan", "write", "verify", "total")
     ]
     assert_valid_report(report)
     assert report["spark"]["version"] == spark.version

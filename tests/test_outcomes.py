@@ -3,6 +3,7 @@ JSON Schema and docs/report.md's field reference, and the progress lines of the 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -68,7 +69,7 @@ def test_reports_of_every_outcome_follow_the_schema(events, tmp_path, capsys):  
         assert set(failed["timings_seconds"]) >= {"check", "total"}
     assert snapshot(out) == before  # no report of a failed run went into the previous output
     timings = json.loads((reports / "input.json").read_text())["timings_seconds"]
-    assert list(timings) == ["check", "start", "read", "count_and_plan", "total"]  # so far
+    assert list(timings) == ["check", "start", "prepare", "read", "count_and_plan", "total"]
 
 
 def test_a_failed_runs_report_goes_only_outside_the_output(events, tmp_path, capsys):  # noqa: F811
@@ -82,6 +83,79 @@ def test_a_failed_runs_report_goes_only_outside_the_output(events, tmp_path, cap
     assert main(failing) == 3
     assert snapshot(out) == before and not inside.exists()
     capsys.readouterr()
+
+
+@pytest.fixture(scope="module")
+def strata(spark, tmp_path_factory) -> str:
+    """A Parquet input with a group, a second label column and a feature."""
+    path = str(tmp_path_factory.mktemp("strata") / "in")
+    rows = [(i, "a" if i % 5 else "b", "M" if i % 2 else "F", i % 3, i / 7) for i in range(60)]
+    schema = "id long, label string, sex string, g int, x double"
+    spark.createDataFrame(rows, schema).coalesce(2).write.parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--split", "train=0.75,test=0.25"],
+        ["--method", "smote", "--feature-cols", "x"],
+        ["--group-by", "g"],
+        ["--weight-col", "w"],
+        ["--label-col", "label", "--label-col", "sex", "--key-cols", "id"],
+        ["--method", "resample", "--target", "median", "--lineage-col", "kind"],
+    ],
+    ids=["split", "smote", "group_by", "weights", "two label columns", "resample"],
+)
+@pytest.mark.parametrize("output", [True, False], ids=["output", "no output"])
+def test_dry_run_reports_of_every_kind_of_plan_follow_the_schema(
+    strata, tmp_path, capsys, options, output
+):
+    report = tmp_path / "plan.json"
+    out = ["--output", str(tmp_path / "out")] if output else []
+    assert main(["--input", strata, *out, *options, "--dry-run", "--report", str(report)]) == 0
+    capsys.readouterr()
+    written = json.loads(report.read_text())
+    assert_valid_report(written)
+    assert written["status"] == "dry-run" and written["output"]["path"] == (
+        str(tmp_path / "out") if output else None
+    )
+
+
+def test_a_failed_report_never_replaces_the_one_in_the_outputs_from_a_config_file(
+    events,
+    tmp_path,
+    capsys,  # noqa: F811
+):
+    """The output is the config file's and the report, inside it, the command line's: a run
+    refused before the file is read must not take the report for one outside the output."""
+    out = tmp_path / "out"
+    config = tmp_path / "run.toml"
+    config.write_text(f'input = "{events}"\noutput = "{out}"\nwrite_mode = "overwrite"\n')
+    inside = str(out / "_upsample_report.json")
+    assert main(["--config", str(config), "--report", inside]) == 0
+    before = snapshot(out)
+    assert main(["--config", str(config), "--report", inside, "--strategy", "most"]) == 2
+    assert main(["--config", str(tmp_path), "--report", inside]) == 1  # a folder, not a file
+    assert snapshot(out) == before
+    assert "spark-upsample: unexpected error: " in capsys.readouterr().err
+
+
+def test_a_failure_after_the_output_is_published_keeps_its_succeeded_report(
+    events,
+    tmp_path,
+    capsys,  # noqa: F811
+):
+    """The page cannot be written once the output is in place: exit 4, and the report outside
+    the output still says succeeded (the output is the run's, not as it was)."""
+    report, blocker = tmp_path / "run.json", tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    args = ["--input", events, "--output", str(tmp_path / "out"), "--report", str(report)]
+    assert main([*args, "--report-html", str(blocker / "page.html")]) == 4
+    assert "The output is in place, but the page could not be written" in capsys.readouterr().err
+    written = json.loads(report.read_text())
+    assert_valid_report(written)
+    assert written["status"] == "succeeded"
 
 
 def test_report_schema_command_and_a_failed_report_has_no_page(tmp_path, capsys):
@@ -186,14 +260,19 @@ def test_the_reports_field_reference_is_the_schemas():
 def test_a_stage_logs_its_start_its_progress_with_the_tasks_left_and_its_seconds(caplog):
     seconds = iter(range(0, 1000, 10))  # a clock 10 s further at each reading
     stages = Stages(every=0.02, clock=lambda: next(seconds))
-    stages.tasks = lambda: (3, 12)
+    done = itertools.chain([3], itertools.repeat(6))  # 3 tasks done when first seen, then 6
+    stages.tasks = lambda: ("job 1", next(done), 12)
     caplog.set_level(logging.INFO, logger="spark_upsample")
     with stages.stage("write", "1,000 rows to /out"):
         time.sleep(0.1)
     lines = [r.getMessage() for r in caplog.records]
     assert lines[0] == "writing 1,000 rows to /out"
-    assert lines[1] == "writing: 10 s so far, 3 of 12 tasks done, about 30 s left"
-    assert len(lines) > 3 and re.fullmatch(r"writing: done in \d+ s", lines[-1])
+    # The rate counts from when the work was first seen: 3 tasks in the 20 s since, 6 left.
+    assert lines[1:3] == [
+        "writing: 10 s so far, 3 of 12 tasks done",
+        "writing: 30 s so far, 6 of 12 tasks done, about 40 s left",
+    ]
+    assert len(lines) > 4 and re.fullmatch(r"writing: done in \d+ s", lines[-1])
     assert stages.current == "write" and stages.timings["write"] > 0
 
     caplog.clear()
@@ -217,13 +296,13 @@ def test_the_task_progress_of_a_running_spark_job(spark):
         return x
 
     seen: list[tuple[int, int]] = []
-    with task_progress(spark, CONNECT_MODE) as tasks:
+    with task_progress(spark, CONNECT_MODE) as running:
         job = threading.Thread(
             target=lambda: spark.range(0, 6, numPartitions=6).select(slow("id")).collect()
         )
         job.start()
         while job.is_alive():
-            seen.append(tasks() or (0, 0))
+            seen.append((running() or (None, 0, 0))[1:])
             time.sleep(0.1)
     totals = {total for _, total in seen}
     assert 6 in totals, seen

@@ -225,7 +225,7 @@ def test_the_demos_page_in_a_browser(demo, tmp_path):
         if name != "total"
     ]
     assert [s.split(":")[0] for s in stages] == [
-        *("check", "start", "read", "count and plan", "write", "verify")
+        *("check", "start", "prepare", "read", "count and plan", "write", "verify")
     ]
     assert 'class="plan-banner"' not in demo.page.read_text()
     check_not_blank(screenshot(demo.page, tmp_path / "demo.png", SIZE))

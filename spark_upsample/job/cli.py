@@ -19,7 +19,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 from urllib.parse import urlparse
 
@@ -124,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     _setup_logging(args.get("verbose", False), args.get("quiet", False))
     outcome = Outcome(Stages(every=DEFAULTS.progress_seconds))
-    outcome.place(args.get("report"), args.get("output"))  # the command line's, until the config's
+    if args.get("output") or "config" not in args:  # else the file's output is not known yet
+        outcome.place(args.get("report"), args.get("output"))
     settings = spark_settings(args)
     warehouse_was_there = os.path.exists(DEFAULT_WAREHOUSE)
     session = None
@@ -153,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(EXIT_CONFIG, error, outcome)
     except OutputError as error:
         return _fail(EXIT_OUTPUT, error, outcome)
+    except Exception as error:  # noqa: BLE001 - e.g. a config file that cannot be read
+        log.debug("unexpected failure", exc_info=True)
+        return _fail(EXIT_UNEXPECTED, error, outcome, "unexpected error")
 
     spark, owned, landing, stop = None, False, None, StopRequest()
     try:
@@ -162,15 +166,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         with stop_on_signals(spark, stop), task_progress(spark, connect) as tasks:
             outcome.stages.tasks = tasks
             if config.output:
-                landing = Landing(
-                    config.output,
-                    config.write_mode,
-                    local_disk=_same_disk(spark),
-                    connect=connect,
-                    dynamic_partitions=_dynamic_partitions(spark, config),
+                preparing = (
+                    outcome.stages.stage("prepare", str(config.output))
+                    if not config.dry_run
+                    else nullcontext()
                 )
-                if not config.dry_run:
-                    landing.prepare()
+                with preparing:
+                    landing = Landing(
+                        config.output,
+                        config.write_mode,
+                        local_disk=_same_disk(spark),
+                        connect=connect,
+                        dynamic_partitions=_dynamic_partitions(spark, config),
+                    )
+                    if not config.dry_run:
+                        landing.prepare()
             run(spark, config, landing, stop, outcome)
         return _stopped(stop, config, outcome, finished=True) if stop.signum else EXIT_OK
     except CONFIG_ERRORS as error:
@@ -286,6 +296,7 @@ def run(
             if stop is not None:
                 stop.check(before="the output was published")
             landing.publish()
+        outcome.published = True
     except BaseException:
         landing.abort()
         raise
@@ -720,12 +731,14 @@ def _fail(
     config: JobConfig | None = None,
 ) -> int:
     """Print the error line and end the report as failed (or, after a stop signal, as
-    cancelled); returns the exit code."""
+    cancelled); returns the exit code. The job's own errors are one line; another error is
+    shown as :func:`error_line` gives it (its first line and its root cause)."""
     if stop is not None and stop.signum and config is not None:
         log.debug("after %s: %s", stop.name, error)
-        return _stopped(stop, config, outcome, finished=False)
-    _print(f"spark-upsample: {prefix}: {error}")
-    outcome.failed(str(error), code)
+        return _stopped(stop, config, outcome, finished=outcome.published)
+    line = str(error) if isinstance(error, SparkUpsampleError) else error_line(error)
+    _print(f"spark-upsample: {prefix}: {line}")
+    outcome.failed(line, code)
     return code
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import numbers
 import sys
 from collections.abc import Mapping
@@ -256,7 +257,12 @@ def _positive_int(key: str, value: Any) -> int | None:
 
 
 def _progress_seconds(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or value < 0
+    ):
         raise ConfigError(
             f"progress_seconds must be a number of seconds >= 0 (0: no lines while a stage "
             f"runs). Got {value!r} instead."

@@ -30,11 +30,14 @@ class Outcome:
     stages : the run's :class:`Stages`, whose timings and current stage end the report
     path : where a failed or cancelled run's report goes: a report path outside the output,
         or None (set with :meth:`place`)
+    published : True once the output is in place: a later failure (the report or the page
+        outside the output could not be written) does not turn its report into a failed one
     """
 
     def __init__(self, stages: Stages) -> None:
         self.stages = stages
         self.path: str | None = None
+        self.published = False
         self.report: dict[str, Any] = {
             "report_version": REPORT_VERSION,
             "tool": f"spark-upsample {__version__}",
@@ -61,8 +64,8 @@ class Outcome:
 
     def failed(self, error: str, exit_code: int) -> None:
         """End the report as failed with the one-line ``error`` and ``exit_code``, and write it
-        to :attr:`path` if there is one (a report that cannot be written is logged, not raised:
-        the run has failed already)."""
+        to :attr:`path` if there is one and the output was not published (a report that cannot
+        be written is logged, not raised: the run has failed already)."""
         self._write(self.end("failed", error=error, exit_code=exit_code, stage=self._stage()))
 
     def cancelled(self, signal_name: str, exit_code: int) -> None:
@@ -77,7 +80,7 @@ class Outcome:
         return self.stages.current or "check"
 
     def _write(self, report: dict[str, Any]) -> None:
-        if self.path is None:
+        if self.path is None or self.published:
             return
         try:
             write_report(report, self.path)

@@ -21,10 +21,13 @@ from pyspark.sql import SparkSession
 
 log = logging.getLogger("spark_upsample")
 
+JOIN_SECONDS = 5.0  # how long a stage's end waits for its progress thread (stuck on a dying JVM)
+
 # The stages, in order: the key (in the report's timings_seconds and stage) -> the log's words.
 STAGES = {
     "check": "checking the configuration and the output",
     "start": "starting Spark",
+    "prepare": "preparing the output",
     "read": "reading",
     "count_and_plan": "counting and planning",
     "write": "writing",
@@ -32,7 +35,8 @@ STAGES = {
     "publish": "publishing",
 }
 
-Tasks = Callable[[], "tuple[int, int] | None"]  # (done, total) of the running Spark work
+# What runs now: a key naming the Spark stages (or operation) running, their tasks done and total.
+Tasks = Callable[[], "tuple[Any, int, int] | None"]
 
 
 class Stages:
@@ -53,6 +57,7 @@ class Stages:
         self._clock = clock
         self._started = clock()
         self.tasks: Tasks | None = None
+        self._seen: tuple[Any, float, int] | None = None  # the running work: key, since, done
 
     def elapsed(self) -> float:
         """Seconds since the job started."""
@@ -81,7 +86,7 @@ class Stages:
         finally:
             done.set()
             if beat is not None:
-                beat.join()
+                beat.join(timeout=JOIN_SECONDS)
             self.timings[key] = self._clock() - clock
         if not quiet:
             log.info("%s: done in %s", words, _seconds(self.timings[key]))
@@ -89,20 +94,28 @@ class Stages:
     def _beat(self, words: str, clock: float, done: threading.Event) -> None:
         while not done.wait(self.every):
             seconds = self._clock() - clock
-            log.info("%s: %s so far%s", words, _seconds(seconds), self._tasks_text(seconds))
+            log.info("%s: %s so far%s", words, _seconds(seconds), self._tasks_text())
 
-    def _tasks_text(self, seconds: float) -> str:
+    def _tasks_text(self) -> str:
+        """The running work's tasks done of the total, and the time left at the rate they were
+        done since this work was first seen (another job or operation starts the count again)."""
         try:
-            counts = self.tasks() if self.tasks is not None else None
+            running = self.tasks() if self.tasks is not None else None
         except Exception:  # noqa: BLE001 - progress must never fail the run (a stopping session)
             log.debug("reading the task progress failed", exc_info=True)
-            counts = None
-        if not counts or not counts[1]:
+            running = None
+        if not running or not running[2]:
             return ""
-        done, total = counts
+        key, done, total = running
+        now = self._clock()
+        if self._seen is None or self._seen[0] != key:
+            self._seen = (key, now, done)
+        _, since, done_then = self._seen
         text = f", {done:,} of {total:,} tasks done"
-        if 0 < done < total:
-            text += f", about {_seconds(seconds * (total - done) / done)} left"
+        if done > done_then and done < total:
+            rate = (done - done_then) / (now - since) if now > since else 0.0
+            if rate > 0:
+                text += f", about {_seconds((total - done) / rate)} left"
         return text
 
 
@@ -118,8 +131,8 @@ def _seconds(seconds: float) -> str:
 
 @contextmanager
 def task_progress(spark: SparkSession, connect: bool) -> Iterator[Tasks]:
-    """Within the block, a function giving the tasks (done, total) of the Spark work running
-    now, or None when nothing runs or the session cannot tell."""
+    """Within the block, a function giving the Spark work running now (a key naming it, its
+    tasks done and in all), or None when nothing runs or the session cannot tell."""
     if not connect:
         yield lambda: _classic_tasks(spark)
         return
@@ -137,17 +150,15 @@ def task_progress(spark: SparkSession, connect: bool) -> Iterator[Tasks]:
         remove(handler)
 
 
-def _classic_tasks(spark: SparkSession) -> tuple[int, int] | None:
-    """Tasks done and in all of the running jobs' stages, from the status tracker."""
+def _classic_tasks(spark: SparkSession) -> tuple[Any, int, int] | None:
+    """The active stages (as Spark's console progress bar counts them: not a job's skipped
+    ones), with their tasks done and in all, from the status tracker."""
     tracker = spark.sparkContext.statusTracker()  # classic only: the job's one use of it
-    done = total = 0
-    for job_id in tracker.getActiveJobsIds():
-        job = tracker.getJobInfo(job_id)
-        for stage_id in job.stageIds if job is not None else ():
-            stage = tracker.getStageInfo(stage_id)
-            if stage is not None:
-                done, total = done + stage.numCompletedTasks, total + stage.numTasks
-    return (done, total) if total else None
+    infos = (tracker.getStageInfo(i) for i in sorted(tracker.getActiveStageIds()))
+    stages = [info for info in infos if info is not None]
+    total = sum(s.numTasks for s in stages)
+    key = tuple((s.stageId, s.currentAttemptId) for s in stages)
+    return (key, sum(s.numCompletedTasks for s in stages), total) if total else None
 
 
 class _ConnectProgress:
@@ -161,15 +172,20 @@ class _ConnectProgress:
     def __call__(
         self, stages: Any, inflight_tasks: int, operation_id: str | None, done: bool
     ) -> None:
-        with self._lock:
-            if operation_id != self._operation:
-                self._operation, self._stages = operation_id, {}
-            for stage in stages or ():
-                self._stages[stage.stage_id] = (stage.num_completed_tasks, stage.num_tasks)
-            if done:
-                self._stages = {}
+        # Called in the query's own response loop: an error here would fail the query.
+        try:
+            with self._lock:
+                if operation_id != self._operation:
+                    self._operation, self._stages = operation_id, {}
+                for stage in stages or ():
+                    self._stages[stage.stage_id] = (stage.num_completed_tasks, stage.num_tasks)
+                if done:
+                    self._stages = {}
+        except Exception:  # noqa: BLE001 - progress must never fail the run
+            log.debug("reading Spark Connect's progress failed", exc_info=True)
 
-    def tasks(self) -> tuple[int, int] | None:
+    def tasks(self) -> tuple[Any, int, int] | None:
         with self._lock:
             total = sum(t for _, t in self._stages.values())
-            return (sum(d for d, _ in self._stages.values()), total) if total else None
+            done = sum(d for d, _ in self._stages.values())
+            return (self._operation, done, total) if total else None

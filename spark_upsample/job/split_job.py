@@ -88,7 +88,7 @@ def report_section(config: JobConfig, result: Resampled, divided: Split) -> dict
         "resample_part": part,
         "parts": {
             name: {
-                "path": f"{str(config.output).rstrip('/')}/{name}",
+                "path": f"{config.output.rstrip('/')}/{name}" if config.output else None,
                 "rows": rows,
                 "rows_written": written[name],
             }
