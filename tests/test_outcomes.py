@@ -96,18 +96,21 @@ def strata(spark, tmp_path_factory) -> str:
 
 
 @pytest.mark.parametrize(
-    "options",
+    ("options", "output"),
     [
-        ["--split", "train=0.75,test=0.25"],
-        ["--method", "smote", "--feature-cols", "x"],
-        ["--group-by", "g"],
-        ["--weight-col", "w"],
-        ["--label-col", "label", "--label-col", "sex", "--key-cols", "id"],
-        ["--method", "resample", "--target", "median", "--lineage-col", "kind"],
+        (["--split", "train=0.75,test=0.25"], True),
+        (["--split", "train=0.75,test=0.25"], False),  # the parts' paths are null then
+        (["--method", "smote", "--feature-cols", "x"], True),
+        (["--group-by", "g"], True),
+        (["--weight-col", "w"], True),
+        (["--label-col", "label", "--label-col", "sex", "--key-cols", "id"], True),
+        (["--method", "resample", "--target", "median", "--lineage-col", "kind"], False),
     ],
-    ids=["split", "smote", "group_by", "weights", "two label columns", "resample"],
+    ids=[
+        *("split", "split, no output", "smote", "group_by", "weights"),
+        *("two label columns", "resample, no output"),
+    ],
 )
-@pytest.mark.parametrize("output", [True, False], ids=["output", "no output"])
 def test_dry_run_reports_of_every_kind_of_plan_follow_the_schema(
     strata, tmp_path, capsys, options, output
 ):
@@ -120,6 +123,8 @@ def test_dry_run_reports_of_every_kind_of_plan_follow_the_schema(
     assert written["status"] == "dry-run" and written["output"]["path"] == (
         str(tmp_path / "out") if output else None
     )
+    for part in written.get("split", {}).get("parts", {}).values():
+        assert (part["path"] is None) == (not output), part
 
 
 def test_a_failed_report_never_replaces_the_one_in_the_outputs_from_a_config_file(
