@@ -3,13 +3,16 @@
 ``python tests/layout_run.py MASTER MAX_PARTITION_BYTES PARQUET_IN CSV_IN OUT`` starts its own
 session (a new process, so the core count can differ), reads the inputs with that split size,
 and writes each transform's output as Parquet under ``OUT/<name>``, plus ``OUT/layout.json``
-with the number of input partitions (test code: it may use the RDD API).
+with the number of input partitions (test code: it may use the RDD API). A test runs one layout
+in its own session with :func:`write_outputs` (the split size is a runtime conf).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -21,18 +24,25 @@ from spark_upsample import downsample, resample, split, upsample, with_folds  # 
 SEED = 11
 
 
-def main(master: str, max_bytes: str, parquet_in: str, csv_in: str, out: str) -> None:
-    spark = (
-        SparkSession.builder.master(master)
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "3")
-        .config("spark.sql.files.maxPartitionBytes", max_bytes)
-        .config("spark.sql.files.openCostInBytes", "1024")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+@contextmanager
+def split_size(spark: SparkSession, max_bytes: str) -> Iterator[None]:
+    """Read files in splits of ``max_bytes`` (and a file open cost of 1 KB) within the block."""
+    confs = {
+        "spark.sql.files.maxPartitionBytes": max_bytes,
+        "spark.sql.files.openCostInBytes": "1024",
+    }
+    before = {key: spark.conf.get(key) for key in confs}
+    for key, value in confs.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            spark.conf.set(key, value)
+
+
+def write_outputs(spark: SparkSession, parquet_in: str, csv_in: str, out: str) -> None:
+    """Every transform on the inputs, each written under ``out/<name>``, and ``layout.json``."""
     df = spark.read.parquet(parquet_in)
     csv = spark.read.csv(csv_in, header=True, schema="id long, g int, x double, label string")
     outputs = {
@@ -59,6 +69,20 @@ def main(master: str, max_bytes: str, parquet_in: str, csv_in: str, out: str) ->
         "csv_partitions": csv.rdd.getNumPartitions(),
     }
     Path(out, "layout.json").write_text(json.dumps(layout))
+
+
+def main(master: str, max_bytes: str, parquet_in: str, csv_in: str, out: str) -> None:
+    spark = (
+        SparkSession.builder.master(master)
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "3")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    with split_size(spark, max_bytes):
+        write_outputs(spark, parquet_in, csv_in, out)
     spark.stop()
 
 

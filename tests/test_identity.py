@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from spark_upsample import DuplicateKeyError, upsample, upsample_with_plan
 from spark_upsample.engine.identity import FILE_ROW_INDEX, KEY_COLUMNS, PARTITION_POSITION
 from tests.conftest import spark_env
+from tests.layout_run import split_size, write_outputs
 
 LAYOUT_RUN = Path(__file__).parent / "layout_run.py"
 TRANSFORMS = (
@@ -59,11 +60,8 @@ def test_same_rows_for_the_same_seed_on_any_cores_split_size_and_folder(spark, t
     moved = tmp_path / "elsewhere" / "copied"
     shutil.copytree(parquet_in, moved)
 
-    layouts = [
-        ("local[1]", "128m", parquet_in),
-        ("local[2]", "8192", moved),
-        ("local[3]", "32768", parquet_in),
-    ]
+    # Two layouts in processes of their own (other core counts), one in this test's session.
+    layouts = [("local[1]", "128m", parquet_in), ("local[3]", "32768", parquet_in)]
     outs = []
     for i, (master, max_bytes, source) in enumerate(layouts):
         out = tmp_path / f"out{i}"
@@ -84,6 +82,9 @@ def test_same_rows_for_the_same_seed_on_any_cores_split_size_and_folder(spark, t
             stderr=subprocess.PIPE,
         )
         outs.append(out)
+    with split_size(spark, "8192"):  # local[2], two shuffle partitions, the moved folder
+        write_outputs(spark, str(moved), str(csv_in), str(tmp_path / "here"))
+    outs.append(tmp_path / "here")
 
     partitions = [json.loads((out / "layout.json").read_text()) for out in outs]
     assert len({p["parquet_partitions"] for p in partitions}) == 3, partitions
@@ -97,7 +98,7 @@ def test_same_rows_for_the_same_seed_on_any_cores_split_size_and_folder(spark, t
             assert_df_equality(read[0][name], other[name], ignore_row_order=True)
     # The control keyed by partition position draws other rows on another layout.
     positional = [r["positional"].orderBy("id").select("id").collect() for r in read]
-    assert positional[0] != positional[1]
+    assert positional[0] != positional[2]
 
 
 def test_the_plan_names_the_identity_used(spark, tmp_path):
