@@ -35,9 +35,18 @@ os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
 # compiler's work never pays off in them). They inherit it (spark-submit reads SPARK_SUBMIT_OPTS);
 # executors of a standalone cluster get it by conf. The two JVMs that live for a whole pass, the
 # suite's session and the Spark Connect server, keep the default compilers (LONG_LIVED_JVM_OPTS).
+# All of them load Spark's classes from a class data sharing archive (pytest_configure).
 TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1"
 LONG_LIVED_JVM_OPTS = os.environ.get("SPARK_SUBMIT_OPTS", "")
-os.environ["SPARK_SUBMIT_OPTS"] = " ".join(filter(None, [LONG_LIVED_JVM_OPTS, TEST_JVM_OPTIONS]))
+
+
+def set_short_lived_jvm_options() -> None:
+    """What the JVMs the tests start read (spark-submit reads SPARK_SUBMIT_OPTS)."""
+    options = filter(None, [LONG_LIVED_JVM_OPTS, TEST_JVM_OPTIONS])
+    os.environ["SPARK_SUBMIT_OPTS"] = " ".join(options)
+
+
+set_short_lived_jvm_options()
 
 CONNECT = os.environ.get("SPARK_UPSAMPLE_TEST_CONNECT", "").strip()
 CONNECT_MODE = CONNECT not in ("", "0", "false", "no")
@@ -46,6 +55,17 @@ CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 
 def pytest_report_header(config) -> str:
     return f"spark-upsample tests against: {'Spark Connect' if CONNECT_MODE else 'classic Spark'}"
+
+
+def pytest_configure(config) -> None:
+    """Every JVM the tests start loads Spark's classes from an archive (tests/class_archive.py):
+    it halves their start-up. Built on the first run (about 20 s), then cached."""
+    global LONG_LIVED_JVM_OPTS
+    from tests.class_archive import archive_options
+
+    options = archive_options(spark_home(), spark_env())
+    LONG_LIVED_JVM_OPTS = " ".join(filter(None, [LONG_LIVED_JVM_OPTS, options]))
+    set_short_lived_jvm_options()
 
 
 def pytest_collection_modifyitems(config, items) -> None:
