@@ -63,7 +63,11 @@ def pytest_configure(config) -> None:
     global LONG_LIVED_JVM_OPTS
     from tests.class_archive import archive_options
 
-    options = archive_options(spark_home(), spark_env())
+    try:
+        home = spark_home()
+    except ImportError:  # no PySpark here: no JVM will start
+        return
+    options = archive_options(home, spark_env())
     LONG_LIVED_JVM_OPTS = " ".join(filter(None, [LONG_LIVED_JVM_OPTS, options]))
     set_short_lived_jvm_options()
 
