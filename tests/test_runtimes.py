@@ -1,8 +1,9 @@
 """The job on every runtime it targets, with real components started (and stopped) here.
 
 - Spark Connect: the library and the job use no RDD, SparkContext or JVM handle (a source guard
-  here; the whole core suite also runs against a Spark Connect server, see ``.ci/run``), and the
-  job runs with ``--remote sc://...`` and with ``SPARK_REMOTE`` against a live server.
+  here; the transforms, Spark ML, SMOTE and the job also run against a Spark Connect server, see
+  ``.ci/run``), and the job runs with ``--remote sc://...`` and with ``SPARK_REMOTE`` against a
+  live server.
 - A Spark standalone cluster (a master and two workers on 127.0.0.1): ``spark-submit`` of
   ``jobs/upsample.py`` with the package shipped as a ``--py-files`` zip, proof that executors
   import ``spark_upsample`` from that zip, and a job that loses an executor while writing.
