@@ -213,27 +213,24 @@ def test_locks_taken_at_the_same_moment_exclude_each_other(tmp_path):
 
 @pytest.mark.slow
 def test_two_runs_at_once_one_writes_the_other_exits_4_naming_it(spark, events, tmp_path, capsys):
+    """A scheduler starts the job again while a first attempt writes: in either write mode the
+    second run exits 4 naming the first, and the first publishes its own output, whole. (Two
+    runs that take the lock at the same moment are the racers of
+    test_locks_taken_at_the_same_moment_exclude_each_other.)"""
     out = tmp_path / "out"
-    args = ["--input", events, "--output", str(out), "--strategy", "all", *ONE_ROW_PER_FILE]
-    # A scheduler started the job twice: --write-mode error, at the same moment.
-    jobs = [start_job([*args, "--seed", str(seed)]) for seed in (1, 2)]
-    outputs = [output_of(job) for job in jobs]
-    codes = sorted(job.returncode for job in jobs)
-    assert codes == [0, 4], outputs
-    winner, loser = (0, 1) if jobs[0].returncode == 0 else (1, 0)
-    [refusal] = [line for line in outputs[loser].splitlines() if "spark-upsample: error" in line]
-    assert "Another run " in refusal and f"(process {jobs[winner].pid} on " in refusal
-    assert written(out) == (winner + 1, 900)
-
-    # With overwrite: a retry starts while the first attempt writes.
-    first = start_job([*args, "--seed", "3", "--write-mode", "overwrite"])
-    wait_until(lambda: writing(out), first, "writing")
-    capsys.readouterr()
-    assert (
-        main(["--input", events, "--output", str(out), "--seed", "4", "--write-mode", "overwrite"])
-        == 4
+    first = start_job(
+        ["--input", events, "--output", str(out), "--seed", "3", "--write-mode", "overwrite"]
+        + ["--strategy", "all", *ONE_ROW_PER_FILE]
     )
-    assert f"(process {first.pid} on " in capsys.readouterr().err
+    wait_until(lambda: writing(out), first, "writing")
+    for mode in ("error", "overwrite"):
+        capsys.readouterr()
+        args = ["--input", events, "--output", str(out), "--seed", "4", "--write-mode", mode]
+        assert main(args) == 4, mode
+        [refusal] = [
+            line for line in capsys.readouterr().err.splitlines() if "spark-upsample: error" in line
+        ]
+        assert "Another run " in refusal and f"(process {first.pid} on " in refusal, refusal
     assert "seed 3" in output_of(first) and first.returncode == 0
     assert written(out) == (3, 900)  # the job checked its counts before publishing
     assert len(write_ids(out)) == 1  # every data file from one write: never a mix
