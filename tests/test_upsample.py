@@ -27,9 +27,10 @@ from tests.helpers import CHI2_CRITICAL_9DF_P001, chi_square, iris_imbalanced, l
 
 def frame(spark, sizes: dict, partitions: int = 3):
     """Rows `id` with classes of the given sizes, spread over partitions by a deterministic
-    range."""
-    labels = [c for c, n in sizes.items() for _ in range(n)]
-    rows = spark.createDataFrame(list(enumerate(labels)), "id long, label string")
+    range. A class named by a tuple ``(label, copy)`` gives a second label column, ``copy``."""
+    classes = [c if isinstance(c, tuple) else (c,) for c, n in sizes.items() for _ in range(n)]
+    schema = "id long, label string" + (", copy int" if len(classes[0]) == 2 else "")
+    rows = spark.createDataFrame([(i, *c) for i, c in enumerate(classes)], schema)
     return rows.coalesce(1).localCheckpoint().repartitionByRange(partitions, "id").localCheckpoint()
 
 
@@ -52,16 +53,30 @@ def test_seed_example_iris_10_vs_100_becomes_100_100(spark):
 
 @pytest.mark.parametrize("keep_originals", [False, True])
 def test_exact_counts_over_seeds_sizes_and_targets_through_both_corrections(spark, keep_originals):
+    """Classes of 400, 37, 5 and 1 rows, twelve times over (the label ``(label, copy)``), each
+    copy to other targets: 36 upsampled classes in one call, under two seeds."""
     sizes = {"big": 400, "mid": 37, "small": 5, "one": 1}
-    df = frame(spark, sizes)
+    df = frame(spark, {(c, k): n for k in range(12) for c, n in sizes.items()})
     corrections = Counter()
-    for seed in range(12):
-        targets = {"mid": 37 + 13 * seed, "small": 400 + seed, "one": 1 + 7 * seed}
+    for seed in (0, 1):
+        targets = {}
+        for k in range(12):
+            step = 12 * seed + k
+            targets |= {
+                ("mid", k): 37 + 13 * step,
+                ("small", k): 400 + step,
+                ("one", k): 1 + 7 * step,
+            }
         result = upsample_with_plan(
-            df, "label", sampling_strategy=targets, seed=seed, keep_originals=keep_originals
+            df,
+            ["label", "copy"],
+            sampling_strategy=targets,
+            seed=seed,
+            keep_originals=keep_originals,
         )
-        expected = {"big": 400, **targets}
-        assert label_counts(result.df) == expected
+        expected = {("big", k): 400 for k in range(12)} | targets
+        counts = result.df.groupBy("label", "copy").count().collect()
+        assert {(r.label, r.copy): r["count"] for r in counts} == expected
         assert result.plan.counts_after == expected
         for c in result.plan.classes:
             corrections[c.correction] += 1
@@ -69,7 +84,7 @@ def test_exact_counts_over_seeds_sizes_and_targets_through_both_corrections(spar
                 assert c.sample_size > c.draws
             if c.correction == "top-up":
                 assert c.sample_size < c.draws
-    assert corrections["trim"] >= 5 and corrections["top-up"] >= 5, corrections
+    assert corrections["trim"] >= 10 and corrections["top-up"] >= 10, corrections
 
 
 def test_keep_originals_keeps_every_row_once_and_adds_draws(spark):
