@@ -62,12 +62,17 @@ def test_downsample_is_uniform_over_the_class_and_hits_both_corrections(spark):
     buckets = Counter(r.id // 2_000 for r in kept)  # ten ranges of ids, across partitions
     assert chi_square(buckets, list(range(10))) < CHI2_CRITICAL_9DF_P001
 
-    corrections = set()
-    for seed in range(12):
-        plan = downsample_with_plan(df, "label", seed=seed).plan
-        corrections.add(plan.classes[0].correction)
-        assert plan.counts_after == {"big": 5_000, "small": 5_000}
-    assert {"trim", "top-up"} <= corrections
+    # Twelve copies of a 2,000-row class cut to the 500 of the smallest class, in one call.
+    copies = frame(
+        spark, {(c, k): n for k in range(12) for c, n in {"big": 2_000, "small": 500}.items()}
+    )
+    result = downsample_with_plan(copies, ["label", "copy"], seed=21)
+    counts = result.df.groupBy("label", "copy").count().collect()
+    assert {(r.label, r.copy): r["count"] for r in counts} == {
+        (c, k): 500 for c in ("big", "small") for k in range(12)
+    }
+    corrections = Counter(c.correction for c in result.plan.classes if c.label[0] == "big")
+    assert corrections["trim"] >= 2 and corrections["top-up"] >= 2, corrections
 
 
 def test_downsample_with_replacement_strategies_and_errors(spark):
