@@ -253,3 +253,41 @@ def test_file_paths_are_made_relative_to_the_input_folder(spark, folder, path, r
     assert _folder_path(["file:///tmp/in/a.parquet", "file:///tmp/in/b/c.parquet"]) == "/tmp/in/"
     assert _folder_path(["hdfs://nn:8020/a/x.parquet", "hdfs://nn:8020/b/y.parquet"]) == "/"
     assert _folder_path(["s3a://bucket/t/x.parquet"]) == "/t/"
+
+
+@pytest.mark.parametrize(
+    ("files", "prefixes"),
+    [
+        (
+            ["file:///tmp/in/a.parquet", "file:///tmp/in/b/c.parquet"],
+            ["file:///tmp/in/", "file:/tmp/in/"],  # as listed, and as _metadata writes it
+        ),
+        (["file:/tmp/in/a.parquet"], ["file:/tmp/in/"]),
+        (["s3a://bucket/t/x.parquet", "s3a://bucket/t/y.parquet"], ["s3a://bucket/t/"]),
+        (["hdfs://nn:8020/a/x.parquet", "hdfs://nn:8020/b/y.parquet"], ["hdfs://nn:8020/"]),
+        # A line terminator in a rest: the pattern's "." stops there, so the pattern decides.
+        (["file:///tmp/in/a\u2028b.parquet", "file:///tmp/in/c.parquet"], []),
+    ],
+)
+def test_the_paths_whose_rest_is_taken_without_the_pattern(files, prefixes):
+    from spark_upsample.engine.identity import _uri_prefixes
+
+    assert _uri_prefixes(files) == prefixes
+
+
+def test_the_file_row_identity_is_the_patterns_value_without_a_pattern_per_row(spark, tmp_path):
+    """The identity of every row of a Parquet input in nested folders is the hash of the
+    relative path the pattern extracts and the row index, as before the prefixes were used."""
+    from spark_upsample.engine.identity import _folder_path, _relative_pattern, row_identity
+
+    frame = spark.range(40).select("id", (F.col("id") % 2).alias("day"))
+    frame.repartition(2).write.partitionBy("day").parquet(str(tmp_path / "in"))
+    df = spark.read.parquet(str(tmp_path / "in"))
+    identity = row_identity(df)
+    assert identity.kind == FILE_ROW_INDEX
+    path = F.col("_metadata.file_path")
+    relative = F.regexp_extract(path, _relative_pattern(_folder_path(df.inputFiles())), 1)
+    expected = F.xxhash64(relative, F.col("_metadata.row_index"))
+    rows = df.select(identity.column.alias("got"), expected.alias("expected"), relative).collect()
+    assert len(rows) == 40 and all(r.got == r.expected for r in rows)
+    assert {r[2].split("/")[0] for r in rows} == {"day=0", "day=1"}

@@ -47,6 +47,9 @@ PARTITION_POSITION = "partition position (same partitioning only)"
 KINDS = (KEY_COLUMNS, FILE_ROW_INDEX, PARTITION_POSITION)
 
 _METADATA = "_metadata"
+_MAX_STRING_LENGTH = 2**31 - 1
+# A URI's scheme and authority, if any, before the path (the same in Java's and Python's syntax).
+_SCHEME_AND_AUTHORITY = r"(?:[A-Za-z][A-Za-z0-9+.-]*:(?://[^/]*)?)?"
 # Operators of an analyzed logical plan (as ``explain`` prints them, PySpark 3.5 and 4.x) that
 # output each row of their input at most once. Leaves, hints, views and aliases included.
 _SINGLE_ROW_OPERATORS = frozenset(
@@ -146,7 +149,14 @@ def _file_row_index(df: DataFrame) -> Column | None:
     # The path after the scheme, the authority (if any) and the folder; the whole path if the
     # folder is not there (written in another form), which still does not depend on the layout.
     relative = F.regexp_extract(path, _relative_pattern(_folder_path(files)), 1)
-    return F.xxhash64(F.when(relative != "", relative).otherwise(path), index)
+    relative = F.when(relative != "", relative).otherwise(path)
+    # The same value without a regular expression per row (it costs more than the rest of the
+    # identity): a path that starts with the input files' common folder, in one of the forms
+    # Spark writes it, has the value after that folder.
+    for prefix in _uri_prefixes(files):
+        below = F.substring(path, len(prefix) + 1, _MAX_STRING_LENGTH)
+        relative = F.when(path.startswith(prefix), below).otherwise(relative)
+    return F.xxhash64(relative, index)
 
 
 def _repeating_operators(df: DataFrame) -> list[str]:
@@ -204,10 +214,38 @@ def _folder_path(files: Sequence[str]) -> str:
     return folder
 
 
+def _uri_prefixes(files: Sequence[str]) -> list[str]:
+    """The common folder of ``files``, scheme and authority included, with its trailing slash,
+    in each form a path can take -- as listed (``file:///data/``) and as ``_metadata`` writes a
+    URI without authority (``file:/data/``) -- for which it is shown on ``files`` that the rest
+    of a path after it is the group 1 of :func:`_relative_pattern` (not so for a rest with a
+    line terminator, which the pattern's ``.`` does not match)."""
+    common = os.path.commonprefix(list(files))
+    listed = common[: common.rfind("/") + 1]
+    forms = dict.fromkeys([listed, re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*:)///", r"\1/", listed)])
+    pattern = re.compile(_python_pattern(_folder_path(files)))
+
+    def shown(form: str) -> bool:
+        for file in files:
+            rest = file[len(listed) :]
+            found = pattern.fullmatch(form + rest)
+            if found is None or found.group(1) != rest:
+                return False
+        return True
+
+    return [form for form in forms if shown(form)]
+
+
+def _python_pattern(folder: str) -> str:
+    """:func:`_relative_pattern` in Python's syntax, where ``.`` also stops at the other line
+    terminators of Java's (``\\r``, U+0085, U+2028, U+2029)."""
+    return _SCHEME_AND_AUTHORITY + re.escape(folder) + "([^\n\r\u0085\u2028\u2029]+)"
+
+
 def _relative_pattern(folder: str) -> str:
     """A Java regular expression whose group 1 is a file URI's path below ``folder``."""
     quoted = "\\Q" + folder.replace("\\E", "\\E\\\\E\\Q") + "\\E"
-    return f"^(?:[A-Za-z][A-Za-z0-9+.-]*:(?://[^/]*)?)?{quoted}(.+)$"
+    return f"^{_SCHEME_AND_AUTHORITY}{quoted}(.+)$"
 
 
 @contextlib.contextmanager
