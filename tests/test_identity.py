@@ -275,14 +275,18 @@ def test_the_paths_whose_rest_is_taken_without_the_pattern(files, prefixes):
     assert _uri_prefixes(files) == prefixes
 
 
-def test_the_file_row_identity_is_the_patterns_value_without_a_pattern_per_row(spark, tmp_path):
+@pytest.mark.parametrize("folder", ["in", "entrée-ü"])
+def test_the_file_row_identity_is_the_patterns_value_without_a_pattern_per_row(
+    spark, tmp_path, folder
+):
     """The identity of every row of a Parquet input in nested folders is the hash of the
-    relative path the pattern extracts and the row index, as before the prefixes were used."""
+    relative path the pattern extracts and the row index, as before the prefixes were used
+    (the path is cut by bytes: a folder of non-ASCII characters has more bytes than them)."""
     from spark_upsample.engine.identity import _folder_path, _relative_pattern, row_identity
 
     frame = spark.range(40).select("id", (F.col("id") % 2).alias("day"))
-    frame.repartition(2).write.partitionBy("day").parquet(str(tmp_path / "in"))
-    df = spark.read.parquet(str(tmp_path / "in"))
+    frame.repartition(2).write.partitionBy("day").parquet(str(tmp_path / folder))
+    df = spark.read.parquet(str(tmp_path / folder))
     identity = row_identity(df)
     assert identity.kind == FILE_ROW_INDEX
     path = F.col("_metadata.file_path")

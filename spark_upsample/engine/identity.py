@@ -149,12 +149,16 @@ def _file_row_index(df: DataFrame) -> Column | None:
     # The path after the scheme, the authority (if any) and the folder; the whole path if the
     # folder is not there (written in another form), which still does not depend on the layout.
     relative = F.regexp_extract(path, _relative_pattern(_folder_path(files)), 1)
-    relative = F.when(relative != "", relative).otherwise(path)
+    relative = F.when(relative != "", relative).otherwise(path).cast("binary")
     # The same value without a regular expression per row (it costs more than the rest of the
     # identity): a path that starts with the input files' common folder, in one of the forms
-    # Spark writes it, has the value after that folder.
+    # Spark writes it, has the value after that folder. It is cut from the path's UTF-8 bytes:
+    # a string's substring walks its characters (as long again as hashing the whole path),
+    # a binary's is a copy, and xxhash64 hashes a string as its UTF-8 bytes, so the value is the
+    # same.
     for prefix in _uri_prefixes(files):
-        below = F.substring(path, len(prefix) + 1, _MAX_STRING_LENGTH)
+        start = len(prefix.encode("utf-8")) + 1
+        below = F.substring(path.cast("binary"), start, _MAX_STRING_LENGTH)
         relative = F.when(path.startswith(prefix), below).otherwise(relative)
     return F.xxhash64(relative, index)
 
