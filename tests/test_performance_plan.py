@@ -13,8 +13,10 @@ import re
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from spark_upsample import upsample_with_plan
+from spark_upsample.engine import sampler
 
 pytestmark = pytest.mark.classic_only  # reads the JVM plan and the SparkContext's job tracker
 
@@ -92,3 +94,24 @@ def test_the_write_is_one_pass(spark, tmp_path):
     assert 1 <= writes <= 2
     written = spark.read.parquet(str(tmp_path / "out")).groupBy("label").count().collect()
     assert {r[0]: r[1] for r in written} == result.plan.counts_after
+
+
+def test_the_cut_statistics_group_by_an_integer_cell_id(spark, tmp_path, monkeypatch):
+    # With group_by the cell key is a struct; hashing and sorting it in the statistics'
+    # aggregation cost about 1.5x as much, with 60,000 cells, as grouping by an integer id.
+    df = imbalanced(spark, str(tmp_path / "in"), 3).withColumn("g", F.col("id") % 47)
+    seen: list[DataFrame] = []
+    cut_stats = sampler._cut_stats
+    monkeypatch.setattr(
+        sampler, "_cut_stats", lambda *args: seen.append(cut_stats(*args)) or seen[-1]
+    )
+
+    result = upsample_with_plan(df, "label", group_by=["g"], seed=3)
+
+    assert len(result.plan.classes) == 47 * 3 and len(seen) == 1
+    stats = seen[0]
+    assert isinstance(stats.schema[0].dataType, T.IntegerType)
+    analyzed = stats._jdf.queryExecution().analyzed().toString()
+    assert re.findall(r"Aggregate \[([^\]]*)\]", analyzed) == [
+        re.search(rf"{re.escape(stats.columns[0])}#\d+", analyzed).group(0)
+    ]
