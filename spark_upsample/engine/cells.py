@@ -85,8 +85,15 @@ class CellKeys:
         """A Spark key value (from :meth:`column`, collected) as the plan's key."""
         if len(self.types) == 1:
             return _from_spark(value, self.types[0])
-        flat = tuple(_from_spark(v, t) for v, t in zip(value, self.types, strict=True))
-        return self._nested(flat)
+        return self.from_parts(tuple(value))
+
+    def from_parts(self, parts: tuple[Any, ...]) -> Any:
+        """The plan's key from the values of :meth:`parts`, collected as they are."""
+        if self._timestamps:
+            parts = tuple(_from_spark(v, t) for v, t in zip(parts, self.types, strict=True))
+        if len(parts) == 1:
+            return parts[0]
+        return self._nested(parts)
 
     def label_of(self, key: Any) -> Any:
         """The class of a plan key: the key itself, or its last item with ``group_by``."""
@@ -114,6 +121,11 @@ class CellKeys:
     @property
     def _several(self) -> bool:
         return not isinstance(self.label_col, str)
+
+    @functools.cached_property
+    def _timestamps(self) -> bool:
+        """Whether a part travels converted (a timestamp as microseconds)."""
+        return any(isinstance(t, T.TimestampType) for t in self.types)
 
     def _nested(self, flat: tuple[Any, ...]) -> Any:
         """Flat key values (group columns, then label columns) as the plan's key."""
@@ -154,8 +166,13 @@ class CellKeys:
         return table.select(key.alias(key_name), *[F.col(f.name) for f in fields])
 
     def _to_spark(self, key: Any) -> tuple[Any, ...]:
-        label = self.label_of(key)
-        values = (*(key[:-1] if self.group_by else ()), *(label if self._several else (label,)))
+        if not self._several:
+            values = key if self.group_by else (key,)
+        else:
+            label = self.label_of(key)
+            values = (*(key[:-1] if self.group_by else ()), *label)
+        if not self._timestamps:
+            return tuple(values)
         return tuple(_to_spark(v, t) for v, t in zip(values, self.types, strict=True))
 
 

@@ -58,6 +58,13 @@ def minority_class(counts: Mapping[Label, int]) -> Label:
     return min(ordered_classes(counts), key=lambda c: counts[c])
 
 
+def _extremes(counts: Mapping[Label, int]) -> tuple[Label, Label]:
+    """The majority and the minority class, as :func:`majority_class` and
+    :func:`minority_class` give them, with the classes ordered once."""
+    order = ordered_classes(counts)
+    return max(order, key=counts.__getitem__), min(order, key=counts.__getitem__)
+
+
 def check_counts(counts: Mapping[Label, int]) -> None:
     """Raise :class:`SingleClassError` unless there are at least two classes to balance."""
     if len(counts) < 2:
@@ -98,8 +105,8 @@ def over_sampling_targets(
         a count that is not a non-negative integer, a callable that returns no mapping.
     """
     check_counts(counts)
-    n_majority = counts[majority_class(counts)]
-    targets = dict(counts)
+    majority, minority = _extremes(counts)
+    n_majority = counts[majority]
 
     if isinstance(sampling_strategy, str):
         if sampling_strategy not in OVER_SAMPLING_STRINGS:
@@ -108,13 +115,13 @@ def over_sampling_targets(
                 f"Got {sampling_strategy!r} instead."
             )
         excluded = {
-            "auto": {majority_class(counts)},
-            "not majority": {majority_class(counts)},
-            "not minority": {minority_class(counts)},
-            "minority": set(counts) - {minority_class(counts)},
+            "auto": {majority},
+            "not majority": {majority},
+            "not minority": {minority},
+            "minority": set(counts) - {minority},
             "all": set(),
         }[sampling_strategy]
-        return {c: (n if c in excluded else max(n, n_majority)) for c, n in targets.items()}
+        return {c: (n if c in excluded else max(n, n_majority)) for c, n in counts.items()}
 
     if isinstance(sampling_strategy, numbers.Real) and not isinstance(sampling_strategy, bool):
         return _ratio_targets(counts, float(sampling_strategy), n_majority)
@@ -150,7 +157,7 @@ def under_sampling_targets(
         that would add rows.
     """
     check_counts(counts)
-    minority = minority_class(counts)
+    majority, minority = _extremes(counts)
     n_minority = counts[minority]
     if isinstance(sampling_strategy, str):
         if sampling_strategy not in UNDER_SAMPLING_STRINGS:
@@ -161,8 +168,8 @@ def under_sampling_targets(
         excluded = {
             "auto": {minority},
             "not minority": {minority},
-            "not majority": {majority_class(counts)},
-            "majority": set(counts) - {majority_class(counts)},
+            "not majority": {majority},
+            "majority": set(counts) - {majority},
             "all": set(),
         }[sampling_strategy]
         return {c: (n if c in excluded else min(n, n_minority)) for c, n in counts.items()}
@@ -323,7 +330,7 @@ def check_ratios(counts: dict[Any, int], targets: dict[Any, int], max_ratio: flo
     """Raise :class:`RatioLimitError` when a target exceeds ``max_ratio`` times its class count."""
     if max_ratio is None:
         return
-    over = [c for c in ordered_classes(counts) if targets[c] > max_ratio * counts[c]]
+    over = ordered_classes([c for c in counts if targets[c] > max_ratio * counts[c]])
     if over:
         c = over[0]
         raise RatioLimitError(
