@@ -118,7 +118,7 @@ class CellKeys:
         """``mapping`` with its keys passed through :meth:`label`."""
         return {self.label(k): v for k, v in mapping.items()}
 
-    @property
+    @functools.cached_property
     def _several(self) -> bool:
         return not isinstance(self.label_col, str)
 
