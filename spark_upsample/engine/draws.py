@@ -46,7 +46,7 @@ EXPLICIT_COPIES = 6  # counts 0..5 are compiled branches; the tail (P < 6e-4) an
 Key = TypeVar("Key", int, tuple[int, int])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClassDesign:
     """How one class is sampled: the rates, the primary cut and the candidate window of keys.
 

@@ -69,7 +69,7 @@ _UNIT = 2.0**-53
 DEBUG_CUTS = 40
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClassAction:
     """What to do with one cell of ``count`` rows.
 
