@@ -26,6 +26,7 @@ from pyspark.sql import types as T
 from spark_upsample.engine.frames import col, internal_names, label_columns
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+TABLE_CHUNK = 16_384  # cells per row of arrays in which a per-cell table is sent (see table)
 
 
 @dataclass(frozen=True)
@@ -145,19 +146,34 @@ class CellKeys:
         column ``key_name`` compares equal (``eqNullSafe``) to :meth:`column` of the input,
         followed by ``fields``.
 
-        Built from flat rows without per-row schema checks (the values are made by the caller),
-        then keyed on the JVM: building struct values in Python is several times slower.
+        Sent as columns, not rows: each value array holds up to :data:`TABLE_CHUNK` cells, a
+        few rows of arrays that the JVM zips and explodes into one row per cell. A Python tuple
+        per cell would take several times the driver's memory and time (200,000 cells: ~80 MiB
+        more at the peak); the values are made by the caller, so there are no per-row checks.
         """
         flat = [f"_k{i}" for i in range(len(self.types))]
         key_types = [_spark_type(t) for t in self.types]
+        names = [*flat, *(f.name for f in fields)]
+        types = [*key_types, *(f.dataType for f in fields)]
+        columns: list[list[Any]] = [[] for _ in names]
+        for row in rows:
+            for column, value in zip(columns, (*self._to_spark(row[0]), *row[1:]), strict=True):
+                column.append(value)
+        chunks = [
+            tuple(column[start : start + TABLE_CHUNK] for column in columns)
+            for start in range(0, len(columns[0]), TABLE_CHUNK)
+        ]
         schema = T.StructType(
-            [T.StructField(n, t, True) for n, t in zip(flat, key_types, strict=True)] + list(fields)
+            [
+                T.StructField(n, T.ArrayType(t, True), False)
+                for n, t in zip(names, types, strict=True)
+            ]
         )
-        data = [(*self._to_spark(row[0]), *row[1:]) for row in rows]
         if type(spark).__module__.startswith("pyspark.sql.connect"):
-            table = spark.createDataFrame(data, schema)  # no per-row checks to skip there
+            arrays = spark.createDataFrame(chunks, schema)  # no per-row checks to skip there
         else:
-            table = spark.createDataFrame(data, schema, verifySchema=False)
+            arrays = spark.createDataFrame(chunks, schema, verifySchema=False)
+        table = arrays.select(F.inline(F.arrays_zip(*[F.col(n) for n in names]))).toDF(*names)
         key = (
             F.col(flat[0])
             if len(flat) == 1

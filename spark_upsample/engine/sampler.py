@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,22 +227,24 @@ def _cell_table(
     come from slots 1..``slots``, kept when their key is at most ``tau``. The ``id`` of a cell of
     ``designs`` is its position there.
     """
-    rows: list[tuple[Any, ...]] = []
-    for c in keeps - set(designs):
-        rows.append((c, KEEP_ALL, 0, 0.0, 1.0, 0, 0, 0, 0, MAX_KEY, -1))
-    for i, (c, design) in enumerate(designs.items()):
-        tau = cuts.get(c, MAX_KEY)
-        window = (design.primary_key, design.window[0], design.window[1], design.draws, tau, i)
-        if c in subsets:
-            rows.append((c, KEEP_SUBSET, 0, 0.0, 1.0, *window))
-            continue
-        mu = design.slot_rate
-        keep = KEEP_ALL if c in keeps else KEEP_NONE
-        rows.append((c, keep, design.slots, mu, math.exp(-mu), *window))
+
+    def rows() -> Iterator[tuple[Any, ...]]:  # one at a time: 200,000 tuples take ~80 MiB
+        for c in keeps - set(designs):
+            yield (c, KEEP_ALL, 0, 0.0, 1.0, 0, 0, 0, 0, MAX_KEY, -1)
+        for i, (c, design) in enumerate(designs.items()):
+            tau = cuts.get(c, MAX_KEY)
+            window = (design.primary_key, *design.window, design.draws, tau, i)
+            if c in subsets:
+                yield (c, KEEP_SUBSET, 0, 0.0, 1.0, *window)
+                continue
+            mu = design.slot_rate
+            keep = KEEP_ALL if c in keeps else KEEP_NONE
+            yield (c, keep, design.slots, mu, math.exp(-mu), *window)
+
     types = {"mu": T.DoubleType(), "p0": T.DoubleType(), "keep": T.IntegerType()}
     types["id"] = T.IntegerType()
     fields = [T.StructField(names[f], types.get(f, T.LongType()), False) for f in CELL_FIELDS]
-    return keys.table(df.sparkSession, rows, fields, names["cell"] + "_t")
+    return keys.table(df.sparkSession, rows(), fields, names["cell"] + "_t")
 
 
 def _copies(
