@@ -860,6 +860,17 @@ def test_more_cells_than_the_report_lists_go_to_a_parquet_table(spark, tmp_path)
     assert cells.count() == 10_002
     assert cells.where("count_after != 2 OR target != 2").count() == 0
     assert cells.select("cell.*").columns == ["g", "label"]
+    assert [(f.name, f.dataType.simpleString()) for f in cells.schema] == [
+        ("cell", "struct<g:bigint,label:string>"),
+        *((n, "bigint") for n in ("count_before", "target", "count_after", "kept", "draws")),
+        ("sample_size", "bigint"),
+        ("correction", "string"),
+    ]
+    first = cells.where("cell.g = 0").orderBy("cell.label").drop("sample_size", "correction")
+    assert [tuple(r) for r in first.collect()] == [
+        ((0, "a"), 2, 2, 2, 2, 0),
+        ((0, "b"), 1, 2, 2, 0, 2),
+    ]
     assert cells.select("cell.g").distinct().count() == groups
     assert spark.read.parquet(out).count() == 4 * groups  # Spark's readers skip the table
 

@@ -23,7 +23,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from spark_upsample.engine.frames import col, internal_names, label_columns
+from spark_upsample.engine.frames import col, internal_names, label_columns, local_frame
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 TABLE_CHUNK = 16_384  # cells per row of arrays in which a per-cell table is sent (see table)
@@ -169,11 +169,11 @@ class CellKeys:
                 for n, t in zip(names, types, strict=True)
             ]
         )
-        if type(spark).__module__.startswith("pyspark.sql.connect"):
-            arrays = spark.createDataFrame(chunks, schema)  # no per-row checks to skip there
-        else:
-            arrays = spark.createDataFrame(chunks, schema, verifySchema=False)
-        table = arrays.select(F.inline(F.arrays_zip(*[F.col(n) for n in names]))).toDF(*names)
+        table = (
+            local_frame(spark, chunks, schema)
+            .select(F.inline(F.arrays_zip(*[F.col(n) for n in names])))
+            .toDF(*names)
+        )
         key = (
             F.col(flat[0])
             if len(flat) == 1

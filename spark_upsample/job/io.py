@@ -8,9 +8,11 @@ from typing import Any
 
 from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_upsample.engine.cells import CellKeys
+from spark_upsample.engine.frames import local_frame
 from spark_upsample.engine.plan import ResamplePlan
 from spark_upsample.errors import ConfigError, InputError, OutputError
 from spark_upsample.job.config import JobConfig
@@ -120,8 +122,9 @@ def written_counts(
     reader = spark.read.format(config.output_format).options(**config.output_options)
     df = reader.schema(written.schema).load(literal_path(path, config.output_format))
     keys = CellKeys.of(df, config.label_col, config.group_by)
-    rows = df.groupBy(keys.column().alias("cell")).count().collect()
-    return {keys.to_python(r[0]): int(r[1]) for r in rows}
+    parts = [part.alias(f"_k{i}") for i, part in enumerate(keys.parts())]
+    rows = df.groupBy(*parts).count().collect()  # flat rows: cheaper to collect than structs
+    return {keys.from_parts(tuple(r[:-1])): int(r[-1]) for r in rows}
 
 
 def literal_path(path: str, data_format: str) -> str:
@@ -154,18 +157,16 @@ def write_cells_table(
     """
     several = not isinstance(plan.label_col, str)
     label_cols = plan.label_col if several else (plan.label_col,)
-    cell = T.StructType(
-        [T.StructField(c, input_schema[c].dataType, True) for c in (*plan.group_by, *label_cols)]
-    )
-    fields = [T.StructField("cell", cell, False)]
-    fields += [
-        T.StructField(name, T.LongType(), True)
-        for name in ("count_before", "target", "count_after", "kept", "draws", "sample_size")
-    ]
+    names = (*plan.group_by, *label_cols)
+    # Flat rows, the struct made on the JVM: a struct value per row is several times slower.
+    flat = [T.StructField(f"_c{i}", input_schema[c].dataType, True) for i, c in enumerate(names)]
+    numbers = ("count_before", "target", "count_after", "kept", "draws", "sample_size")
+    fields = [*flat, *(T.StructField(n, T.LongType(), True) for n in numbers)]
     fields.append(T.StructField("correction", T.StringType(), True))
     rows = [
         (
-            (*(c.group or ()), *(c.label if several else (c.label,))),
+            *(c.group or ()),
+            *(c.label if several else (c.label,)),
             c.count_before,
             c.target,
             c.count_after,
@@ -176,8 +177,12 @@ def write_cells_table(
         )
         for c in plan.classes
     ]
+    cell = F.struct(*[F.col(f.name).alias(c) for f, c in zip(flat, names, strict=True)])
+    table = local_frame(spark, rows, T.StructType(fields)).select(
+        cell.alias("cell"), *numbers, "correction"
+    )
     try:
-        spark.createDataFrame(rows, T.StructType(fields)).write.mode("overwrite").parquet(path)
+        table.write.mode("overwrite").parquet(path)
     except SPARK_ERRORS as error:
         raise OutputError(f"Writing the cell table {path!r} failed: {error_line(error)}") from None
 
