@@ -64,3 +64,14 @@ def assert_valid_report(report: dict) -> None:
     assert not errors, "\n".join(errors)
     for key in ("started_at", "finished_at"):
         assert datetime.fromisoformat(report[key]).tzinfo is not None, report[key]
+
+
+def write_events(spark: SparkSession, path: Path, sizes: dict[str, int]) -> str:
+    """A Parquet input of the job's tests at ``path``, in two files: ``id``, a string ``label``
+    with ``sizes[label]`` rows of each, in that order, and a double feature ``x`` (id / 10)."""
+    labels = [c for c, n in sizes.items() for _ in range(n)]
+    df = spark.createDataFrame(
+        [(i, c, i / 10) for i, c in enumerate(labels)], "id long, label string, x double"
+    )
+    df.coalesce(2).write.parquet(str(path))
+    return str(path)

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from spark_upsample.job.cli import main
 from spark_upsample.job.landing import WORK_DIR
 from spark_upsample.job.report import REPORT_NAME
-from tests.helpers import assert_valid_report, label_counts
+from tests.helpers import assert_valid_report, label_counts, write_events
 from tests.test_reliability import snapshot
 
 SIZES = {"a": 40, "b": 8, "c": 2}
@@ -22,13 +22,7 @@ SIZES = {"a": 40, "b": 8, "c": 2}
 @pytest.fixture
 def events(spark, tmp_path):
     """A Parquet input: ids, a string label a/b/c (40/8/2) and a double feature."""
-    labels = [c for c, n in SIZES.items() for _ in range(n)]
-    df = spark.createDataFrame(
-        [(i, c, i / 10) for i, c in enumerate(labels)], "id long, label string, x double"
-    )
-    path = str(tmp_path / "events")
-    df.coalesce(2).write.parquet(path)
-    return path
+    return write_events(spark, tmp_path / "events", SIZES)
 
 
 def run(*args: str) -> int:

@@ -13,7 +13,7 @@ from chispa import assert_df_equality
 
 from spark_upsample.job.landing import WORK_DIR
 from spark_upsample.job.report import REPORT_NAME
-from tests.helpers import label_counts
+from tests.helpers import label_counts, write_events
 from tests.test_job import run
 from tests.test_reliability import snapshot
 
@@ -23,13 +23,7 @@ SIZES = {"a": 60, "b": 12, "c": 3}
 @pytest.fixture
 def events(spark, tmp_path):
     """A Parquet input: ids, a string label a/b/c (60/12/3) and a double feature."""
-    labels = [c for c, n in SIZES.items() for _ in range(n)]
-    df = spark.createDataFrame(
-        [(i, c, i / 10) for i, c in enumerate(labels)], "id long, label string, x double"
-    )
-    path = str(tmp_path / "events")
-    df.coalesce(2).write.parquet(path)
-    return path
+    return write_events(spark, tmp_path / "events", SIZES)
 
 
 def ids(spark, path) -> set[int]:
