@@ -203,6 +203,27 @@ def start_connect_server(workdir: Path) -> tuple[subprocess.Popen, str]:
     return process, f"sc://127.0.0.1:{started.group(1)}"
 
 
+# The session catalog's tables (tests/test_tables.py) go to a folder of their own, never the
+# working directory's spark-warehouse.
+WAREHOUSE = tempfile.mkdtemp(prefix="spark-upsample-warehouse-")
+# Jars of table formats for the classic session, comma-separated (.ci/run sets it for the PySpark
+# 3.5 pass: Delta Lake); tests/test_tables.py skips its Delta tests without them.
+TEST_JARS = os.environ.get("SPARK_UPSAMPLE_TEST_JARS", "").strip()
+
+
+def lakehouse_settings() -> dict[str, str]:
+    """The session's settings for the jars of TEST_JARS: Delta's SQL extension and catalog."""
+    if not TEST_JARS:
+        return {}
+    settings = {"spark.jars": TEST_JARS}
+    if "delta-spark" in TEST_JARS:
+        settings["spark.sql.extensions"] = "io.delta.sql.DeltaSparkSessionExtension"
+        settings["spark.sql.catalog.spark_catalog"] = (
+            "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+        )
+    return settings
+
+
 @pytest.fixture(scope="session")
 def connect_url() -> Iterator[str]:
     """A Spark Connect server for this test run: the one named in SPARK_UPSAMPLE_TEST_CONNECT,
@@ -256,6 +277,8 @@ else:
                 .config("spark.driver.host", "127.0.0.1")
                 .config("spark.driver.bindAddress", "127.0.0.1")
                 .config("spark.sql.session.timeZone", "UTC")
+                .config("spark.sql.warehouse.dir", WAREHOUSE)
+                .config(map=lakehouse_settings())
                 .getOrCreate()
             )
         finally:
@@ -263,3 +286,4 @@ else:
         session.sparkContext.setLogLevel("ERROR")
         yield session
         session.stop()
+        shutil.rmtree(WAREHOUSE, ignore_errors=True)
