@@ -199,7 +199,7 @@ def test_every_key_from_the_command_line_overrides_the_file(tmp_path):
 
 def test_defaults():
     config = config_from_args(["--input", "in", "--output", "out"])
-    assert (config.input_format, config.output_format, config.write_mode) == (
+    assert (config.input_format, config.path_format, config.write_mode) == (
         "parquet",
         "parquet",
         "error",
@@ -364,8 +364,10 @@ def test_known_formats_and_codecs_and_other_sources_pass(output_format, compress
 def test_input_and_output_are_required():
     with pytest.raises(ConfigError, match="exactly one of input"):
         build_config({"output": "o"})
-    with pytest.raises(ConfigError, match="output is required"):
+    with pytest.raises(ConfigError, match=r"output \(a path\) or output_table \(a catalog "):
         build_config({"input": "i"})
+    assert build_config({"input": "i", "output_table": "t"}).destination == "table:t"
+    assert build_config({"input": "i", "output": "o"}).destination == "o"
     assert build_config({"input": "i", "dry_run": True}).output is None
 
 

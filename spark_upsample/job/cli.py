@@ -83,6 +83,7 @@ from spark_upsample.job.split_job import (
     split_and_resample,
     summary_lines,
 )
+from spark_upsample.job.tables import TableOutput
 
 log = logging.getLogger("spark_upsample")
 
@@ -158,29 +159,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("unexpected failure", exc_info=True)
         return _fail(EXIT_UNEXPECTED, error, outcome, "unexpected error")
 
-    spark, owned, landing, stop = None, False, None, StopRequest()
+    spark, owned, stop = None, False, StopRequest()
+    landing: Landing | TableOutput | None = None
     try:
         with outcome.stages.stage("start"):
             spark, owned = session or get_session(config, settings)
         connect = _is_connect(spark)
         with stop_on_signals(spark, stop), task_progress(spark, connect) as tasks:
             outcome.stages.tasks = tasks
-            if config.output:
+            if config.destination:
                 preparing = (
-                    outcome.stages.stage("prepare", str(config.output))
+                    outcome.stages.stage("prepare", config.destination)
                     if not config.dry_run
                     else nullcontext()
                 )
                 with preparing:
-                    landing = Landing(
-                        config.output,
-                        config.write_mode,
-                        local_disk=_same_disk(spark),
-                        connect=connect,
-                        dynamic_partitions=_dynamic_partitions(spark, config),
+                    dynamic = _dynamic_partitions(spark, config)
+                    landing = (
+                        TableOutput(spark, config, dynamic_partitions=dynamic)
+                        if config.commits
+                        else Landing(
+                            str(config.output),
+                            config.write_mode,
+                            local_disk=_same_disk(spark),
+                            connect=connect,
+                            dynamic_partitions=dynamic,
+                        )
                     )
                     if not config.dry_run:
                         landing.prepare()
+                    elif isinstance(landing, TableOutput):
+                        landing.look_up()  # the format the plan's report names
             run(spark, config, landing, stop, outcome)
         return _stopped(stop, config, outcome, finished=True) if stop.signum else EXIT_OK
     except CONFIG_ERRORS as error:
@@ -206,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(
     spark: SparkSession,
     config: JobConfig,
-    landing: Landing | None,
+    landing: Landing | TableOutput | None,
     stop: StopRequest | None = None,
     outcome: Outcome | None = None,
 ) -> dict[str, Any]:
@@ -251,6 +260,8 @@ def run(
         log.debug("plan: %s", json.dumps(_plan_head(result.plan), default=str))
     report = outcome.report
     report.update(_report(spark, config, result))
+    if isinstance(landing, TableOutput):
+        report["output"]["format"] = landing.data_format or DEFAULT_FORMAT
     summary = summary_table(result.plan)
     if divided is not None:
         report["split"] = report_section(config, result, divided)
@@ -282,9 +293,12 @@ def run(
     with_table = list_cells(report, result.plan, table)
     try:
         _write_and_verify(spark, config, landing, outputs(config, result, divided), stages)
+        if isinstance(landing, TableOutput) and landing.version is not None:
+            report["output"]["version"] = landing.version
+            report["output"]["already_committed"] = landing.already_committed
         outcome.end("succeeded")
         log.debug("timings (seconds): %s", json.dumps(report["timings_seconds"]))
-        with stages.stage("publish", str(config.output)):
+        with stages.stage("publish", str(config.destination)):
             if staged_report is not None:  # inside the output: it lands with it
                 if with_table:
                     write_cells_table(
@@ -308,9 +322,9 @@ def run(
         what = "The output is in place, but the page"
         _write_report_elsewhere(report, page_path, write_page, what)
     _print(
-        f"spark-upsample: {config.source} -> {config.output}, seed {result.plan.seed}\n"
+        f"spark-upsample: {config.source} -> {config.destination}, seed {result.plan.seed}\n"
         f"{summary}\n"
-        f"output: {config.output} ({config.output_format})\n"
+        f"output: {_output_line(config, landing)}\n"
         f"report: {report_path or 'not written (pass --report PATH for this output)'}"
         + (f"\npage: {page_path}" if page_path else "")
     )
@@ -325,16 +339,41 @@ def _plan_head(plan: ResamplePlan) -> dict[str, Any]:
 
 
 def _write_and_verify(
-    spark: SparkSession, config: JobConfig, landing: Landing, frames: list[Output], stages: Stages
+    spark: SparkSession,
+    config: JobConfig,
+    landing: Landing | TableOutput,
+    frames: list[Output],
+    stages: Stages,
 ) -> None:
     """Write each of ``frames`` (to its folder of the output), then check every one's counts."""
     rows = sum(sum(frame.counts.values()) for frame in frames)
-    with stages.stage("write", f"{rows:,} rows to {config.output}"):
+    with stages.stage("write", f"{rows:,} rows to {config.destination}"):
         for frame in frames:
-            _write(config, landing, frame)
-    with stages.stage("verify", f"the counts of {config.output}"):
+            if isinstance(landing, TableOutput):
+                landing.write(frame.df)
+            else:
+                _write(config, landing, frame)
+    with stages.stage("verify", f"the counts of {config.destination}"):
         for frame in frames:
-            _verify(spark, config, landing, frame)
+            if isinstance(landing, TableOutput):
+                written = landing.written_counts(frame.df)
+                _compare(written, frame, landing.where_written())
+            else:
+                _verify(spark, config, landing, frame)
+
+
+def _output_line(config: JobConfig, landing: Landing | TableOutput) -> str:
+    """The output, its format and, for a Delta commit, its version."""
+    if not isinstance(landing, TableOutput):
+        return f"{config.output} ({config.path_format})"
+    what = landing.data_format or DEFAULT_FORMAT
+    version = f", version {landing.version}" if landing.version is not None else ""
+    if landing.already_committed:
+        version += (
+            f", committed by an earlier run with idempotency key {config.idempotency_key!r}: "
+            "nothing committed again"
+        )
+    return f"{landing.output} ({what}{version})"
 
 
 def _folder(path: str, frame: Output) -> str:
@@ -362,31 +401,37 @@ def _write(config: JobConfig, landing: Landing, frame: Output) -> None:
 
 def _verify(spark: SparkSession, config: JobConfig, landing: Landing, frame: Output) -> None:
     if not landing.staged and (config.write_mode == "append" or landing.dynamic_partitions):
-        # Written in place among earlier rows: the output's counts are not this run's alone.
-        log.warning(
-            "%s to a non-local output: written counts are not verified",
-            "append" if config.write_mode == "append" else "dynamic partition overwrite",
-        )
+        written = None  # written in place among earlier rows: not this run's counts alone
     else:
         written = written_counts(spark, config, _folder(landing.write_path, frame), frame.df)
-        expected = frame.counts
-        log.debug("written rows of %d cell(s); planned %d", len(written), len(expected))
-        if written != expected:
-            wrong = [k for k in {**expected, **written} if written.get(k) != expected.get(k)]
-            shown = ", ".join(
-                f"{k!r}: expected {expected.get(k, 0):,}, found {written.get(k, 0):,}"
-                for k in wrong[:5]
-            )
-            more = f" (and {len(wrong) - 5:,} more cells)" if len(wrong) > 5 else ""
-            where = (
-                "The output was not published."
-                if landing.staged
-                else f"Spark wrote it in place at {config.output!r}: check or remove it."
-            )
-            what = "output" if frame.folder is None else f"part {frame.folder!r}"
-            raise OutputError(f"The written {what} does not match the plan: {shown}{more}. {where}")
+    where = (
+        "The output was not published."
+        if landing.staged
+        else f"Spark wrote it in place at {config.output!r}: check or remove it."
+    )
+    _compare(written, frame, where)
 
 
+def _compare(written: dict[Any, int] | None, frame: Output, where: str) -> None:
+    """Raise :class:`OutputError` when the ``written`` counts are not the plan's (``where``
+    says what a reader sees of them); warn that they are not verified when None."""
+    if written is None:
+        log.warning("written in place among earlier rows: the written counts are not verified")
+        return
+    expected = frame.counts
+    log.debug("written rows of %d cell(s); planned %d", len(written), len(expected))
+    if written != expected:
+        wrong = [k for k in {**expected, **written} if written.get(k) != expected.get(k)]
+        shown = ", ".join(
+            f"{k!r}: expected {expected.get(k, 0):,}, found {written.get(k, 0):,}"
+            for k in wrong[:5]
+        )
+        more = f" (and {len(wrong) - 5:,} more cells)" if len(wrong) > 5 else ""
+        what = "output" if frame.folder is None else f"part {frame.folder!r}"
+        raise OutputError(f"The written {what} does not match the plan: {shown}{more}. {where}")
+
+
+DEFAULT_FORMAT = "the catalog's default"  # a new table's format where the session hides it
 STOP_SETTLE_SECONDS = 3.0  # after a stop signal, how long the staging folder must stay removed
 DISK_FULL = "No space left on device"  # ENOSPC, as the OS and Java word it
 
@@ -395,7 +440,7 @@ def _megabytes(size: int) -> str:
     return f"{size / 2**20:,.1f} MB"
 
 
-def _default_report_path(config: JobConfig, landing: Landing) -> str | None:
+def _default_report_path(config: JobConfig, landing: Landing | TableOutput) -> str | None:
     """The report in the output, when the output is staged (written by this process)."""
     return os.path.join(str(config.output), REPORT_NAME) if landing.staged else None
 
@@ -473,7 +518,10 @@ def _report(spark: SparkSession, config: JobConfig, result: Resampled) -> dict[s
         "input": {"source": config.source, "format": config.input_format},
         "output": {
             "path": config.output,
-            "format": config.output_format,
+            "table": config.output_table,
+            "idempotency_key": config.idempotency_key,
+            "replace_where": config.replace_where,
+            "format": config.path_format,
             "write_mode": config.write_mode,
             "partition_by": list(config.partition_by),
             "compression": config.compression,
@@ -747,12 +795,18 @@ def _stopped(stop: StopRequest, config: JobConfig, outcome: Outcome, finished: b
     returns 128 + the signal's number."""
     if not finished:
         outcome.cancelled(stop.name, stop.exit_code)
-    if not config.output or config.dry_run:
+    if not config.destination or config.dry_run:
         _print(f"spark-upsample: cancelled by {stop.name}; nothing was written.")
     elif finished:
         _print(
             f"spark-upsample: stopped by {stop.name} as the run finished: the output "
-            f"{config.output!r} is in place and complete."
+            f"{config.destination!r} is in place and complete."
+        )
+    elif config.commits:
+        _print(
+            f"spark-upsample: cancelled by {stop.name}: the Spark jobs were cancelled before "
+            f"the commit; {config.destination!r} is as it was if it is a Delta table (a "
+            "table of another format is written in place: check it)."
         )
     else:
         _print(

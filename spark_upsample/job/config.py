@@ -69,7 +69,10 @@ class JobConfig:
     input_schema: str | None = None
     input_options: dict[str, str] = field(default_factory=dict)
     output: str | None = None
-    output_format: str = "parquet"
+    output_table: str | None = None
+    output_format: str | None = None  # None: Parquet for a path, the table's own for a table
+    idempotency_key: str | None = None
+    replace_where: str | None = None
     output_options: dict[str, str] = field(default_factory=dict)
     write_mode: str = "error"
     partition_by: tuple[str, ...] = ()
@@ -108,6 +111,22 @@ class JobConfig:
     def source(self) -> str:
         """The input as a person would name it: the path or ``table:NAME``."""
         return f"table:{self.input_table}" if self.input_table else str(self.input)
+
+    @property
+    def destination(self) -> str | None:
+        """The output as a person would name it: the path or ``table:NAME`` (None: none)."""
+        return f"table:{self.output_table}" if self.output_table else self.output
+
+    @property
+    def path_format(self) -> str:
+        """The format of a path output: ``output_format``, Parquet by default."""
+        return self.output_format or "parquet"
+
+    @property
+    def commits(self) -> bool:
+        """True when the output is written by one commit of Spark's writer, not landed by this
+        process (:mod:`spark_upsample.job.tables`): a catalog table, or a Delta path."""
+        return bool(self.output_table) or self.path_format.lower() == "delta"
 
 
 KEYS = tuple(f.name for f in dataclasses.fields(JobConfig))
@@ -379,7 +398,10 @@ _CHECKS = {
     "input_schema": _text,
     "input_options": _options,
     "output": _text,
+    "output_table": _text,
     "output_format": _text,
+    "idempotency_key": _text,
+    "replace_where": _text,
     "output_options": _options,
     "write_mode": _choice(WRITE_MODES),
     "partition_by": _columns,
@@ -419,8 +441,40 @@ _CHECKS = {
 def _check_consistency(config: JobConfig) -> None:
     if bool(config.input) == bool(config.input_table):
         raise ConfigError("Give exactly one of input (a path) and input_table (a catalog table).")
-    if not config.output and not config.dry_run:
-        raise ConfigError("output is required (or pass --dry-run to only print the plan).")
+    if config.output and config.output_table:
+        raise ConfigError("Give one of output (a path) and output_table (a catalog table).")
+    if not config.destination and not config.dry_run:
+        raise ConfigError(
+            "output (a path) or output_table (a catalog table) is required (or pass --dry-run "
+            "to only print the plan)."
+        )
+    if config.output_table and config.split:
+        raise ConfigError(
+            "split writes one folder per part under output, a path; output_table takes no "
+            "parts. Write the split to a path."
+        )
+    if config.idempotency_key and config.output and config.path_format.lower() != "delta":
+        raise ConfigError(
+            "idempotency_key makes a rerun of a Delta write commit nothing twice; the output "
+            f"{config.output!r} is written as {config.path_format}. Leave idempotency_key out, "
+            'or pass output_format = "delta".'
+        )
+    if config.replace_where and config.write_mode != "overwrite":
+        raise ConfigError(
+            "replace_where replaces the rows of a Delta table that match it: it goes with "
+            f"write_mode = overwrite, not {config.write_mode}."
+        )
+    if config.replace_where and config.output and config.path_format.lower() != "delta":
+        raise ConfigError(
+            "replace_where replaces the rows of a Delta table that match it; the output "
+            f"{config.output!r} is written as {config.path_format}. Pass output_format = "
+            '"delta", or leave replace_where out.'
+        )
+    if config.output_table and config.output_table == config.input_table:
+        raise ConfigError(
+            f"output_table {config.output_table!r} is the input table; writing there could "
+            "destroy the input while it is read. Choose another table."
+        )
     if config.verbose and config.quiet:
         raise ConfigError("verbose and quiet exclude each other: choose one.")
     if (config.method == "resample") != (config.target is not None):
@@ -493,13 +547,15 @@ def _check_output_format(config: JobConfig) -> None:
     name without a dot may be a data source of a package on the classpath: Spark judges it), and
     a ``compression`` that is not a codec of a file format of :data:`CODECS` (a name with a dot
     is a Hadoop codec class)."""
-    name = config.output_format.lower()
+    if config.output_format is None and config.output_table:
+        return  # the table's own format, or the catalog's default: Spark's to judge
+    name = config.path_format.lower()
     known = (*CODECS, *OTHER_FORMATS)
     if "." not in name and name not in known:
         near = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
         if near:
             raise ConfigError(
-                f"output_format {config.output_format!r} is not a format Spark knows. Did you "
+                f"output_format {config.path_format!r} is not a format Spark knows. Did you "
                 f"mean {near[0]!r}? Known formats: {', '.join(known)}, or a data source's name."
             )
     codec = (config.compression or "").lower()

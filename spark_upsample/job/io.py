@@ -99,7 +99,7 @@ def write_output(df: DataFrame, config: JobConfig, path: str, mode: str) -> None
     (a shuffled output already has ``output_files`` partitions)."""
     if config.output_files and not config.shuffle:
         df = df.repartition(config.output_files)
-    writer = df.write.format(config.output_format).mode(mode)
+    writer = df.write.format(config.path_format).mode(mode)
     if config.partition_by:
         writer = writer.partitionBy(*config.partition_by)
     if config.compression:
@@ -119,8 +119,14 @@ def written_counts(
     formats and the values of ``partition_by`` directories ("01") keep their types instead of
     being inferred (1).
     """
-    reader = spark.read.format(config.output_format).options(**config.output_options)
-    df = reader.schema(written.schema).load(literal_path(path, config.output_format))
+    reader = spark.read.format(config.path_format).options(**config.output_options)
+    df = reader.schema(written.schema).load(literal_path(path, config.path_format))
+    return cell_counts(df, config)
+
+
+def cell_counts(df: DataFrame, config: JobConfig) -> dict[Any, int]:
+    """Rows per class (per group and class with ``group_by``, as tuples) of ``df``, keyed as the
+    plan keys them; one aggregation, reading only those columns."""
     keys = CellKeys.of(df, config.label_col, config.group_by)
     parts = [part.alias(f"_k{i}") for i, part in enumerate(keys.parts())]
     rows = df.groupBy(*parts).count().collect()  # flat rows: cheaper to collect than structs

@@ -172,7 +172,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add = adder("output")
     add("--output", help="output path")
-    add("--output-format", help="parquet or any Spark format")
+    add("--output-table", help="output catalog table, instead of --output")
+    add("--output-format", help="parquet (a path's default), delta or any Spark format")
+    add("--replace-where", help="Delta, with overwrite: replace only the rows matching it")
+    add(
+        "--idempotency-key",
+        help="Delta: a rerun of a key that committed commits nothing (e.g. the scheduler's run id)",
+    )
     _add_table(add, "output_options", "writer options")
     add("--write-mode", help="error, overwrite or append")
     add("--partition-by", help="comma-separated output partition columns")
