@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shlex
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -22,8 +26,10 @@ from pyspark.sql import functions as F
 from spark_upsample.job import tables
 from spark_upsample.job.cli import main
 from spark_upsample.job.landing import WORK_DIR
-from tests.conftest import TEST_JARS
+from tests.conftest import TEST_JARS, lakehouse_settings, spark_env
 from tests.helpers import assert_valid_report, label_counts, write_events
+from tests.test_entry_points import ROOT
+from tests.test_faults import LOCAL_JOB, ONE_ROW_PER_FILE, job_lines, output_of, wait_until
 from tests.test_job import SIZES
 
 pytestmark = pytest.mark.classic_only  # the session catalog and jars of this process's Spark
@@ -378,3 +384,54 @@ def test_two_writers_at_once_delta_refuses_the_later_commit_and_the_job_exits_4(
     assert re.search(r"Concurrent\w*Exception", err)
     assert [v for v, _, _ in history(spark, f"delta.`{out}`")] == [0, 1]  # the other's append
     assert spark.read.format("delta").load(out).count() == 121
+
+
+@needs_delta
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "SIGTERM"])
+def test_a_delta_write_stopped_midway_leaves_the_previous_version_and_the_rerun_lands_once(
+    spark, events, tmp_path, stop
+):
+    out = tmp_path / "out"
+    delta = ("--input", events, "--output", str(out), "--output-format", "delta")
+    assert run_job(*delta, "--seed", "1") == 0
+    before = spark.read.format("delta").load(str(out))
+    rows = before.collect()
+    files = set(out.glob("*.parquet"))
+    rerun = (*delta, "--seed", "2", "--write-mode", "overwrite", "--idempotency-key", "day-2")
+    settings = [f"--conf={key}={value}" for key, value in lakehouse_settings().items()]
+    job = subprocess.Popen(
+        [sys.executable, "-m", "spark_upsample", *rerun, *ONE_ROW_PER_FILE, *settings],
+        cwd=ROOT,
+        env=spark_env(PYSPARK_SUBMIT_ARGS=f"{LOCAL_JOB} pyspark-shell"),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # kill -9 takes its JVM too, as a lost machine would
+    )
+    try:
+        wait_until(lambda: set(out.glob("*.parquet")) - files, job, "writing")
+        if stop == signal.SIGKILL:
+            os.killpg(job.pid, signal.SIGKILL)
+        else:
+            job.send_signal(stop)
+        output = output_of(job, timeout=120)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+            job.wait()
+    if stop == signal.SIGTERM:
+        assert job.returncode == 143, output[-3000:]
+        assert job_lines(output) == [
+            "spark-upsample: cancelled by SIGTERM: the Spark jobs were cancelled before the "
+            f"commit; {str(out)!r} is as it was if it is a Delta table (a table of another "
+            "format is written in place: check it)."
+        ]
+    assert [v for v, _, _ in history(spark, f"delta.`{out}`")] == [0]
+    previous = spark.createDataFrame(rows, before.schema)
+    assert_df_equality(spark.read.format("delta").load(str(out)), previous, ignore_row_order=True)
+
+    assert run_job(*rerun) == 0  # the stopped run committed nothing: this one commits
+    assert run_job(*rerun) == 0  # and a retry of it commits nothing twice
+    assert [v for v, _, _ in history(spark, f"delta.`{out}`")] == [0, 1]
+    assert label_counts(spark.read.format("delta").load(str(out))) == {"a": 40, "b": 40, "c": 40}
