@@ -211,16 +211,28 @@ WAREHOUSE = tempfile.mkdtemp(prefix="spark-upsample-warehouse-")
 TEST_JARS = os.environ.get("SPARK_UPSAMPLE_TEST_JARS", "").strip()
 
 
+ICEBERG_CATALOG = "lake"  # with Iceberg's jar: a Hadoop catalog in WAREHOUSE/iceberg
+
+
 def lakehouse_settings() -> dict[str, str]:
-    """The session's settings for the jars of TEST_JARS: Delta's SQL extension and catalog."""
+    """The session's settings for the jars of TEST_JARS: Delta's SQL extension and catalog (the
+    session catalog's), Iceberg's extension and a Hadoop catalog, :data:`ICEBERG_CATALOG`."""
     if not TEST_JARS:
         return {}
-    settings = {"spark.jars": TEST_JARS}
+    settings, extensions = {"spark.jars": TEST_JARS}, []
     if "delta-spark" in TEST_JARS:
-        settings["spark.sql.extensions"] = "io.delta.sql.DeltaSparkSessionExtension"
+        extensions.append("io.delta.sql.DeltaSparkSessionExtension")
         settings["spark.sql.catalog.spark_catalog"] = (
             "org.apache.spark.sql.delta.catalog.DeltaCatalog"
         )
+    if "iceberg-spark-runtime" in TEST_JARS:
+        extensions.append("org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions")
+        catalog = f"spark.sql.catalog.{ICEBERG_CATALOG}"
+        settings[catalog] = "org.apache.iceberg.spark.SparkCatalog"
+        settings[f"{catalog}.type"] = "hadoop"
+        settings[f"{catalog}.warehouse"] = os.path.join(WAREHOUSE, "iceberg")
+    if extensions:
+        settings["spark.sql.extensions"] = ",".join(extensions)
     return settings
 
 

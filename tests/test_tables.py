@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from spark_upsample.job import tables
 from spark_upsample.job.cli import main
 from spark_upsample.job.landing import WORK_DIR
-from tests.conftest import TEST_JARS, lakehouse_settings, spark_env
+from tests.conftest import ICEBERG_CATALOG, TEST_JARS, lakehouse_settings, spark_env
 from tests.helpers import assert_valid_report, label_counts, write_events
 from tests.test_entry_points import ROOT
 from tests.test_faults import LOCAL_JOB, ONE_ROW_PER_FILE, job_lines, output_of, wait_until
@@ -284,7 +284,8 @@ def test_an_idempotency_key_needs_a_delta_output(events, tmp_path, table_name, c
     job = ("--input", events, "--output-table", table_name, "--output-format", "parquet")
     assert run_job(*job, "--idempotency-key", "k") == 2
     assert (
-        f"{('table:' + table_name)!r} is written as parquet, not Delta." in capsys.readouterr().err
+        f"{('table:' + table_name)!r} is written as parquet, not Delta or Iceberg."
+        in capsys.readouterr().err
     )
     assert not Path(out).exists()
 
@@ -435,3 +436,107 @@ def test_a_delta_write_stopped_midway_leaves_the_previous_version_and_the_rerun_
     assert run_job(*rerun) == 0  # and a retry of it commits nothing twice
     assert [v for v, _, _ in history(spark, f"delta.`{out}`")] == [0, 1]
     assert label_counts(spark.read.format("delta").load(str(out))) == {"a": 40, "b": 40, "c": 40}
+
+
+ICEBERG = "iceberg-spark-runtime" in TEST_JARS
+needs_iceberg = pytest.mark.skipif(
+    not ICEBERG, reason="needs Iceberg's Spark runtime (SPARK_UPSAMPLE_TEST_JARS)"
+)
+
+
+@pytest.fixture
+def iceberg_table(spark, request):
+    """A table name of the tests' Iceberg catalog for one test, dropped after it."""
+    name = f"{ICEBERG_CATALOG}.db.{request.node.name.split('[')[0][-60:]}"
+    spark.sql(f"DROP TABLE IF EXISTS {name}")
+    yield name
+    spark.sql(f"DROP TABLE IF EXISTS {name}")
+
+
+def snapshots(spark, table: str) -> list[tuple[int, str, str | None, str | None]]:
+    rows = spark.sql(f"SELECT * FROM {table}.snapshots").orderBy("committed_at").collect()
+    return [
+        (
+            r["snapshot_id"],
+            r["operation"],
+            r["summary"].get(tables.RUN_PROPERTY),
+            r["summary"].get(tables.KEY_PROPERTY),
+        )
+        for r in rows
+    ]
+
+
+@needs_iceberg
+def test_iceberg_every_write_is_one_snapshot_stamped_with_its_run(
+    spark, events, tmp_path, iceberg_table, capsys
+):
+    reference = str(tmp_path / "reference")
+    assert run_job("--input", events, "--output", reference, "--seed", "7") == 0
+    job = ("--input", events, "--output-table", iceberg_table, "--output-format", "iceberg")
+    reports = [tmp_path / f"report{i}.json" for i in range(3)]
+    assert run_job(*job, "--seed", "7", "--report", str(reports[0])) == 0
+    assert_df_equality(
+        spark.read.table(iceberg_table), spark.read.parquet(reference), ignore_row_order=True
+    )
+    assert run_job(*job, "--write-mode", "append", "--report", str(reports[1])) == 0
+    assert label_counts(spark.read.table(iceberg_table)) == {"a": 80, "b": 80, "c": 80}
+    assert run_job(*job, "--write-mode", "overwrite", "--report", str(reports[2])) == 0
+    assert label_counts(spark.read.table(iceberg_table)) == {"a": 40, "b": 40, "c": 40}
+
+    commits = snapshots(spark, iceberg_table)
+    outputs = [report_of(r)["output"] for r in reports]
+    assert [o["snapshot_id"] for o in outputs] == [c[0] for c in commits]  # one run, one snapshot
+    assert [o["format"] for o in outputs] == ["iceberg"] * 3
+    assert all(run and len(run) == 12 for _, _, run, _ in commits)
+    assert len({run for _, _, run, _ in commits}) == 3
+    assert f"(iceberg, snapshot {commits[-1][0]})" in capsys.readouterr().err
+
+
+@needs_iceberg
+def test_iceberg_overwrite_partitions_and_idempotent_rerun(spark, tmp_path, iceberg_table):
+    labels = [c for c, n in SIZES.items() for _ in range(n)]
+    rows = [(d * 100 + i, c, d) for d in (1, 2) for i, c in enumerate(labels)]
+    days = spark.createDataFrame(rows, "id long, label string, day int")
+    both, day_2 = str(tmp_path / "both"), str(tmp_path / "day2")
+    days.write.parquet(both)
+    days.where("day = 2").write.parquet(day_2)
+    table = ("--output-table", iceberg_table, "--output-format", "iceberg", "--group-by", "day")
+    assert run_job("--input", both, *table, "--partition-by", "day", "--seed", "7") == 0
+    before = spark.read.table(iceberg_table).where("day = 1").collect()
+    rerun = (
+        *table,
+        "--write-mode",
+        "overwrite",
+        "--output-option",
+        "partitionOverwriteMode=dynamic",
+    )
+    report = tmp_path / "report.json"
+    for _ in range(2):
+        assert (
+            run_job("--input", day_2, *rerun, "--idempotency-key", "day-2", "--report", str(report))
+            == 0
+        )
+
+    written = spark.read.table(iceberg_table)
+    assert_df_equality(
+        written.where("day = 1"),
+        spark.createDataFrame(before, written.schema),
+        ignore_row_order=True,
+    )
+    cells = written.groupBy("day", "label").count().collect()
+    assert {(r["day"], r["label"]): r["count"] for r in cells} == {
+        (d, c): 40 for d in (1, 2) for c in SIZES
+    }
+    commits = snapshots(spark, iceberg_table)
+    assert [(op, key) for _, op, _, key in commits] == [("append", None), ("overwrite", "day-2")]
+    output = report_of(report)["output"]
+    assert (output["snapshot_id"], output["already_committed"]) == (commits[1][0], True)
+
+
+def test_iceberg_is_written_to_a_table_not_a_path(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_job("--input", "in", "--output", str(out), "--output-format", "iceberg") == 2
+    assert (
+        "error: Iceberg is written to a table of an Iceberg catalog: pass output_table (such as "
+        "catalog.db.events) instead of output."
+    ) in capsys.readouterr().err

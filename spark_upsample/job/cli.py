@@ -174,16 +174,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     else nullcontext()
                 )
                 with preparing:
-                    dynamic = _dynamic_partitions(spark, config)
+                    dynamic = _dynamic_overwrite(spark, config)
                     landing = (
-                        TableOutput(spark, config, dynamic_partitions=dynamic)
+                        TableOutput(spark, config, dynamic=dynamic)
                         if config.commits
                         else Landing(
                             str(config.output),
                             config.write_mode,
                             local_disk=_same_disk(spark),
                             connect=connect,
-                            dynamic_partitions=dynamic,
+                            dynamic_partitions=len(config.partition_by) if dynamic else 0,
                         )
                     )
                     if not config.dry_run:
@@ -293,9 +293,11 @@ def run(
     with_table = list_cells(report, result.plan, table)
     try:
         _write_and_verify(spark, config, landing, outputs(config, result, divided), stages)
-        if isinstance(landing, TableOutput) and landing.version is not None:
-            report["output"]["version"] = landing.version
-            report["output"]["already_committed"] = landing.already_committed
+        if isinstance(landing, TableOutput):
+            committed = {"version": landing.version, "snapshot_id": landing.snapshot_id}
+            committed = {k: v for k, v in committed.items() if v is not None}
+            if committed:
+                report["output"].update(committed, already_committed=landing.already_committed)
         outcome.end("succeeded")
         log.debug("timings (seconds): %s", json.dumps(report["timings_seconds"]))
         with stages.stage("publish", str(config.destination)):
@@ -368,6 +370,8 @@ def _output_line(config: JobConfig, landing: Landing | TableOutput) -> str:
         return f"{config.output} ({config.path_format})"
     what = landing.data_format or DEFAULT_FORMAT
     version = f", version {landing.version}" if landing.version is not None else ""
+    if landing.snapshot_id is not None:
+        version = f", snapshot {landing.snapshot_id}"
     if landing.already_committed:
         version += (
             f", committed by an earlier run with idempotency key {config.idempotency_key!r}: "
@@ -488,10 +492,10 @@ def _check_page_path(config: JobConfig) -> None:
             )
 
 
-def _dynamic_partitions(spark: SparkSession, config: JobConfig) -> int:
-    """The number of partition columns when an ``overwrite`` replaces only the partitions it
-    writes (Spark's dynamic partition overwrite: the writer option ``partitionOverwriteMode``,
-    else the session's ``spark.sql.sources.partitionOverwriteMode``); 0 when it replaces all.
+def _dynamic_overwrite(spark: SparkSession, config: JobConfig) -> bool:
+    """True when an ``overwrite`` replaces only the partitions it writes (Spark's dynamic
+    partition overwrite: the writer option ``partitionOverwriteMode``, else the session's
+    ``spark.sql.sources.partitionOverwriteMode``); False when it replaces all.
 
     Raises
     ------
@@ -506,8 +510,7 @@ def _dynamic_partitions(spark: SparkSession, config: JobConfig) -> int:
         )
     if mode is None:
         mode = _conf(spark, "spark.sql.sources.partitionOverwriteMode") or "static"
-    dynamic = config.write_mode == "overwrite" and mode.strip().lower() == "dynamic"
-    return len(config.partition_by) if dynamic else 0
+    return config.write_mode == "overwrite" and mode.strip().lower() == "dynamic"
 
 
 def _report(spark: SparkSession, config: JobConfig, result: Resampled) -> dict[str, Any]:

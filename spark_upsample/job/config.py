@@ -459,6 +459,11 @@ def _check_consistency(config: JobConfig) -> None:
             f"{config.output!r} is written as {config.path_format}. Leave idempotency_key out, "
             'or pass output_format = "delta".'
         )
+    if config.output and config.path_format.lower() == "iceberg":
+        raise ConfigError(
+            "Iceberg is written to a table of an Iceberg catalog: pass output_table (such as "
+            "catalog.db.events) instead of output."
+        )
     if config.replace_where and config.write_mode != "overwrite":
         raise ConfigError(
             "replace_where replaces the rows of a Delta table that match it: it goes with "

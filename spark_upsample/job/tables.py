@@ -1,5 +1,5 @@
-"""Outputs written by one commit of Spark's writer: a catalog table (``output_table``) or a Delta
-table at a path (``output_format = "delta"``).
+"""Outputs written by one commit of Spark's writer: a catalog table (``output_table``: Delta,
+Iceberg or another format) or a Delta table at a path (``output_format = "delta"``).
 
 Such an output is never staged and swapped (:mod:`spark_upsample.job.landing`): Spark's writer
 writes it in place, and the table format or the catalog makes the new rows visible.
@@ -11,6 +11,11 @@ writes it in place, and the table format or the catalog makes the new rows visib
   the run's id in Delta's ``userMetadata``: that is how the job finds the version it wrote even
   when others commit after it, and it verifies the counts of the files that commit added, read
   at that version.
+- **Iceberg** (a table of an Iceberg catalog): the write is one snapshot (``overwritePartitions``
+  for a dynamic partition overwrite), whose summary carries the run's id
+  (:data:`RUN_PROPERTY`) and its ``idempotency_key`` (:data:`KEY_PROPERTY`): the job finds its
+  snapshot by the first and verifies the files that snapshot added; a rerun finds the second
+  before writing, and writes nothing.
 - **Other tables** (Parquet, ORC, ... in the session's catalog): Spark writes the files in place
   and then updates the catalog; an overwrite is not atomic (a reader can see the table empty or
   in part), and an append, or an overwrite of the partitions written only, is not verified (the
@@ -37,6 +42,11 @@ from spark_upsample.job.io import SPARK_ERRORS, cell_counts, error_line, full_te
 log = logging.getLogger(__name__)
 
 DELTA = "delta"
+ICEBERG = "iceberg"
+# The properties of an Iceberg snapshot's summary that name the run that committed it and its
+# idempotency_key (written with the writer's snapshot-property.<name> options).
+RUN_PROPERTY = "spark-upsample.run"
+KEY_PROPERTY = "spark-upsample.idempotency-key"
 # How to put Delta Lake on a session that lacks it (Databricks runtimes have it).
 DELTA_HINT = (
     "start Spark with --packages io.delta:delta-spark_2.12:3.3.3 (Spark 3.5; "
@@ -65,28 +75,37 @@ class TableOutput:
     spark : the session that writes
     config : the run's configuration (``output_table`` or a Delta ``output``, ``write_mode``,
         ``output_format``, ``partition_by``, ``compression``, ``output_options``)
-    dynamic_partitions : with mode "overwrite", the number of partition columns when only the
-        partitions written are replaced; 0 replaces the whole table
+    dynamic : with mode "overwrite", True when only the partitions written are replaced
+        (Spark's dynamic partition overwrite), False when the whole table is
     provider : the existing table's format (``DESCRIBE TABLE EXTENDED``'s provider), or for a
         new table the session's default, found by :meth:`prepare`; None before
     version : the Delta version this run committed, once written (or, with
         ``already_committed``, that an earlier run with its ``idempotency_key`` committed); else
         None
-    already_committed : True when Delta committed nothing because an earlier run with the same
+    snapshot_id : the Iceberg snapshot this run committed (or, with ``already_committed``,
+        that an earlier run with its ``idempotency_key`` committed), once written; else None
+    already_committed : True when nothing was committed because an earlier run with the same
         ``idempotency_key`` had
     created : whether the table did not exist when :meth:`prepare` looked
     """
 
     spark: SparkSession
     config: JobConfig
-    dynamic_partitions: int = 0
+    dynamic: bool = False
     provider: str | None = None
     version: int | None = None
+    snapshot_id: int | None = None
     already_committed: bool = False
     created: bool = False
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     staged = False  # Spark writes the output itself: there is no staging folder
+
+    @property
+    def dynamic_partitions(self) -> int:
+        """With :attr:`dynamic`, the number of ``partition_by`` columns, else 0 (as
+        :class:`spark_upsample.job.landing.Landing` has it)."""
+        return len(self.config.partition_by) if self.dynamic else 0
 
     @property
     def output(self) -> str:
@@ -104,6 +123,11 @@ class TableOutput:
     def delta(self) -> bool:
         """True when the write is a Delta commit."""
         return (self.data_format or "").lower() == DELTA
+
+    @property
+    def iceberg(self) -> bool:
+        """True when the write is an Iceberg snapshot (a table of an Iceberg catalog)."""
+        return (self.data_format or "").lower() == ICEBERG
 
     @property
     def tag(self) -> str:
@@ -170,14 +194,19 @@ class TableOutput:
             )
         if self.delta and not exists:
             self._check_delta()
-        for key, what in (
-            ("idempotency_key", "makes a rerun of a Delta write commit nothing twice"),
-            ("replace_where", "replaces the rows of a Delta table that match it"),
+        for key, what, formats in (
+            (
+                "idempotency_key",
+                "makes a rerun of a committed run commit nothing",
+                (DELTA, ICEBERG),
+            ),
+            ("replace_where", "replaces the rows of a Delta table that match it", (DELTA,)),
         ):
-            if getattr(self.config, key) and not self.delta:
+            if getattr(self.config, key) and (self.data_format or "").lower() not in formats:
+                names = " or ".join(f.capitalize() for f in formats)
                 raise ConfigError(
                     f"{key} {what}; {self.output!r} is written as "
-                    f"{self.data_format or 'another format'}, not Delta. Leave {key} out, or "
+                    f"{self.data_format or 'another format'}, not {names}. Leave {key} out, or "
                     'pass output_format = "delta".'
                 )
 
@@ -190,29 +219,43 @@ class TableOutput:
             Spark could not write (for Delta, a concurrent commit that conflicts included).
         """
         config = self.config
+        key = config.idempotency_key
+        if self.iceberg and key and not self.created:
+            earlier = self._iceberg_snapshot(KEY_PROPERTY, key)
+            if earlier is not None:  # Iceberg has no transaction ids: looked up before writing
+                self._note_already_committed(earlier)
+                self.snapshot_id, self.already_committed = earlier, True
+                return
         if config.output_files and not config.shuffle:
             df = df.repartition(config.output_files)
-        writer = df.write.mode(config.write_mode)
+        options = dict(config.output_options)
+        if config.compression:
+            options["compression"] = config.compression
+        if self.delta:
+            options["userMetadata"] = self.tag
+            if key:
+                options.update(txnAppId=self.app_id, txnVersion="0")
+            if config.replace_where:
+                options["replaceWhere"] = config.replace_where
+        if self.iceberg:
+            options[f"snapshot-property.{RUN_PROPERTY}"] = self.run_id
+            if key:
+                options[f"snapshot-property.{KEY_PROPERTY}"] = key
+        writer = df.write.mode(config.write_mode).options(**options)
         if self.data_format:
             writer = writer.format(self.data_format)
         if config.partition_by:
             writer = writer.partitionBy(*config.partition_by)
-        if config.compression:
-            writer = writer.option("compression", config.compression)
-        writer = writer.options(**config.output_options)
-        if self.delta:
-            writer = writer.option("userMetadata", self.tag)
-            if config.idempotency_key:
-                writer = writer.option("txnAppId", self.app_id).option("txnVersion", "0")
-            if config.replace_where:
-                writer = writer.option("replaceWhere", config.replace_where)
         # Delta writes the commit that creates a catalog table without the writer's
         # userMetadata; the session's setting of it, for that write only, reaches it.
         creating = self.delta and self.created and bool(config.output_table)
         tagging = _setting(self.spark, USER_METADATA, self.tag) if creating else nullcontext(True)
         try:
             with tagging as tagged:
-                if config.output_table:
+                if self.iceberg and self.dynamic and not self.created:
+                    # The writer of V2 tables: saveAsTable's overwrite replaces the whole table.
+                    df.writeTo(str(config.output_table)).options(**options).overwritePartitions()
+                elif config.output_table:
                     writer.saveAsTable(config.output_table)
                 else:
                     writer.save(config.output)
@@ -227,6 +270,14 @@ class TableOutput:
             raise OutputError(f"Writing {self.output!r} failed: {error_line(error)}") from None
         if self.delta:
             self.version, self.already_committed = self._committed_version(creating and not tagged)
+        if self.iceberg:
+            self.snapshot_id = self._iceberg_snapshot(RUN_PROPERTY, self.run_id)
+            if self.snapshot_id is None:
+                raise OutputError(
+                    f"The write to {self.output!r} ended, but its snapshot (summary "
+                    f"{RUN_PROPERTY} = {self.run_id}) is not in the table's snapshots: check "
+                    "the table."
+                )
 
     def written_counts(self, written: DataFrame) -> dict[Any, int] | None:
         """Rows per cell of what this run wrote, keyed as the plan keys them; None when they
@@ -234,12 +285,19 @@ class TableOutput:
         the partitions written)."""
         if self.delta:
             return cell_counts(self._committed_rows(), self.config)
-        if self.config.write_mode == "append" or self.dynamic_partitions:
+        if self.iceberg:
+            return cell_counts(self._snapshot_rows(), self.config)
+        if self.config.write_mode == "append" or self.dynamic:
             return None
         return cell_counts(self.spark.read.table(str(self.config.output_table)), self.config)
 
     def where_written(self) -> str:
         """What a reader sees of a write that failed its verification."""
+        if self.iceberg and self.snapshot_id is not None:
+            return (
+                f"It was committed as snapshot {self.snapshot_id} of {self.output!r}: check it, "
+                "or roll the table back to the snapshot before (Iceberg's rollback_to_snapshot)."
+            )
         if not self.delta or self.version is None:
             return f"Spark wrote it in place in {self.output!r}: check or remove it."
         if self.version == 0:
@@ -318,18 +376,39 @@ class TableOutput:
             earlier = history.where(F.col("userMetadata").endswith(f"{KEY_TAG}{key}"))
             first = earlier.agg(F.min("version")).collect()[0][0]
             if first is not None:
-                log.warning(
-                    "%s: version %d already holds the commit of idempotency key %r; Delta "
-                    "committed nothing again",
-                    self.output,
-                    first,
-                    key,
-                )
+                self._note_already_committed(first)
                 return int(first), True
         raise OutputError(
             f"The write to {self.output!r} ended, but its commit ({self.tag!r}) is not in "
             "the table's history: check the table."
         )
+
+    def _note_already_committed(self, committed: int) -> None:
+        log.warning(
+            "%s: %s %d already holds the commit of idempotency key %r; nothing committed again",
+            self.output,
+            "snapshot" if self.iceberg else "version",
+            committed,
+            self.config.idempotency_key,
+        )
+
+    def _iceberg_snapshot(self, prop: str, value: str) -> int | None:
+        """The first snapshot of the Iceberg table whose summary has ``prop`` = ``value``."""
+        snapshots = self.spark.sql(f"SELECT * FROM {self.config.output_table}.snapshots")
+        mine = snapshots.where(F.col("summary")[prop] == value).orderBy("committed_at")
+        first = mine.select("snapshot_id").limit(1).collect()
+        return int(first[0][0]) if first else None
+
+    def _snapshot_rows(self) -> DataFrame:
+        """The rows of the files that this run's Iceberg snapshot added, read at it."""
+        table = str(self.config.output_table)
+        entries = self.spark.sql(f"SELECT * FROM {table}.all_entries")
+        added = entries.where(
+            (F.col("snapshot_id") == self.snapshot_id) & (F.col("status") == 1)
+        ).select(F.col("data_file.file_path").alias(_FILE))
+        rows = self.spark.read.option("snapshot-id", self.snapshot_id).table(table)
+        files = rows.select("*", F.col("_file").alias(_FILE))
+        return files.join(F.broadcast(added), on=_FILE, how="left_semi").drop(_FILE)
 
     def _committed_rows(self) -> DataFrame:
         """The rows of the files that this run's commit added, read at its version."""
