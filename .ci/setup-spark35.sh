@@ -13,7 +13,7 @@ fi
 .venv35/bin/python -m pip install --quiet --disable-pip-version-check -e ".[spark,test]" \
   -c .ci/spark35-constraints.txt
 
-# Delta Lake and Iceberg's Spark runtime for PySpark 3.5, for the tests of table outputs
+# Delta Lake, Iceberg's Spark runtime and hadoop-aws for PySpark 3.5, for the tests of outputs
 # (tests/test_tables.py): Maven copies the jars from its default repository into
 # .ci/jars/spark35 (gitignored), and a second run finds them there and downloads nothing.
 # .ci/run hands them to the 3.5 pass in SPARK_UPSAMPLE_TEST_JARS.
@@ -21,6 +21,9 @@ SPARK35_JARS=(
   io.delta:delta-spark_2.12:3.3.3
   io.delta:delta-storage:3.3.3
   org.apache.iceberg:iceberg-spark-runtime-3.5_2.12:1.10.0
+  # s3a:// for the object-store tests, at Spark 3.5's Hadoop version, and the AWS SDK it needs
+  org.apache.hadoop:hadoop-aws:3.3.4
+  com.amazonaws:aws-java-sdk-bundle:1.12.262
 )
 spark35_jar_dir=.ci/jars/spark35
 fetch_spark35_jars() {

@@ -212,6 +212,10 @@ TEST_JARS = os.environ.get("SPARK_UPSAMPLE_TEST_JARS", "").strip()
 
 
 ICEBERG_CATALOG = "lake"  # with Iceberg's jar: a Hadoop catalog in WAREHOUSE/iceberg
+# With hadoop-aws's jar: s3a:// reaches an S3-compatible server (moto's) on 127.0.0.1 at this port,
+# chosen now because the session reads its s3a settings when it starts (fixture s3_bucket).
+S3_PORT = free_port() if "hadoop-aws" in TEST_JARS else 0
+S3_BUCKET = "lake"
 
 
 def lakehouse_settings() -> dict[str, str]:
@@ -233,7 +237,53 @@ def lakehouse_settings() -> dict[str, str]:
         settings[f"{catalog}.warehouse"] = os.path.join(WAREHOUSE, "iceberg")
     if extensions:
         settings["spark.sql.extensions"] = ",".join(extensions)
+    if S3_PORT:
+        s3a = "spark.hadoop.fs.s3a"
+        settings[f"{s3a}.endpoint"] = f"http://127.0.0.1:{S3_PORT}"
+        settings[f"{s3a}.path.style.access"] = "true"
+        settings[f"{s3a}.connection.ssl.enabled"] = "false"
+        settings[f"{s3a}.access.key"] = settings[f"{s3a}.secret.key"] = "test"
+        settings[f"{s3a}.aws.credentials.provider"] = (
+            "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider"
+        )
     return settings
+
+
+@pytest.fixture(scope="session")
+def s3_bucket() -> Iterator[str]:
+    """``s3a://lake``: a bucket of an S3-compatible server (moto's server mode) that this test run
+    starts on 127.0.0.1 and stops at its end. Skips without hadoop-aws among TEST_JARS."""
+    if not S3_PORT:
+        pytest.skip("needs hadoop-aws (SPARK_UPSAMPLE_TEST_JARS)")
+    import boto3
+
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(S3_PORT)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        endpoint = f"http://127.0.0.1:{S3_PORT}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", S3_PORT), timeout=1):
+                    break
+            except OSError:
+                assert server.poll() is None, "moto_server ended"
+                assert time.monotonic() < deadline, "moto_server did not start"
+                time.sleep(0.1)
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+        s3.create_bucket(Bucket=S3_BUCKET)
+        yield f"s3a://{S3_BUCKET}"
+    finally:
+        stop_process(server)
 
 
 @pytest.fixture(scope="session")

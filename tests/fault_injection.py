@@ -73,8 +73,9 @@ def faulty_job(mode: str, marker: str) -> Iterator[None]:
     :func:`with_fault` and, unless ``mode`` is ``off``, arms the fault while it writes the output.
     """
     from spark_upsample.job import cli
+    from spark_upsample.job.tables import TableOutput
 
-    read, write = cli.read_input, cli.write_output
+    read, write, commit = cli.read_input, cli.write_output, TableOutput.write
 
     def read_input(spark, config):
         return with_fault(read(spark, config))
@@ -85,11 +86,17 @@ def faulty_job(mode: str, marker: str) -> Iterator[None]:
         with armed(df.sparkSession, mode, marker):
             return write(df, *rest)
 
-    cli.read_input, cli.write_output = read_input, write_output
+    def write_table(self, df):  # a catalog table's, or a Delta path's, one commit
+        if mode == "off":
+            return commit(self, df)
+        with armed(df.sparkSession, mode, marker):
+            return commit(self, df)
+
+    cli.read_input, cli.write_output, TableOutput.write = read_input, write_output, write_table
     try:
         yield
     finally:
-        cli.read_input, cli.write_output = read, write
+        cli.read_input, cli.write_output, TableOutput.write = read, write, commit
 
 
 def main(mode: str, marker: str, args: list[str]) -> int:

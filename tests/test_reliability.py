@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -47,17 +48,18 @@ def snapshot(folder: Path) -> dict[str, str]:
     }
 
 
-def submit(args: list[str], master: str, fault: str, marker: Path) -> subprocess.Popen:
+def submit(
+    args: list[str], master: str, fault: str, marker: Path, confs: Mapping[str, str] | None = None
+) -> subprocess.Popen:
     """spark-submit of the job with the fault ``fault`` (see :mod:`tests.fault_injection`) injected
-    from outside it: its input wrapped, the fault armed while the output is written."""
+    from outside it: its input wrapped, the fault armed while the output is written; ``confs``
+    are more Spark settings."""
+    settings = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "2", **(confs or {})}
     command = [
         str(BIN / "spark-submit"),
         "--master",
         master,
-        "--conf",
-        "spark.ui.enabled=false",
-        "--conf",
-        "spark.sql.shuffle.partitions=2",
+        *(f"--conf={key}={value}" for key, value in settings.items()),
         "tests/fault_injection.py",
         fault,
         str(marker),

@@ -27,10 +27,12 @@ from spark_upsample.job import tables
 from spark_upsample.job.cli import main
 from spark_upsample.job.landing import WORK_DIR
 from tests.conftest import ICEBERG_CATALOG, TEST_JARS, lakehouse_settings, spark_env
+from tests.fault_injection import faulty_job
 from tests.helpers import assert_valid_report, label_counts, write_events
 from tests.test_entry_points import ROOT
 from tests.test_faults import LOCAL_JOB, ONE_ROW_PER_FILE, job_lines, output_of, wait_until
 from tests.test_job import SIZES
+from tests.test_reliability import finish, submit
 
 pytestmark = pytest.mark.classic_only  # the session catalog and jars of this process's Spark
 
@@ -76,11 +78,11 @@ def test_output_table_is_written_in_each_mode_and_verified(
     assert_df_equality(written, spark.read.parquet(reference), ignore_row_order=True)
     output = report_of(report)["output"]
     assert output["table"] == table_name and output["path"] is None
+    assert output["landing"] == "in place"
     assert output["format"] == "parquet"  # the catalog's default here
     err = capsys.readouterr().err
-    assert (
-        f"-> table:{table_name}, seed 7" in err and f"output: table:{table_name} (parquet)" in err
-    )
+    assert f"-> table:{table_name}, seed 7" in err
+    assert f"output: table:{table_name} (parquet){IN_PLACE_NOTE}\n" in err
 
     assert run_job(*job) == 4
     assert (
@@ -165,6 +167,7 @@ def test_delta_path_every_write_is_one_commit_verified_at_its_version(spark, eve
     assert label_counts(spark.read.format("delta").load(str(out))) == {"a": 80, "b": 80, "c": 80}
     outputs = [report_of(r)["output"] for r in reports]
     assert [(o["format"], o["version"]) for o in outputs] == [("delta", v) for v in (0, 1, 2)]
+    assert {o["landing"] for o in outputs} == {"commit"}
     commits = history(spark, f"delta.`{out}`")
     assert [(v, op) for v, op, _ in commits] == [(0, "WRITE"), (1, "WRITE"), (2, "WRITE")]
     assert all(meta and meta.startswith("spark-upsample run ") for _, _, meta in commits)
@@ -540,3 +543,68 @@ def test_iceberg_is_written_to_a_table_not_a_path(tmp_path, capsys):
         "error: Iceberg is written to a table of an Iceberg catalog: pass output_table (such as "
         "catalog.db.events) instead of output."
     ) in capsys.readouterr().err
+
+
+IN_PLACE_NOTE = (
+    ', written in place by Spark: no atomic landing and no lock (output_format = "delta" commits '
+    "it whole, once)"
+)
+
+
+def test_a_path_on_an_object_store_is_written_in_place_and_says_so(
+    spark, events, s3_bucket, tmp_path, capsys
+):
+    out, report = f"{s3_bucket}/{tmp_path.name}/balanced", tmp_path / "report.json"
+    assert run_job("--input", events, "--output", out, "--seed", "7", "--report", str(report)) == 0
+    assert label_counts(spark.read.parquet(out)) == {"a": 40, "b": 40, "c": 40}
+    assert f"output: {out} (parquet){IN_PLACE_NOTE}\n" in capsys.readouterr().err
+    assert report_of(report)["output"]["landing"] == "in place"
+
+
+@needs_delta
+def test_delta_on_an_object_store_overwrites_in_one_commit_and_reruns_once(
+    spark, events, s3_bucket, tmp_path, capsys
+):
+    out = f"{s3_bucket}/{tmp_path.name}/delta"
+    job = ("--input", events, "--output", out, "--output-format", "delta")
+    assert run_job(*job, "--seed", "1") == 0
+    first = spark.read.format("delta").load(out).collect()
+    reports = [tmp_path / f"report{i}.json" for i in range(2)]
+    rerun = (*job, "--seed", "2", "--write-mode", "overwrite", "--idempotency-key", "run-2")
+    for report in reports:
+        assert run_job(*rerun, "--report", str(report)) == 0
+    assert IN_PLACE_NOTE not in capsys.readouterr().err
+    outputs = [report_of(r)["output"] for r in reports]
+    assert [(o["landing"], o["version"], o["already_committed"]) for o in outputs] == [
+        ("commit", 1, False),
+        ("commit", 1, True),
+    ]
+    assert [v for v, _, _ in history(spark, f"delta.`{out}`")] == [0, 1]
+    assert label_counts(spark.read.format("delta").load(out)) == {"a": 40, "b": 40, "c": 40}
+    version_0 = spark.read.format("delta").option("versionAsOf", 0).load(out)
+    assert_df_equality(
+        version_0, spark.createDataFrame(first, version_0.schema), ignore_row_order=True
+    )
+
+
+@needs_delta
+@pytest.mark.slow
+def test_a_failed_and_retried_task_of_a_delta_write_gives_the_same_rows(spark, events, tmp_path):
+    clean, retried, marker = tmp_path / "clean", tmp_path / "retried", tmp_path / "fault-fired"
+    args = ["--input", events, "--seed", "11", "--output-format", "delta"]
+    # The same job, its input read through the same (here unarmed) mapInArrow: the same identity.
+    with faulty_job("off", str(marker)):
+        assert run_job(*args, "--output", str(clean)) == 0
+    # local[2,4]: two cores, and a task may fail up to 4 times before the job fails.
+    confs = lakehouse_settings()
+    faulty = submit([*args, "--output", str(retried)], "local[2,4]", "fail", marker, confs)
+    output = finish(faulty)
+    assert faulty.returncode == 0, output[-3000:]
+    assert marker.exists(), "the injected fault did not fire"
+    # One attempt failed, in the write (armed), none in the jobs before it; one commit all the same.
+    assert re.findall(r"WARN TaskSetManager: Lost task (\S+) in stage", output) == ["0.0"], output
+    expected = spark.read.format("delta").load(str(clean))
+    assert label_counts(expected) == {"a": 40, "b": 40, "c": 40}
+    written = spark.read.format("delta").load(str(retried))
+    assert_df_equality(written, expected, ignore_row_order=True)
+    assert [v for v, _, _ in history(spark, f"delta.`{retried}`")] == [0]

@@ -48,7 +48,13 @@ from spark_upsample.job.io import (
     write_output,
     written_counts,
 )
-from spark_upsample.job.landing import Landing, check_not_overlapping, check_report_path, local_path
+from spark_upsample.job.landing import (
+    IN_PLACE,
+    Landing,
+    check_not_overlapping,
+    check_report_path,
+    local_path,
+)
 from spark_upsample.job.methods import resample_for_config
 from spark_upsample.job.options import (
     EXIT_CONFIG,
@@ -260,6 +266,8 @@ def run(
         log.debug("plan: %s", json.dumps(_plan_head(result.plan), default=str))
     report = outcome.report
     report.update(_report(spark, config, result))
+    if landing is not None:
+        report["output"]["landing"] = landing.landing
     if isinstance(landing, TableOutput):
         report["output"]["format"] = landing.data_format or DEFAULT_FORMAT
     summary = summary_table(result.plan)
@@ -365,9 +373,16 @@ def _write_and_verify(
 
 
 def _output_line(config: JobConfig, landing: Landing | TableOutput) -> str:
-    """The output, its format and, for a Delta commit, its version."""
+    """The output, its format and, for a Delta commit or an Iceberg snapshot, its version; for an
+    output written in place, that it was."""
+    in_place = (
+        ', written in place by Spark: no atomic landing and no lock (output_format = "delta" '
+        "commits it whole, once)"
+        if landing.landing == IN_PLACE
+        else ""
+    )
     if not isinstance(landing, TableOutput):
-        return f"{config.output} ({config.path_format})"
+        return f"{config.output} ({config.path_format}){in_place}"
     what = landing.data_format or DEFAULT_FORMAT
     version = f", version {landing.version}" if landing.version is not None else ""
     if landing.snapshot_id is not None:
@@ -377,7 +392,7 @@ def _output_line(config: JobConfig, landing: Landing | TableOutput) -> str:
             f", committed by an earlier run with idempotency key {config.idempotency_key!r}: "
             "nothing committed again"
         )
-    return f"{landing.output} ({what}{version})"
+    return f"{landing.output} ({what}{version}){in_place}"
 
 
 def _folder(path: str, frame: Output) -> str:

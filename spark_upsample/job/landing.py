@@ -42,6 +42,7 @@ STAGING_TAG = ".staging-"
 BACKUP_TAG = ".previous-"
 RUN_ID = r"[0-9a-z]{12}"  # a run's id in the names of its entries in the work folder
 MAX_SETTLE_SECONDS = 30.0
+STAGED, IN_PLACE = "staged", "in place"  # how an output lands (the report's output.landing)
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
@@ -142,6 +143,12 @@ class Landing:
     def staged(self) -> bool:
         """True when the output is staged and swapped (local file systems)."""
         return self.final is not None
+
+    @property
+    def landing(self) -> str:
+        """How the output lands, as the report says it: ``staged`` (staged, then swapped into
+        place) or ``in place`` (Spark's committer writes it where it goes)."""
+        return STAGED if self.staged else IN_PLACE
 
     @property
     def write_path(self) -> str:

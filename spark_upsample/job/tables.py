@@ -38,10 +38,12 @@ from pyspark.sql import functions as F
 from spark_upsample.errors import ConfigError, OutputError
 from spark_upsample.job.config import JobConfig
 from spark_upsample.job.io import SPARK_ERRORS, cell_counts, error_line, full_text, literal_path
+from spark_upsample.job.landing import IN_PLACE
 
 log = logging.getLogger(__name__)
 
 DELTA = "delta"
+COMMIT = "commit"  # how a Delta or Iceberg output lands (the report's output.landing)
 ICEBERG = "iceberg"
 # The properties of an Iceberg snapshot's summary that name the run that committed it and its
 # idempotency_key (written with the writer's snapshot-property.<name> options).
@@ -123,6 +125,12 @@ class TableOutput:
     def delta(self) -> bool:
         """True when the write is a Delta commit."""
         return (self.data_format or "").lower() == DELTA
+
+    @property
+    def landing(self) -> str:
+        """How the output lands, as the report says it: ``commit`` (one Delta commit or Iceberg
+        snapshot) or ``in place`` (Spark writes a table of another format where it goes)."""
+        return COMMIT if self.delta or self.iceberg else IN_PLACE
 
     @property
     def iceberg(self) -> bool:
