@@ -10,6 +10,7 @@ SparkContext, which Spark Connect does not have) are skipped then; tests marked 
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import shutil
@@ -51,6 +52,8 @@ set_short_lived_jvm_options()
 CONNECT = os.environ.get("SPARK_UPSAMPLE_TEST_CONNECT", "").strip()
 CONNECT_MODE = CONNECT not in ("", "0", "false", "no")
 CONNECT_SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+# PySpark 3.5 ships no Connect server: SPARK_UPSAMPLE_CONNECT_JARS names its jar (.ci/run).
+SPARK_3 = importlib.metadata.version("pyspark").startswith("3.")
 
 
 def pytest_report_header(config) -> str:
@@ -159,6 +162,13 @@ def start_connect_server(workdir: Path) -> tuple[subprocess.Popen, str]:
     """
     port = free_port()
     log = workdir / "connect-server.log"
+    jars = os.environ.get("SPARK_UPSAMPLE_CONNECT_JARS", "").strip()
+    if SPARK_3 and not jars:
+        pytest.fail("PySpark 3.5 has no Spark Connect server: set SPARK_UPSAMPLE_CONNECT_JARS")
+    if SPARK_3 and [name for _, name in socket.if_nameindex()] != ["lo"]:
+        # Spark 3.5's server has no binding address: it listens on every interface, so it runs
+        # only in a network namespace whose one interface is loopback (.ci/run: unshare --net).
+        pytest.fail("a Spark 3.5 Connect server runs only where loopback is the one interface")
     confs = {
         "spark.connect.grpc.binding.address": "127.0.0.1",
         "spark.connect.grpc.binding.port": str(port),
@@ -182,6 +192,8 @@ def start_connect_server(workdir: Path) -> tuple[subprocess.Popen, str]:
     ]
     for key, value in confs.items():
         args += ["--conf", f"{key}={value}"]
+    if jars:
+        args += ["--jars", jars]
     with open(log, "wb") as out:
         # spark-submit execs the JVM, so this pid is the server's.
         process = subprocess.Popen(
@@ -194,9 +206,8 @@ def start_connect_server(workdir: Path) -> tuple[subprocess.Popen, str]:
         )
     try:
         # The server moves to the next port if this one was taken meanwhile: read the real one.
-        started = wait_for_log(
-            process, log, r"Spark Connect server started at: 127\.0\.0\.1:(\d+)", 180
-        )
+        # Spark 3.5 names the address it bound, every interface: "0:0:0:0:0:0:0:0%0:15002".
+        started = wait_for_log(process, log, r"Spark Connect server started at: \S*:(\d+)", 180)
     except BaseException:
         stop_process(process)
         raise

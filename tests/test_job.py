@@ -556,6 +556,8 @@ def test_config_class_names_match_32_bit_float_labels(spark, tmp_path):
 
 
 def test_checkpoint_input_and_no_ratio_limit(spark, events, tmp_path):
+    if not hasattr(type(spark.range(1)), "localCheckpoint"):
+        pytest.skip("Spark Connect 3.5 has no localCheckpoint (test_packaging checks the refusal)")
     out = tmp_path / "out"
     assert (
         run(

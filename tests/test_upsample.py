@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import math
+import shutil
+import tempfile
 from collections import Counter
 from decimal import Decimal
 
@@ -31,7 +34,19 @@ def frame(spark, sizes: dict, partitions: int = 3):
     classes = [c if isinstance(c, tuple) else (c,) for c, n in sizes.items() for _ in range(n)]
     schema = "id long, label string" + (", copy int" if len(classes[0]) == 2 else "")
     rows = spark.createDataFrame([(i, *c) for i, c in enumerate(classes)], schema)
-    return rows.coalesce(1).localCheckpoint().repartitionByRange(partitions, "id").localCheckpoint()
+    return frozen(frozen(rows.coalesce(1)).repartitionByRange(partitions, "id"))
+
+
+def frozen(df):
+    """``df`` materialised: the same rows in the same partitions, in the same order, at every
+    read. ``localCheckpoint`` where the session has it; Spark Connect 3.5 has not, and there
+    Parquet files in a temporary folder hold them (a shuffle's order is not the same twice)."""
+    if hasattr(type(df), "localCheckpoint"):
+        return df.localCheckpoint()
+    path = tempfile.mkdtemp(prefix="spark-upsample-frozen-")
+    atexit.register(shutil.rmtree, path, True)
+    df.write.mode("overwrite").parquet(path)
+    return df.sparkSession.read.parquet(path)
 
 
 def test_seed_example_iris_10_vs_100_becomes_100_100(spark):
