@@ -181,6 +181,17 @@ class CellKeys:
         )
         return table.select(key.alias(key_name), *[F.col(f.name) for f in fields])
 
+    def literal(self, key: Any) -> Column:
+        """A plan key as a Spark literal that compares equal (``eqNullSafe``) to :meth:`column`
+        of its rows."""
+        parts = [
+            F.lit(v).cast(_spark_type(t))
+            for v, t in zip(self._to_spark(key), self.types, strict=True)
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        return F.struct(*[part.alias(f"k{i}") for i, part in enumerate(parts)])
+
     def _to_spark(self, key: Any) -> tuple[Any, ...]:
         if not self._several:
             values = key if self.group_by else (key,)

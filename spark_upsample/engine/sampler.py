@@ -13,9 +13,10 @@ Random numbers are hashes (xxhash64) of the seed and the row's identity
 nor on the partitioning when the identity is a file row index or key columns; the counting query and
 the final one see the same keys, and a retried task recomputes the same values.
 
-Metadata: one row per cell, a fixed handful of numbers (:data:`CELL_FIELDS`), broadcast and
-joined to the rows on the cell key. Cost: finding the cuts reads only the key (and identity)
-columns; the final frame reads the input once and has no shuffle and no sort.
+Metadata: per cell, a fixed handful of numbers (:data:`CELL_FIELDS`): literals indexed by the
+cell key up to :data:`LITERAL_CELLS` cells, else a table broadcast and joined to the rows on the
+cell key. Cost: finding the cuts reads only the key (and identity) columns; the final frame
+reads the input once and has no shuffle and no sort.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from spark_upsample.engine.frames import col, internal_names
 
 log = logging.getLogger(__name__)
 
+LITERAL_CELLS = 16  # up to this many cells, no per-cell table (see _with_cells)
 MAX_ATTEMPTS = 8  # each retry doubles the margins; a second attempt is already ~1e-11 rare
 
 # Per cell: how its original rows are kept, its Poisson slots per row and their rate (with
@@ -97,14 +99,12 @@ class ExactDraws:
     detail : role -> internal column name of the detail columns (``row``: the row identity,
         ``entry``: :data:`KEEP_ENTRY` for a kept original, else the copy's slot, ``copy``: the
         copy's number within its slot, ``w``: the copy's uniform key), when asked
-    cells : the per-cell table joined to the rows (one row per cell of the output)
     """
 
     df: DataFrame
     sample_sizes: dict[Any, int]
     attempts: int
     detail: dict[str, str]
-    cells: DataFrame
 
 
 def draw_exact(
@@ -157,9 +157,10 @@ def draw_exact(
         cuts: dict[Any, int] = {}
         sizes: dict[Any, int] = {}
         if designs:
-            table = _cell_table(df, keys, names, designs, set(subsets), {}, set())
-            copies = _copies(base, table, names, seed, attempt)
-            cells = list(designs)  # by the id of _cell_table
+            rows = _cell_rows(designs, set(subsets), {}, set())
+            slots = _slots(base, keys, names, rows, len(designs), seed, attempt)
+            cells = list(designs)  # by the id of _cell_rows
+            copies = _copies(slots, names, seed, attempt)
             for cell_id, total, primary, below, in_window, at_cut, after_cut in _cut_stats(
                 copies, names
             ).collect():
@@ -183,8 +184,9 @@ def draw_exact(
             attempt + 1,
             [(c, tau, sizes[c]) for c, tau in shown],
         )
-    table = _cell_table(df, keys, names, designs, set(subsets), cuts, keeps)
-    copies = _copies(base, table, names, seed, attempt)
+    rows = _cell_rows(designs, set(subsets), cuts, keeps)
+    slots = _slots(base, keys, names, rows, len(keeps | set(designs)), seed, attempt)
+    copies = _copies(slots, names, seed, attempt)
     kept = copies.where(
         ((F.col(names["entry"]) == KEEP_ENTRY) & (F.col(names["keep"]) == KEEP_ALL))
         | (F.col(names["w"]) <= F.col(names["tau"]))
@@ -195,7 +197,6 @@ def draw_exact(
         sample_sizes=sizes,
         attempts=attempt + 1,
         detail={r: names[r] for r in DETAIL_ROLES} if detail else {},
-        cells=table,
     )
 
 
@@ -211,51 +212,84 @@ def _uniform(seed: int, stream: int, attempt: int, *parts: Column) -> Column:
     return F.shiftrightunsigned(F.xxhash64(*salt, *parts), 11).cast("double") * _UNIT
 
 
-def _cell_table(
-    df: DataFrame,
-    keys: CellKeys,
-    names: dict[str, str],
+def _cell_rows(
     designs: Mapping[Any, ClassDesign],
     subsets: set[Any],
     cuts: Mapping[Any, int],
     keeps: set[Any],
-) -> DataFrame:
-    """The broadcast table: one row per cell, the fields of :data:`CELL_FIELDS`.
+) -> Iterator[tuple[Any, ...]]:
+    """One row per cell: its key, then the fields of :data:`CELL_FIELDS`.
 
     A kept-all cell keeps its rows (slot 0) and, with draws, adds copies from its slots; a
     subset cell's rows are slot 0, kept when their key is at most ``tau``; a drawn cell's copies
     come from slots 1..``slots``, kept when their key is at most ``tau``. The ``id`` of a cell of
-    ``designs`` is its position there.
+    ``designs`` is its position there. One row at a time: 200,000 tuples take ~80 MiB.
     """
+    for c in keeps - set(designs):
+        yield (c, KEEP_ALL, 0, 0.0, 1.0, 0, 0, 0, 0, MAX_KEY, -1)
+    for i, (c, design) in enumerate(designs.items()):
+        tau = cuts.get(c, MAX_KEY)
+        window = (design.primary_key, *design.window, design.draws, tau, i)
+        if c in subsets:
+            yield (c, KEEP_SUBSET, 0, 0.0, 1.0, *window)
+            continue
+        mu = design.slot_rate
+        keep = KEEP_ALL if c in keeps else KEEP_NONE
+        yield (c, keep, design.slots, mu, math.exp(-mu), *window)
 
-    def rows() -> Iterator[tuple[Any, ...]]:  # one at a time: 200,000 tuples take ~80 MiB
-        for c in keeps - set(designs):
-            yield (c, KEEP_ALL, 0, 0.0, 1.0, 0, 0, 0, 0, MAX_KEY, -1)
-        for i, (c, design) in enumerate(designs.items()):
-            tau = cuts.get(c, MAX_KEY)
-            window = (design.primary_key, *design.window, design.draws, tau, i)
-            if c in subsets:
-                yield (c, KEEP_SUBSET, 0, 0.0, 1.0, *window)
-                continue
-            mu = design.slot_rate
-            keep = KEEP_ALL if c in keeps else KEEP_NONE
-            yield (c, keep, design.slots, mu, math.exp(-mu), *window)
 
+def _with_cells(
+    base: DataFrame,
+    keys: CellKeys,
+    names: dict[str, str],
+    rows: Iterator[tuple[Any, ...]],
+    cells: int,
+) -> DataFrame:
+    """The rows of ``base`` whose cell is one of ``rows`` (:func:`_cell_rows`, ``cells`` of
+    them), with their cell's fields (:data:`CELL_FIELDS`) as columns.
+
+    Up to :data:`LITERAL_CELLS` cells, the fields are literal arrays indexed by the cell's
+    position, found by comparing the cell key with each cell's: no table, so no Spark job to
+    broadcast one (about 0.1-0.8 s each, two per run). More cells are a table broadcast and
+    joined on the key.
+    """
     types = {"mu": T.DoubleType(), "p0": T.DoubleType(), "keep": T.IntegerType()}
     types["id"] = T.IntegerType()
     fields = [T.StructField(names[f], types.get(f, T.LongType()), False) for f in CELL_FIELDS]
-    return keys.table(df.sparkSession, rows(), fields, names["cell"] + "_t")
-
-
-def _copies(
-    base: DataFrame, table: DataFrame, names: dict[str, str], seed: int, attempt: int
-) -> DataFrame:
-    """Every input row joined to its cell's entry, its slots and their copies, and each copy's
-    key W (a kept original is slot 0 with one copy, keyed by the row alone)."""
-    cell = names["cell"]
-    joined = base.join(
-        F.broadcast(table), on=F.col(cell).eqNullSafe(F.col(cell + "_t")), how="inner"
+    cell = F.col(names["cell"])
+    if cells > LITERAL_CELLS:
+        table = keys.table(base.sparkSession, rows, fields, names["cell"] + "_t")
+        joined = base.join(F.broadcast(table), on=cell.eqNullSafe(F.col(names["cell"] + "_t")))
+        return joined.drop(names["cell"] + "_t")
+    listed = list(rows)
+    position = F.lit(None).cast("int")
+    for i, row in enumerate(listed):
+        match = cell.eqNullSafe(keys.literal(row[0]))
+        position = F.when(match, i + 1) if i == 0 else position.when(match, i + 1)
+    index = names["cell"] + "_t"
+    found = base.select("*", position.alias(index)).where(F.col(index).isNotNull())
+    values = [
+        F.element_at(F.array(*[F.lit(r[j + 1]) for r in listed]), F.col(index)).cast(f.dataType)
+        for j, f in enumerate(fields)
+    ]
+    return found.select(
+        *[F.col(c) for c in base.columns],
+        *[v.alias(f.name) for v, f in zip(values, fields, strict=True)],
     )
+
+
+def _slots(
+    base: DataFrame,
+    keys: CellKeys,
+    names: dict[str, str],
+    rows: Iterator[tuple[Any, ...]],
+    cells: int,
+    seed: int,
+    attempt: int,
+) -> DataFrame:
+    """Every input row of ``rows``' cells with its cell's fields, exploded into its slots, and
+    each slot's number of copies (a kept original is slot 0 with one copy)."""
+    joined = _with_cells(base, keys, names, rows, cells)
     n, keep = F.col(names["slots"]), F.col(names["keep"])
     first = F.when(keep == KEEP_NONE, 1).otherwise(0)
     slots = joined.select(
@@ -267,20 +301,30 @@ def _copies(
     # count, several times, and a column is computed once where an inlined expression would be
     # computed at every reference.
     u = slots.select("*", _uniform(seed, _U_STREAM, attempt, row, entry).alias(names["u"]))
-    counted = u.select(
+    return u.select(
         "*",
         F.when(entry == KEEP_ENTRY, 1)
         .otherwise(_poisson(names["u"], names["mu"], names["p0"]))
         .alias(names["copies"]),
     )
+
+
+def _copy_key(seed: int, attempt: int, names: dict[str, str], copy: Column) -> Column:
+    """The key W of a slot's copy number ``copy`` (1, 2, ...): of the row alone for a kept
+    original (slot 0)."""
+    row, entry = F.col(names["row"]), F.col(names["entry"])
+    return F.when(entry == KEEP_ENTRY, hash_key(seed, _KEEP_STREAM, attempt, row)).otherwise(
+        hash_key(seed, _W_STREAM, attempt, row, entry, copy)
+    )
+
+
+def _copies(slots: DataFrame, names: dict[str, str], seed: int, attempt: int) -> DataFrame:
+    """:func:`_slots` exploded into their copies, each with its key W."""
     count = F.col(names["copies"])
-    copies = counted.select(
+    copies = slots.select(
         "*", F.explode(F.when(count > 0, F.sequence(F.lit(1), count))).alias(names["copy"])
     )
-    w = F.when(entry == KEEP_ENTRY, hash_key(seed, _KEEP_STREAM, attempt, row)).otherwise(
-        hash_key(seed, _W_STREAM, attempt, row, entry, F.col(names["copy"]))
-    )
-    return copies.withColumn(names["w"], w)
+    return copies.withColumn(names["w"], _copy_key(seed, attempt, names, F.col(names["copy"])))
 
 
 def _poisson(u: str, mu: str, p0: str) -> Column:
