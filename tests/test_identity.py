@@ -151,29 +151,29 @@ def test_planning_a_hundred_thousand_cells_keeps_one_table_row_per_cell(spark, m
         (F.col("id") % groups).alias("g"),
         F.when(F.col("id") < 2 * groups, "a").otherwise("b").alias("label"),
     )
-    import spark_upsample.engine.pipeline as resampling
+    from spark_upsample.engine.cells import CellKeys
 
     tables, collected = [], []
-    real_draw, real_collect = resampling.draw_exact, DataFrame.collect
+    real_table, real_collect = CellKeys.table, DataFrame.collect
 
-    def spy_draw(*args, **kwargs):
-        result = real_draw(*args, **kwargs)
-        tables.append(result.cells)
-        return result
+    def spy_table(self, *args, **kwargs):
+        tables.append(real_table(self, *args, **kwargs))
+        return tables[-1]
 
     def spy_collect(self):
         rows = real_collect(self)
         collected.append(len(rows))
         return rows
 
-    monkeypatch.setattr(resampling, "draw_exact", spy_draw)
+    monkeypatch.setattr(CellKeys, "table", spy_table)
     monkeypatch.setattr(DataFrame, "collect", spy_collect)
     result = upsample_with_plan(df, "label", group_by=["g"], seed=2)
     monkeypatch.undo()
 
     cells = 2 * groups
     assert len(result.plan.classes) == cells
-    assert tables[0].count() == cells  # one broadcast row per cell, whatever the ratios
+    # the cut statistics' table (the drawn cells), then the final one: a row per cell
+    assert [t.count() for t in tables] == [groups, cells]
     assert sum(collected) <= 2 * cells  # the counts, and the cut statistics of drawn cells
     written = result.df.groupBy("g", "label").count()
     assert written.where("count != 2").count() == 0 and written.count() == cells

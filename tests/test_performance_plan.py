@@ -17,15 +17,17 @@ from pyspark.sql import types as T
 
 from spark_upsample import upsample_with_plan
 from spark_upsample.engine import sampler
+from spark_upsample.engine.draws import design_class
 
 pytestmark = pytest.mark.classic_only  # reads the JVM plan and the SparkContext's job tracker
 
 # Spark jobs that upsample_with_plan runs, with adaptive query execution on (the default):
 # the class count (a label-only aggregation: its shuffle-map stage, then its result) = 2, and the
-# cut statistics (the label-only aggregation's shuffle-map stage and result) = 2, plus one to
-# broadcast the per-cell table where there is one (more than sampler.LITERAL_CELLS cells). Two
+# cut statistics (the label-only aggregation's shuffle-map stage and result) = 2; one more to
+# broadcast the per-cell table where there is one (more than sampler.LITERAL_CELLS cells), and
+# one more for the statistics' second aggregation past sampler.SORT_FALLBACK_CELLS cells. Two
 # actions in all, whatever the number of classes.
-JOBS_BEFORE_WRITE = {3: 4, 300: 5}
+JOBS_BEFORE_WRITE = {3: 4, 300: 6}
 
 _NODE = re.compile(r"^[\s:|+-]*([A-Za-z]+)")
 
@@ -116,6 +118,31 @@ def test_the_cut_statistics_group_by_an_integer_cell_id(spark, tmp_path, monkeyp
     stats = seen[0]
     assert isinstance(stats.schema[0].dataType, T.IntegerType)
     analyzed = stats._jdf.queryExecution().analyzed().toString()
-    assert re.findall(r"Aggregate \[([^\]]*)\]", analyzed) == [
-        re.search(rf"{re.escape(stats.columns[0])}#\d+", analyzed).group(0)
-    ]
+    cell_id = re.search(rf"{re.escape(stats.columns[0])}#\d+", analyzed).group(0)
+    assert re.findall(r"Aggregate \[([^\]]*)\]", analyzed) == [cell_id]
+
+
+def test_many_large_cells_count_the_copies_outside_their_windows_first():
+    # Collecting keys in one aggregation sorts every copy past 128 cells a task; counting
+    # first pays only where the windows hold a small share of the copies (large cells).
+    large = [design_class(30, 20_000)] * (sampler.SORT_FALLBACK_CELLS + 1)
+    small = [design_class(10, 80)] * 100_000
+    assert sampler._count_first(large)
+    assert not sampler._count_first(large[:-1])  # few cells: no sort to avoid
+    assert not sampler._count_first(small)  # windows hold most copies: no row saved
+
+
+def test_the_cut_statistics_report_keys_shared_inside_the_window(spark):
+    # Counted first, the keys inside a window are collected once each: a tie would be hidden,
+    # so the statistics say how many copies share a key, and the engine takes no cut from it.
+    cell = {"lo": 10, "hi": 100, "primary": 50, "want": 3, "entry": 1, "keep": 0}
+    names = {r: r for r in ("w", "id", *cell)}
+    keys = [(0, w) for w in (5, 20, 20, 30, 200)] + [(1, w) for w in (5, 20, 30)]
+    copies = spark.createDataFrame(keys, "id int, w long").select(
+        "*", *[F.lit(v).alias(c) for c, v in cell.items()]
+    )
+
+    stats = {r[0]: tuple(r[1:]) for r in sampler._cut_stats(copies, names, True).collect()}
+
+    # total, primary, below, in window, the cut and the key after it, most copies on one key
+    assert stats == {0: (5, 4, 1, 2, 30, None, 2), 1: (3, 3, 1, 2, 30, None, 1)}

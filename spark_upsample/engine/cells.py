@@ -184,10 +184,7 @@ class CellKeys:
     def literal(self, key: Any) -> Column:
         """A plan key as a Spark literal that compares equal (``eqNullSafe``) to :meth:`column`
         of its rows."""
-        parts = [
-            F.lit(v).cast(_spark_type(t))
-            for v, t in zip(self._to_spark(key), self.types, strict=True)
-        ]
+        parts = [_literal(v, t) for v, t in zip(self._to_spark(key), self.types, strict=True)]
         if len(parts) == 1:
             return parts[0]
         return F.struct(*[part.alias(f"k{i}") for i, part in enumerate(parts)])
@@ -218,6 +215,15 @@ def _part(column: Column, data_type: T.DataType) -> Column:
     if isinstance(data_type, T.TimestampType):
         return F.unix_micros(column)
     return column
+
+
+def _literal(value: Any, data_type: T.DataType) -> Column:
+    """A key part's value as a literal of its Spark type (:func:`_spark_type`). A
+    ``timestamp_ntz`` goes as its ISO text: PySpark makes a naive ``datetime`` a local-time
+    timestamp, which a daylight-saving hour would shift."""
+    if value is not None and isinstance(data_type, T.TimestampNTZType):
+        return F.lit(value.isoformat()).cast(data_type)
+    return F.lit(value).cast(_spark_type(data_type))
 
 
 def _spark_type(data_type: T.DataType) -> T.DataType:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from spark_upsample.engine.cuts import (
 )
 from spark_upsample.engine.draws import (
     EXPLICIT_COPIES,
+    KEY_SPACE,
     MAX_KEY,
     MAX_SLOT_COPIES,
     TAIL_SIGMAS,
@@ -53,6 +54,10 @@ from spark_upsample.engine.frames import col, internal_names
 log = logging.getLogger(__name__)
 
 LITERAL_CELLS = 16  # up to this many cells, no per-cell table (see _with_cells)
+# spark.sql.objectHashAggregate.sortBased.fallbackThreshold's default, and the share of copies
+# inside the cut windows below which the statistics count the others first (see _count_first)
+SORT_FALLBACK_CELLS = 128
+COUNT_FIRST_SHARE = 0.25
 MAX_ATTEMPTS = 8  # each retry doubles the margins; a second attempt is already ~1e-11 rare
 
 # Per cell: how its original rows are kept, its Poisson slots per row and their rate (with
@@ -161,14 +166,13 @@ def draw_exact(
             slots = _slots(base, keys, names, rows, len(designs), seed, attempt)
             cells = list(designs)  # by the id of _cell_rows
             copies = _copies(slots, names, seed, attempt)
-            for cell_id, total, primary, below, in_window, at_cut, after_cut in _cut_stats(
-                copies, names
-            ).collect():
+            stats = _cut_stats(copies, names, _count_first(designs.values())).collect()
+            for cell_id, total, primary, below, in_window, at_cut, after_cut, shared in stats:
                 label = cells[cell_id]
                 if label in subsets:  # a subset's candidates are the cell's rows
                     check_same_rows(label, counts[label], total)
                 tau = choose_threshold(wanted[label], total, below, in_window, at_cut, after_cut)
-                if tau is not None:
+                if tau is not None and shared == 1:
                     cuts[label], sizes[label] = tau, primary
         if len(cuts) == len(designs):
             break
@@ -273,7 +277,7 @@ def _with_cells(
         for j, f in enumerate(fields)
     ]
     return found.select(
-        *[F.col(c) for c in base.columns],
+        *[col(c) for c in base.columns],
         *[v.alias(f.name) for v, f in zip(values, fields, strict=True)],
     )
 
@@ -370,24 +374,68 @@ def _quoted(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _cut_stats(copies: DataFrame, names: dict[str, str]) -> DataFrame:
-    """Per sampled or subset cell: its id (see :data:`CELL_FIELDS`), all copies, the copies of
-    the classic sample (key below ``primary``), the copies below the window and inside it, and
-    the window's ``(want - below)``-th smallest key with the one after it (see
-    :func:`choose_threshold`).
+def _count_first(designs: Iterable[ClassDesign]) -> bool:
+    """Whether the cut statistics should count the copies outside the windows before they
+    collect the keys inside (see :func:`_cut_stats`): with more than
+    :data:`SORT_FALLBACK_CELLS` cells, where at most :data:`COUNT_FIRST_SHARE` of the copies
+    fall inside the windows. Small cells' windows hold most of their copies; counting those
+    first only makes a row per copy twice (100,000 groups of 100 rows: 29-40 s of planning
+    against 15-18 s)."""
+    cells = copies = inside = 0.0
+    for d in designs:
+        cells += 1
+        copies += d.rate_plus * d.count
+        inside += d.rate_plus * d.count * (d.window[1] - d.window[0] + 1) / KEY_SPACE
+    return cells > SORT_FALLBACK_CELLS and inside <= COUNT_FIRST_SHARE * copies
 
-    The O(sqrt(draws)) keys inside the window are sorted where they are aggregated
-    (:mod:`spark_upsample.engine.cuts`), so a handful of numbers per cell reach the driver whatever
-    the number of cells and rows.
+
+def _cut_stats(copies: DataFrame, names: dict[str, str], count_first: bool) -> DataFrame:
+    """Per sampled or subset cell: its id (see :data:`CELL_FIELDS`), all
+    copies, the copies of the classic sample (key below ``primary``), the copies below the
+    window and inside it, the window's ``(want - below)``-th smallest key with the one after it
+    (see :func:`choose_threshold`), and the most copies that share a key inside the window (more
+    than 1 is a tie that the sorted keys may hide: no exact cut from them).
+
+    The O(sqrt(draws)) keys inside the window are collected and sorted where they are
+    aggregated (:mod:`spark_upsample.engine.cuts`), so a handful of numbers per cell reach the
+    driver whatever the number of cells and rows. Spark collects with an object hash
+    aggregation, which past :data:`SORT_FALLBACK_CELLS` cells in a task falls back to sorting
+    every row it aggregates. With ``count_first`` the copies are first counted per (cell id,
+    key inside the window, else null) by a plain hash aggregation, compiled, which leaves a row
+    per cell and per key inside its window for the collecting one (1,000 classes at 10M rows:
+    planning 11.8 s -> 6.3 s).
     """
-    w = F.col(names["w"])
-    window = CutWindow(F.col(names["lo"]), F.col(names["hi"]), F.col(names["want"]), "")
+    w, lo, hi = F.col(names["w"]), F.col(names["lo"]), F.col(names["hi"])
     counted = copies.where(
         (F.col(names["entry"]) != KEEP_ENTRY) | (F.col(names["keep"]) == KEEP_SUBSET)
     )
-    stats = counted.groupBy(F.col(names["id"])).agg(
-        F.count(F.lit(1)).alias("total"),
-        F.count(F.when(w < F.col(names["primary"]), 1)).alias("primary"),
-        *window_aggregates(w, w, window),
+    window = CutWindow(lo, hi, F.col(names["want"]), "")
+    if not count_first:
+        stats = counted.groupBy(F.col(names["id"])).agg(
+            F.count(F.lit(1)).alias("total"),
+            F.count(F.when(w < F.col(names["primary"]), 1)).alias("primary"),
+            *window_aggregates(w, w, window),
+        )
+        shared = F.lit(1)  # the keys are collected as many times as they occur
+    else:
+        keyed = counted.groupBy(
+            F.col(names["id"]), F.when((w >= lo) & (w <= hi), w).alias(names["w"])
+        ).agg(
+            F.count(F.lit(1)).alias("n"),
+            F.count(F.when(w < F.col(names["primary"]), 1)).alias("primary"),
+            F.count(F.when(w < lo, 1)).alias("below"),
+            F.max(F.col(names["want"])).alias("want"),
+        )
+        key = F.col(names["w"])
+        stats = keyed.groupBy(F.col(names["id"])).agg(
+            F.sum("n").alias("total"),
+            F.sum("primary").alias("primary"),
+            F.sum("below").alias("below"),
+            F.max("want").alias("want"),
+            F.array_sort(F.collect_list(key)).alias("window"),
+            F.max(F.when(key.isNotNull(), F.col("n"))).alias("shared"),
+        )
+        shared = F.coalesce(F.col("shared"), F.lit(0))
+    return stats.select(
+        F.col(names["id"]), "total", "primary", *window_results(window), shared.alias("shared")
     )
-    return stats.select(F.col(names["id"]), "total", "primary", *window_results(window))
