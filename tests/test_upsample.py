@@ -286,6 +286,79 @@ def test_a_too_narrow_margin_is_detected_and_retried_exactly(spark, monkeypatch)
     assert label_counts(out) == {"a": 300, "b": 300, "c": 300}
 
 
+def test_cells_as_literals_take_the_rows_the_per_cell_table_joins(spark, monkeypatch):
+    """Up to 16 cells the engine matches rows to cells by literals; past that, a table joins
+    them. Both give the same rows, for date groups classic PySpark cannot make literals of
+    directly (year 1, a day of the Julian calendar's gap), a null group and decimal labels."""
+    from spark_upsample.engine import sampler
+
+    days = [dt.date(1, 1, 1), dt.date(1582, 10, 10), dt.date(2026, 12, 7), None]
+    rows = [(i, days[i % 4], Decimal("1.50") if i % 9 else Decimal("-2.25")) for i in range(120)]
+    df = frozen(spark.createDataFrame(rows, "id long, day date, label decimal(5,2)"))
+
+    literals = upsample_with_plan(df, "label", group_by=["day"], seed=4)
+    monkeypatch.setattr(sampler, "LITERAL_CELLS", 0)
+    joined = upsample_with_plan(df, "label", group_by=["day"], seed=4)
+
+    assert len(literals.plan.classes) == 8
+    assert literals.plan.counts_after == joined.plan.counts_after
+    assert_df_equality(literals.df, joined.df, ignore_row_order=True)
+    assert literals.df.where("day = date'0001-01-01' AND label = -2.25").count() > 0
+
+
+def test_a_class_of_minus_zero_and_zero_is_read_whole_from_parquet(spark, tmp_path):
+    """-0.0 and 0.0 are one class; a file holding only -0.0 is read like the others (a test
+    Spark pushed into the Parquet scan would skip it: its dictionary filter tells them apart)."""
+    path = str(tmp_path / "in")
+    spark.createDataFrame([(i, -0.0) for i in range(5)], "id long, label double").coalesce(
+        1
+    ).write.parquet(path)
+    spark.createDataFrame(
+        [(5 + i, 0.0 if i < 5 else 1.0) for i in range(95)], "id long, label double"
+    ).coalesce(1).write.mode("append").parquet(path)
+
+    result = upsample_with_plan(spark.read.parquet(path), "label", seed=6)
+
+    assert result.plan.counts_after == {0.0: 90, 1.0: 90}
+    # Filtered in Python: Spark's own `label = 0.0` on this Parquet input would miss the -0.0s.
+    drawn = Counter(r.id for r in result.df.collect() if r.label == 0.0)
+    assert sum(drawn.values()) == 90 and set(drawn) == set(range(10))
+
+
+def test_counting_first_gives_the_cuts_of_one_aggregation_and_a_shared_key_is_retried(
+    spark, monkeypatch
+):
+    """The cut statistics of many large cells count the copies before collecting their keys
+    (sampler._count_first); the cuts, so the rows, are those of the one aggregation. A key that
+    two copies share inside a window gives no cut: the engine draws fresh keys."""
+    from spark_upsample.engine import sampler
+
+    df = frame(spark, {"a": 3000, "b": 40, "c": 7})
+    monkeypatch.setattr(sampler, "_count_first", lambda designs: False)
+    once = upsample(df, "label", seed=12)
+    monkeypatch.setattr(sampler, "_count_first", lambda designs: True)
+    real_stats, real_draw, calls, attempts = sampler._cut_stats, sampler.draw_exact, [], []
+
+    def shared_at_first(copies, names, count_first):
+        calls.append(count_first)
+        stats = real_stats(copies, names, count_first)
+        return stats.withColumn("shared", F.lit(2)) if len(calls) == 1 else stats
+
+    def spy(*args, **kwargs):
+        result = real_draw(*args, **kwargs)
+        attempts.append(result.attempts)
+        return result
+
+    counted = upsample(df, "label", seed=12)
+    assert_df_equality(counted, once, ignore_row_order=True)
+
+    monkeypatch.setattr(sampler, "_cut_stats", shared_at_first)
+    monkeypatch.setattr("spark_upsample.engine.pipeline.draw_exact", spy)
+    retried = upsample(df, "label", seed=12)
+    assert calls == [True, True] and attempts == [2]
+    assert label_counts(retried) == {"a": 3000, "b": 3000, "c": 3000}
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

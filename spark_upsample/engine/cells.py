@@ -181,13 +181,18 @@ class CellKeys:
         )
         return table.select(key.alias(key_name), *[F.col(f.name) for f in fields])
 
-    def literal(self, key: Any) -> Column:
-        """A plan key as a Spark literal that compares equal (``eqNullSafe``) to :meth:`column`
-        of its rows."""
-        parts = [_literal(v, t) for v, t in zip(self._to_spark(key), self.types, strict=True)]
-        if len(parts) == 1:
-            return parts[0]
-        return F.struct(*[part.alias(f"k{i}") for i, part in enumerate(parts)])
+    def equals(self, key: Any) -> Column:
+        """True for the rows of the cell ``key`` (null-safe, part by part), as :meth:`column`
+        compares to :meth:`table`'s key. A float or double part is compared with -0.0 made
+        0.0, as the count that made the key saw it: compared as it is, Spark would push the
+        test into a Parquet scan, whose dictionary filter tells -0.0 from 0.0 and skips row
+        groups of the other."""
+        literals = (_literal(v, t) for v, t in zip(self._to_spark(key), self.types, strict=True))
+        tests = [
+            _signless(part, t).eqNullSafe(value)
+            for part, t, value in zip(self.parts(), self.types, literals, strict=True)
+        ]
+        return functools.reduce(lambda a, b: a & b, tests)
 
     def _to_spark(self, key: Any) -> tuple[Any, ...]:
         if not self._several:
@@ -218,12 +223,20 @@ def _part(column: Column, data_type: T.DataType) -> Column:
 
 
 def _literal(value: Any, data_type: T.DataType) -> Column:
-    """A key part's value as a literal of its Spark type (:func:`_spark_type`). A
-    ``timestamp_ntz`` goes as its ISO text: PySpark makes a naive ``datetime`` a local-time
-    timestamp, which a daylight-saving hour would shift."""
-    if value is not None and isinstance(data_type, T.TimestampNTZType):
+    """A key part's value as a literal of its Spark type (:func:`_spark_type`). A date and a
+    ``timestamp_ntz`` go as ISO text: classic PySpark makes a ``date`` literal through
+    ``java.sql.Date``, which refuses years before 1000 and shifts the days that the Julian
+    calendar lacks (1582-10-05 to 14), and a naive ``datetime`` literal is local time, which a
+    daylight-saving hour shifts."""
+    if value is not None and isinstance(data_type, (T.DateType, T.TimestampNTZType)):
         return F.lit(value.isoformat()).cast(data_type)
     return F.lit(value).cast(_spark_type(data_type))
+
+
+def _signless(part: Column, data_type: T.DataType) -> Column:
+    if isinstance(data_type, (T.FloatType, T.DoubleType)):
+        return F.when(part == 0, F.lit(0.0).cast(data_type)).otherwise(part)
+    return part
 
 
 def _spark_type(data_type: T.DataType) -> T.DataType:

@@ -260,15 +260,14 @@ def _with_cells(
     types = {"mu": T.DoubleType(), "p0": T.DoubleType(), "keep": T.IntegerType()}
     types["id"] = T.IntegerType()
     fields = [T.StructField(names[f], types.get(f, T.LongType()), False) for f in CELL_FIELDS]
-    cell = F.col(names["cell"])
     if cells > LITERAL_CELLS:
         table = keys.table(base.sparkSession, rows, fields, names["cell"] + "_t")
-        joined = base.join(F.broadcast(table), on=cell.eqNullSafe(F.col(names["cell"] + "_t")))
-        return joined.drop(names["cell"] + "_t")
+        on = F.col(names["cell"]).eqNullSafe(F.col(names["cell"] + "_t"))
+        return base.join(F.broadcast(table), on=on).drop(names["cell"] + "_t")
     listed = list(rows)
     position = F.lit(None).cast("int")
     for i, row in enumerate(listed):
-        match = cell.eqNullSafe(keys.literal(row[0]))
+        match = keys.equals(row[0])
         position = F.when(match, i + 1) if i == 0 else position.when(match, i + 1)
     index = names["cell"] + "_t"
     found = base.select("*", position.alias(index)).where(F.col(index).isNotNull())
