@@ -59,7 +59,9 @@ def jobs_of(spark: SparkSession, group: str, action) -> tuple[int, object]:
         result = action()
         return len(sc.statusTracker().getJobIdsForGroup(group)), result
     finally:
-        sc.setLocalProperty("spark.jobGroup.id", None)
+        # setJobGroup also names the jobs after the group; a later test's jobs keep their own
+        for key in ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel"):
+            sc.setLocalProperty(key, None)
 
 
 @pytest.mark.parametrize("classes", [3, 300])
