@@ -294,7 +294,7 @@ def test_cells_as_literals_take_the_rows_the_per_cell_table_joins(spark, monkeyp
 
     days = [dt.date(1, 1, 1), dt.date(1582, 10, 10), dt.date(2026, 12, 7), None]
     rows = [(i, days[i % 4], Decimal("1.50") if i % 9 else Decimal("-2.25")) for i in range(120)]
-    df = frozen(spark.createDataFrame(rows, "id long, day date, label decimal(5,2)"))
+    df = spark.createDataFrame(rows, "id long, day date, label decimal(5,2)")
 
     literals = upsample_with_plan(df, "label", group_by=["day"], seed=4)
     monkeypatch.setattr(sampler, "LITERAL_CELLS", 0)
