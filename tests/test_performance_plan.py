@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from spark_upsample import upsample_with_plan
-from spark_upsample.engine import sampler
+from spark_upsample.engine import pipeline, sampler
 from spark_upsample.engine.draws import design_class
 
 pytestmark = pytest.mark.classic_only  # reads the JVM plan and the SparkContext's job tracker
@@ -122,6 +122,26 @@ def test_the_cut_statistics_group_by_an_integer_cell_id(spark, tmp_path, monkeyp
     analyzed = stats._jdf.queryExecution().analyzed().toString()
     cell_id = re.search(rf"{re.escape(stats.columns[0])}#\d+", analyzed).group(0)
     assert re.findall(r"Aggregate \[([^\]]*)\]", analyzed) == [cell_id]
+
+
+def test_many_cells_are_planned_by_spark_without_a_table_from_python(spark, tmp_path, monkeypatch):
+    # Past pipeline.CLUSTER_CELLS cells (lowered here: 141 cells), the per-cell table is Spark's
+    # own (counts, targets, designs and cuts computed there), not rows sent from Python.
+    df = imbalanced(spark, str(tmp_path / "in"), 3).withColumn("g", F.col("id") % 47)
+    driver = upsample_with_plan(df, "label", group_by=["g"], seed=3)
+    monkeypatch.setattr(pipeline, "CLUSTER_CELLS", 100)
+    cluster = upsample_with_plan(df, "label", group_by=["g"], seed=3)
+
+    def text(df: DataFrame) -> str:
+        return df._jdf.queryExecution().executedPlan().toString()
+
+    # the driver's table: arrays of values sent from Python, zipped into rows by the JVM
+    assert "inline(arrays_zip(" in text(driver.df)
+    assert "inline(" not in text(cluster.df)
+    nodes = plan_nodes(cluster.df)
+    assert not [n for n in nodes if n.startswith("Sort")]
+    assert nodes.count("FileScan") == 1  # the input, read once; the cell table is kept in Spark
+    assert [n for n in nodes if n.endswith("Exchange")] == ["BroadcastExchange"]
 
 
 def test_many_large_cells_count_the_copies_outside_their_windows_first():

@@ -14,6 +14,7 @@ one Python value (merging two classes). In Python a timestamp label is a timezon
 from __future__ import annotations
 
 import datetime as _dt
+import decimal
 import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -194,6 +195,24 @@ class CellKeys:
         ]
         return functools.reduce(lambda a, b: a & b, tests)
 
+    def label_equals(self, parts: Sequence[Column], label: Any) -> Column | None:
+        """True where ``parts``, the label part(s) of a cell key (as :meth:`parts` gives them),
+        hold the class ``label`` (from :meth:`label`), compared as :meth:`equals` compares; None
+        when ``label`` cannot be a value of the label column(s) (a string for an integer label,
+        a tuple of the wrong length): it names no class."""
+        types = self.types[len(self.group_by) :]
+        values = label if self._several else (label,)
+        if not isinstance(values, tuple) or len(values) != len(types):
+            return None
+        if not all(v is None or _fits(v, t) for v, t in zip(values, types, strict=True)):
+            return None
+        values = tuple(_to_spark(v, t) for v, t in zip(values, types, strict=True))
+        tests = [
+            _signless(part, t).eqNullSafe(_literal(v, t))
+            for part, t, v in zip(parts, types, values, strict=True)
+        ]
+        return functools.reduce(lambda a, b: a & b, tests)
+
     def _to_spark(self, key: Any) -> tuple[Any, ...]:
         if not self._several:
             values = key if self.group_by else (key,)
@@ -214,6 +233,23 @@ def _label_value(value: Any, data_type: T.DataType) -> Any:
     if isinstance(data_type, T.TimestampType) and isinstance(value, _dt.datetime):
         return value.astimezone(_dt.timezone.utc)  # a naive value is local time, as PySpark
     return value
+
+
+def _fits(value: Any, data_type: T.DataType) -> bool:
+    """Whether a Python value can be a value of a label column of ``data_type``."""
+    if isinstance(data_type, T.BooleanType):
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if isinstance(data_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(data_type, (T.FloatType, T.DoubleType, T.DecimalType)):
+        return isinstance(value, (int, float, decimal.Decimal))
+    if isinstance(data_type, T.StringType):
+        return isinstance(value, str)
+    if isinstance(data_type, T.DateType):
+        return isinstance(value, _dt.date) and not isinstance(value, _dt.datetime)
+    return isinstance(value, _dt.datetime)  # timestamp, timestamp_ntz (LABEL_TYPES)
 
 
 def _part(column: Column, data_type: T.DataType) -> Column:

@@ -64,6 +64,17 @@ def local_frame(
     return spark.createDataFrame(rows, schema, verifySchema=False)
 
 
+def materialized(df: DataFrame) -> DataFrame:
+    """``df`` computed now and kept for later reads: :meth:`DataFrame.localCheckpoint` (classic
+    Spark, and Spark Connect from 4.0; Spark releases the blocks once the frame is no longer
+    referenced). Spark Connect 3.5 has no such method: there ``df`` comes back as it is and is
+    computed again at each read, which gives the same rows when ``df`` is deterministic (the
+    engine's per-cell tables are: aggregations and hashes of the input)."""
+    if hasattr(type(df), "localCheckpoint"):
+        return df.localCheckpoint(eager=True)
+    return df
+
+
 def label_columns(label_col: Any) -> str | tuple[str, ...]:
     """The label as the cells key it: a column name, or a tuple of two or more names (strata on
     several columns, whose classes are the combinations of their values). A list of one name
@@ -136,6 +147,30 @@ def check_null_policy(null_labels: str) -> None:
         )
 
 
+def check_label_rows(
+    label_col: str | tuple[str, ...], null_labels: str, nulls: int, nans: int, rows: int
+) -> None:
+    """Raise for ``nulls`` rows with a null label (with ``null_labels="error"``), ``nans`` rows
+    with a NaN label, or no ``rows`` with a label (see :func:`clean_counts`)."""
+    name = describe_label(label_col)
+    if nulls and null_labels == "error":
+        null = f"a null {name}" if isinstance(label_col, str) else f"a null in {name}"
+        raise InvalidLabelError(
+            f"{nulls} row(s) have {null}. Fill or filter them first, or pass "
+            "null_labels='drop' (--null-labels drop) to leave them out of the output."
+        )
+    if nans:
+        nan = f"a NaN {name}" if isinstance(label_col, str) else f"NaN in {name}"
+        raise InvalidLabelError(
+            f"{nans} row(s) have {nan}; NaN is not a class. Replace or filter them."
+        )
+    if not rows:
+        raise EmptyInputError(
+            f"The input has no rows{' with a non-null label' if nulls else ''}; "
+            "nothing to resample."
+        )
+
+
 def clean_counts(
     counts: dict[Any, int], label_col: str | tuple[str, ...], null_labels: str
 ) -> tuple[dict[Any, int], int]:
@@ -152,13 +187,6 @@ def clean_counts(
         No rows with a label.
     """
     nulls = counts.pop(None, 0)
-    name = describe_label(label_col)
-    if nulls and null_labels == "error":
-        null = f"a null {name}" if isinstance(label_col, str) else f"a null in {name}"
-        raise InvalidLabelError(
-            f"{nulls} row(s) have {null}. Fill or filter them first, or pass "
-            "null_labels='drop' (--null-labels drop) to leave them out of the output."
-        )
     nans = sum(
         n
         for c, n in counts.items()
@@ -166,14 +194,5 @@ def clean_counts(
             isinstance(v, float) and math.isnan(v) for v in (c if isinstance(c, tuple) else (c,))
         )
     )
-    if nans:
-        nan = f"a NaN {name}" if isinstance(label_col, str) else f"NaN in {name}"
-        raise InvalidLabelError(
-            f"{nans} row(s) have {nan}; NaN is not a class. Replace or filter them."
-        )
-    if not counts:
-        raise EmptyInputError(
-            f"The input has no rows{' with a non-null label' if nulls else ''}; "
-            "nothing to resample."
-        )
+    check_label_rows(label_col, null_labels, nulls, nans, sum(counts.values()))
     return counts, nulls

@@ -1,14 +1,17 @@
 """The resampling pipeline behind :func:`upsample`, :func:`downsample` and :func:`resample`.
 
 One run: validate, count rows per class (per group and class with ``group_by``) reading only
-those columns, compute every class's target in plain Python, then either draw exactly that many
-rows (:func:`spark_upsample.engine.sampler.draw_exact`: one pass, no shuffle, no sort) or, in
-weights mode, give each input row the weight ``target / count`` of its class. Optional finishing
+those columns, compute every class's target (in plain Python, or with ``group_by`` and more than
+:data:`~spark_upsample.engine.cell_table.CLUSTER_CELLS` cells by Spark: no per-cell Python, see
+:mod:`spark_upsample.engine.cell_table`), then either draw exactly that many rows
+(:func:`spark_upsample.engine.sampler.draw_exact`: one pass, no shuffle, no sort) or, in weights
+mode, give each input row the weight ``target / count`` of its class. Optional finishing
 steps: a smoothed bootstrap of numeric columns, a lineage column, a deterministic shuffle.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import numbers
@@ -19,23 +22,27 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import pyspark
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_upsample.engine import cell_table
+from spark_upsample.engine.cell_table import BROADCAST_CELLS, CLUSTER_CELLS
 from spark_upsample.engine.cells import CellKeys
 from spark_upsample.engine.frames import (
     check_columns,
+    check_label_rows,
     check_label_type,
     check_null_policy,
     clean_counts,
     col,
     internal_names,
     label_columns,
+    materialized,
 )
-from spark_upsample.engine.identity import duplicate_key_error, row_identity
-from spark_upsample.engine.plan import ClassPlan, ResamplePlan, prior_factors
-from spark_upsample.engine.sampler import KEEP_ENTRY, ClassAction, draw_exact
+from spark_upsample.engine.identity import RowIdentity, duplicate_key_error, row_identity
+from spark_upsample.engine.plan import ClassPlan, Deferred, ResamplePlan, prior_factors
+from spark_upsample.engine.sampler import KEEP_ENTRY, ClassAction, draw_exact, draw_exact_table
 from spark_upsample.engine.smoothing import check_shrinkage, smoothed
 from spark_upsample.engine.strategy import (
     DEFAULT_MAX_RATIO,
@@ -109,7 +116,15 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
         df = df.localCheckpoint(eager=True)
 
     keys = CellKeys.of(df, label, group_by)
-    raw = count_cells(df, keys, options.key_col_names)
+    ctx = _Run(df, keys, options, seed, identity, F.col(row), columns)
+    if group_by and _plannable_on_cluster(options):
+        table = materialized(count_query(df, keys, options.key_col_names))
+        head = table.limit(CLUSTER_CELLS + 1).collect()
+        if len(head) > CLUSTER_CELLS:
+            return _planned_on_cluster(ctx, table)
+        raw = read_counts(head, keys, options.key_col_names)[0]
+    else:
+        raw = count_cells(df, keys, options.key_col_names)
     counts, nulls = clean_cells(raw, keys, options.null_labels)
     if nulls:
         df = df.where(keys.not_null())
@@ -122,7 +137,7 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
         actions = {k: _action(counts[k], targets[k], options) for k in counts}
         shrinkage = options.shrinkage
         need_detail = bool(options.lineage_col or shrinkage is not None or options.shuffle)
-        drawn = draw_exact(df, keys, F.col(row), counts, actions, seed, detail=need_detail)
+        drawn = draw_exact(df, keys, ctx.identity, counts, actions, seed, detail=need_detail)
         out, sizes = drawn.df, drawn.sample_sizes
         if shrinkage is not None:
             drawn_keys = {k for k, a in actions.items() if a.draws}
@@ -138,57 +153,224 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
                 column_names("shrinkage_cols", options.shrinkage_cols),
                 drawn.detail,
                 seed,
-                F.col(row),
+                ctx.identity,
             )
-        if options.lineage_col:
-            entry = F.col(drawn.detail["entry"])
-            out = out.withColumn(
-                options.lineage_col, F.when(entry == KEEP_ENTRY, ORIGINAL).otherwise(COPY)
-            )
-        if options.shuffle:
-            out = _shuffled(out, drawn.detail, seed, options.shuffle)
-    extra = [c for c in (options.weight_col, options.lineage_col) if c]
-    out = out.select(*[col(c) for c in columns + extra])
+        out = _finished(out, drawn.detail, options, seed)
+    plans = class_plans(keys, counts, targets, actions, sizes)
+    return ctx.resampled(out, plans, tuple(single), nulls, None)
 
-    factors = prior_factors(counts, targets, grouped=bool(group_by))
-    plan = ResamplePlan(
-        method=options.method,
-        label_col=label,
-        seed=seed,
-        sampling_strategy=describe_strategy(options.sampling_strategy),
-        keep_originals=options.keep_originals,
-        replacement=options.replacement,
-        null_labels_dropped=nulls,
-        classes=tuple(
-            ClassPlan(
-                label=keys.label_of(k),
-                count_before=counts[k],
-                target=targets[k],
-                kept=actions[k].keep,
-                draws=actions[k].draws,
-                sample_size=sizes.get(k),
-                group=tuple(k[:-1]) if group_by else None,
-                prior_factor=factors[k],
-            )
-            for k in ordered_classes(counts)
-        ),
-        group_by=group_by,
-        weight_col=options.weight_col,
-        single_class_groups=tuple(single),
-        row_identity=identity.kind,
-        key_cols=options.key_col_names,
-        row_identity_note=identity.note,
+
+@dataclass(frozen=True)
+class _Run:
+    """What every step of one run shares."""
+
+    df: DataFrame
+    keys: CellKeys
+    options: Options
+    seed: int
+    row_identity: RowIdentity
+    identity: Column
+    columns: list[str]
+
+    def resampled(
+        self,
+        out: DataFrame,
+        classes: Sequence[ClassPlan],
+        single: Sequence[tuple[Any, ...]],
+        nulls: int,
+        totals: tuple[int, int] | None,
+    ) -> Resampled:
+        """The result: ``out`` with the input's columns (and the weight or lineage column),
+        and its plan."""
+        options = self.options
+        extra = [c for c in (options.weight_col, options.lineage_col) if c]
+        plan = ResamplePlan(
+            method=options.method,
+            label_col=self.keys.label_col,
+            seed=self.seed,
+            sampling_strategy=describe_strategy(options.sampling_strategy),
+            keep_originals=options.keep_originals,
+            replacement=options.replacement,
+            null_labels_dropped=nulls,
+            classes=classes,
+            group_by=options.group_by_names,
+            weight_col=options.weight_col,
+            single_class_groups=single,
+            row_identity=self.row_identity.kind,
+            key_cols=options.key_col_names,
+            row_identity_note=self.row_identity.note,
+            totals=totals,
+        )
+        log.info(
+            "%s plan: seed=%d, %d cell(s), %s -> %s rows, row identity: %s",
+            options.method,
+            self.seed,
+            len(classes),
+            f"{plan.rows_before:,}",
+            f"{plan.rows_after:,}",
+            self.row_identity.described,
+        )
+        return Resampled(out.select(*[col(c) for c in self.columns + extra]), plan)
+
+
+def class_plans(
+    keys: CellKeys,
+    counts: Mapping[Any, int],
+    targets: Mapping[Any, int],
+    actions: Mapping[Any, ClassAction],
+    sizes: Mapping[Any, int],
+) -> tuple[ClassPlan, ...]:
+    """The plan's entry of every cell, in cell order."""
+    grouped = bool(keys.group_by)
+    factors = prior_factors(counts, targets, grouped=grouped)
+    return tuple(
+        ClassPlan(
+            label=keys.label_of(k),
+            count_before=counts[k],
+            target=targets[k],
+            kept=actions[k].keep,
+            draws=actions[k].draws,
+            sample_size=sizes.get(k),
+            group=tuple(k[:-1]) if grouped else None,
+            prior_factor=factors[k],
+        )
+        for k in ordered_classes(counts)
     )
-    log.info(
-        "%s plan: seed=%d, %d cell(s), %s -> %s rows, row identity: %s",
-        options.method,
-        seed,
-        len(counts),
-        f"{plan.rows_before:,}",
-        f"{plan.rows_after:,}",
-        identity.described,
+
+
+def _finished(out: DataFrame, detail: dict[str, str], options: Options, seed: int) -> DataFrame:
+    """The drawn rows with the lineage column and in shuffled order, when asked."""
+    if options.lineage_col:
+        entry = F.col(detail["entry"])
+        out = out.withColumn(
+            options.lineage_col, F.when(entry == KEEP_ENTRY, ORIGINAL).otherwise(COPY)
+        )
+    if options.shuffle:
+        out = _shuffled(out, detail, seed, options.shuffle)
+    return out
+
+
+def _plannable_on_cluster(options: Options) -> bool:
+    """Whether a run's cells can be planned by Spark (:mod:`spark_upsample.engine.cell_table`):
+    not with a callable strategy (Python, called per group) nor with shrinkage (its bandwidths
+    are per-cell Python)."""
+    strategy = options.sampling_strategy
+    return options.shrinkage is None and (isinstance(strategy, Mapping) or not callable(strategy))
+
+
+def _planned_on_cluster(ctx: _Run, table: DataFrame) -> Resampled:
+    """:func:`run` for more than :data:`CLUSTER_CELLS` cells, planned by Spark from the count
+    ``table`` (:func:`count_query`, materialised): the same checks and errors, targets,
+    actions and rows, with the plan's per-cell entries :class:`Deferred`."""
+    df, keys, options = ctx.df, ctx.keys, ctx.options
+    counted = cell_table.counted(table, keys)
+    if counted.repeated_key_cells:
+        _raise_repeated_key(table, keys, options.key_col_names)
+    check_label_rows(
+        keys.label_col,
+        options.null_labels,
+        counted.null_rows,
+        counted.nan_label_rows,
+        counted.rows,
     )
-    return Resampled(out, plan)
+    _check_nan_groups(counted.nan_group_rows, keys)
+    if counted.null_rows:
+        df = df.where(keys.not_null())
+    strategy = options.sampling_strategy
+    if isinstance(strategy, Mapping):
+        strategy = keys.labels(strategy)
+        named = cell_table.labels_named(table, keys, strategy)
+        if len(named) < len(strategy):  # the error lists the classes there are
+            _check_dict_classes(strategy, cell_table.labels(table, keys))
+    targeted = cell_table.with_targets(
+        cell_table.with_ids(table, keys), keys, options.method, strategy, options.max_ratio
+    )
+    planned = materialized(
+        cell_table.with_actions(targeted, options.keep_originals, options.replacement)
+    )
+    _replay_invalid(planned, keys, options, strategy)
+    totals = planned.agg(
+        F.sum("n"), F.sum("target"), F.count(F.when(F.col("classes") == 1, 1))
+    ).first()
+    assert totals is not None  # an aggregation without grouping gives one row
+    before, after, singles = (int(v) for v in totals)
+    sizes = None
+    if options.weight_col:
+        out = _weighted_table(df, keys, planned, counted.cells, options.weight_col)
+    else:
+        need_detail = bool(options.lineage_col or options.shuffle)
+        drawn = draw_exact_table(
+            df, keys, ctx.identity, planned, counted.cells, ctx.seed, detail=need_detail
+        )
+        out, sizes = _finished(drawn.df, drawn.detail, options, ctx.seed), drawn.size_table
+    classes = Deferred(counted.cells, lambda: _table_plans(planned, sizes, keys, options))
+    single = Deferred(singles, lambda: _single_groups(planned, keys))
+    return ctx.resampled(out, classes, single, counted.null_rows, (before, after))
+
+
+def _raise_repeated_key(table: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> None:
+    """Raise :func:`count_cells`' error for the first cell (in Spark's order) that repeats a
+    ``key_cols`` value."""
+    names = cell_table.parts(keys)
+    label = cell_table.label_parts(keys)
+    first = (
+        table.where(
+            (F.col("most") > 1)
+            & functools.reduce(lambda a, b: a & b, [c.isNotNull() for c in label])
+        )
+        .orderBy(*names)
+        .limit(1)
+        .collect()
+    )
+    read_counts(first, keys, key_cols)  # raises DuplicateKeyError
+
+
+def _replay_invalid(planned: DataFrame, keys: CellKeys, options: Options, strategy: Any) -> None:
+    """Raise the error that the first group Spark marks invalid gets from the Python planning
+    of that group alone (:func:`cell_targets`): the same message as a small run's."""
+    rows = (
+        cell_table.first_invalid_group(planned, keys).select(*cell_table.parts(keys), "n").collect()
+    )
+    if not rows:
+        return
+    width = len(keys.types)
+    counts = {keys.from_parts(tuple(r[:width]))[-1]: int(r[width]) for r in rows}
+    wanted = _class_targets(counts, options.method, strategy, within_group=True)
+    check_ratios(counts, wanted, options.max_ratio)
+    raise RuntimeError(
+        f"the planning of group {rows[0][: len(keys.group_by)]!r} failed on the cluster and not "
+        "on the driver; please report this bug"
+    )
+
+
+def _table_plans(
+    planned: DataFrame, sizes: DataFrame | None, keys: CellKeys, options: Options
+) -> tuple[ClassPlan, ...]:
+    """:func:`class_plans` of a table planned on the cluster, read from it."""
+    if sizes is None:
+        table = planned.withColumn("sample_size", F.lit(None).cast("long"))
+    else:
+        table = planned.join(sizes, on="id", how="left")
+    fields = ("n", "target", "keep", "draws", "sample_size")
+    rows = table.select(*cell_table.parts(keys), *fields).collect()
+    width = len(keys.types)
+    counts, targets, actions, drawn = {}, {}, {}, {}
+    for r in rows:
+        key = keys.from_parts(tuple(r[:width]))
+        n, target, keep, draws, sample_size = r[width:]
+        counts[key], targets[key] = int(n), int(target)
+        weighted = options.weight_col is not None
+        actions[key] = ClassAction(int(n)) if weighted else ClassAction(int(keep), int(draws))
+        if sample_size is not None:
+            drawn[key] = int(sample_size)
+    return class_plans(keys, counts, targets, actions, drawn)
+
+
+def _single_groups(planned: DataFrame, keys: CellKeys) -> tuple[tuple[Any, ...], ...]:
+    """The groups of a table planned on the cluster that hold one class, in group order."""
+    rows = planned.where(F.col("classes") == 1).select(*cell_table.parts(keys)).collect()
+    groups = [tuple(keys.from_parts(tuple(r))[:-1]) for r in rows]
+    return tuple(ordered_classes(groups))
 
 
 def count_cells(
@@ -218,42 +400,70 @@ def count_flagged_cells(
 ) -> tuple[dict[Any, int], dict[Any, tuple[int, ...]]]:
     """:func:`count_cells`, and per cell how many rows each of ``flags`` (boolean columns of
     ``df``) is true for, in the same job."""
-    names = internal_names(df, "n", "total", "most", "key")
-    flag_names = [f"{names['n']}_{i}" for i in range(len(flags))]
-    flagged = [F.count(F.when(f, 1)).alias(n) for f, n in zip(flags, flag_names, strict=True)]
-    # The key's parts as columns of their own: a flat row is several times cheaper to collect
-    # than one holding a struct.
+    rows = count_query(df, keys, key_cols, flags).collect()
+    return read_counts(rows, keys, key_cols, null_label_cells=null_label_cells)
+
+
+def count_query(
+    df: DataFrame, keys: CellKeys, key_cols: tuple[str, ...], flags: Sequence[Column] = ()
+) -> DataFrame:
+    """Rows per cell as a query: one row per cell with the key's parts (``k0``, ``k1``, ...:
+    flat columns, several times cheaper to collect than a struct), ``n``, one count per flag
+    (``f0``, ...), and with ``key_cols`` ``most``, the most rows of the cell that share a key
+    value, and ``most_key``, that value."""
+    names = internal_names(df, "n", "key")
+    flagged = [F.count(F.when(f, 1)).alias(f"f{i}") for i, f in enumerate(flags)]
     parts = [p.alias(f"{names['key']}_{i}") for i, p in enumerate(keys.parts())]
-    width = len(parts)
-    counts: dict[Any, int] = {}
-    flags_of: dict[Any, tuple[int, ...]] = {}
+    flat = [f"k{i}" for i in range(len(parts))]
     if not key_cols:
-        rows = df.groupBy(*parts).agg(F.count(F.lit(1)), *flagged).collect()
-        for r in rows:
-            cell = keys.from_parts(tuple(r[:width]))
-            counts[cell], flags_of[cell] = int(r[width]), tuple(r[width + 1 :])
-        return counts, flags_of
+        return (
+            df.groupBy(*parts)
+            .agg(F.count(F.lit(1)).alias("n"), *flagged)
+            .toDF(*flat, "n", *[f"f{i}" for i in range(len(flags))])
+        )
     per_key = df.groupBy(*parts, *[col(c) for c in key_cols]).agg(
         F.count(F.lit(1)).alias(names["n"]), *flagged
     )
     n = F.col(names["n"])
-    rows = (
-        per_key.groupBy(*[f"{names['key']}_{i}" for i in range(width)])
+    return (
+        per_key.groupBy(*[f"{names['key']}_{i}" for i in range(len(parts))])
         .agg(
-            F.sum(n).alias(names["total"]),
-            F.max(n).alias(names["most"]),
-            F.max_by(F.struct(*[col(c) for c in key_cols]), n).alias(names["most"] + "_key"),
-            *[F.sum(name) for name in flag_names],
+            F.sum(n).alias("n"),
+            *[F.sum(f"f{i}").alias(f"f{i}") for i in range(len(flags))],
+            F.max(n).alias("most"),
+            F.max_by(F.struct(*[col(c) for c in key_cols]), n).alias("most_key"),
         )
-        .collect()
+        .toDF(*flat, "n", *[f"f{i}" for i in range(len(flags))], "most", "most_key")
     )
+
+
+def read_counts(
+    rows: Sequence[Row],
+    keys: CellKeys,
+    key_cols: tuple[str, ...],
+    *,
+    null_label_cells: bool = False,
+) -> tuple[dict[Any, int], dict[Any, tuple[int, ...]]]:
+    """The counts and flag counts per cell key from the collected rows of :func:`count_query`.
+
+    Raises
+    ------
+    DuplicateKeyError
+        As :func:`count_cells`.
+    """
+    width = len(keys.types)
+    counts: dict[Any, int] = {}
+    flags_of: dict[Any, tuple[int, ...]] = {}
     repeated: dict[Any, tuple[int, Any]] = {}
     for r in rows:
         cell = keys.from_parts(tuple(r[:width]))
-        total, most, key, *sums = r[width:]
-        counts[cell], flags_of[cell] = int(total), tuple(int(v) for v in sums)
-        if most > 1 and (null_label_cells or not keys.is_null(keys.label_of(cell))):
-            repeated[cell] = (most, key)
+        values = r[width:]
+        sums = values[1:-2] if key_cols else values[1:]
+        counts[cell], flags_of[cell] = int(values[0]), tuple(int(v) for v in sums)
+        if key_cols:
+            most, key = values[-2], values[-1]
+            if most > 1 and (null_label_cells or not keys.is_null(keys.label_of(cell))):
+                repeated[cell] = (most, key)
     if repeated:
         first = ordered_classes(repeated)[0]
         most, key = repeated[first]
@@ -398,12 +608,16 @@ def clean_cells(
         by_label[None if keys.is_null(label) else label] += n
     _, nulls = clean_counts(dict(by_label), keys.label_col, null_labels)  # raises on bad labels
     nans = sum(n for key, n in raw.items() if keys.group_by and any(_is_nan(g) for g in key[:-1]))
+    _check_nan_groups(nans, keys)
+    return {k: n for k, n in raw.items() if not keys.is_null(keys.label_of(k))}, nulls
+
+
+def _check_nan_groups(nans: int, keys: CellKeys) -> None:
     if nans:
         raise InvalidLabelError(
             f"{nans} row(s) have NaN in a group_by column {list(keys.group_by)}; NaN is not a "
             "group. Replace or filter them."
         )
-    return {k: n for k, n in raw.items() if not keys.is_null(keys.label_of(k))}, nulls
 
 
 def _is_nan(value: Any) -> bool:
@@ -488,6 +702,19 @@ def _weighted(
         name,
     )
     return df.join(F.broadcast(table), on=keys.column().eqNullSafe(F.col(name)), how="inner")
+
+
+def _weighted_table(
+    df: DataFrame, keys: CellKeys, planned: DataFrame, cells: int, weight_col: str
+) -> DataFrame:
+    """:func:`_weighted` with the weights from a table planned on the cluster: broadcast up to
+    :data:`~spark_upsample.engine.cell_table.BROADCAST_CELLS` cells, else a shuffled hash
+    join."""
+    name = internal_names(df, "wkey")["wkey"]
+    weight = F.col("target").cast("double") / F.col("n").cast("double")
+    table = planned.select(cell_table.key_column(keys).alias(name), weight.alias(weight_col))
+    table = F.broadcast(table) if cells <= BROADCAST_CELLS else table.hint("shuffle_hash")
+    return df.join(table, on=keys.column().eqNullSafe(table[name]), how="inner").drop(name)
 
 
 def _shuffled(df: DataFrame, detail: dict[str, str], seed: int, shuffle: bool | int) -> DataFrame:

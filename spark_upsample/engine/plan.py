@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as _dt
 import decimal
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +89,52 @@ class ClassPlan:
         }
 
 
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Deferred(Sequence[T_co]):
+    """A tuple whose items are made on first use: a plan's per-cell entries for a run planned
+    on the cluster (:mod:`spark_upsample.engine.cell_table`), which reach the driver only when
+    something reads them. Its length is known without them."""
+
+    def __init__(self, length: int, load: Callable[[], Sequence[T_co]]) -> None:
+        self._length = length
+        self._load: Callable[[], Sequence[T_co]] | None = load
+        self._items: tuple[T_co, ...] = ()
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> T_co: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[T_co, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> T_co | tuple[T_co, ...]:
+        return self.items[index]
+
+    @property
+    def items(self) -> tuple[T_co, ...]:
+        """Every item, loaded once."""
+        if self._load is not None:
+            self._items, self._load = tuple(self._load()), None
+        return self._items
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self.items == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.items)
+
+    def __repr__(self) -> str:
+        if self._load is not None:
+            return f"Deferred({self._length} items, not loaded)"
+        return f"Deferred({self._items!r})"
+
+
 @dataclass(frozen=True)
 class ResamplePlan:
     """What a resampling run does, per class, and everything needed to reproduce it.
@@ -106,14 +152,20 @@ class ResamplePlan:
     keep_originals, replacement : how classes grow and shrink
     weight_col : the weight column in weights mode, else None
     null_labels_dropped : rows left out for a null label
-    classes : one :class:`ClassPlan` per class (per group and class with ``group_by``)
-    single_class_groups : groups with one class only, left as they are
+    classes : one :class:`ClassPlan` per class (per group and class with ``group_by``): a
+        tuple, or a :class:`Deferred` sequence for a run planned on the cluster (``group_by``
+        with more than 10,000 cells), read from Spark when first used
+    single_class_groups : groups with one class only, left as they are (also :class:`Deferred`
+        for a run planned on the cluster)
     row_identity : what the random numbers were keyed on (:mod:`spark_upsample.engine.identity`):
         ``"key columns"``, ``"file row index"`` or ``"partition position (same partitioning
         only)"``; only the last one depends on how the input is split into partitions
     key_cols : the key columns, with ``row_identity == "key columns"``
     row_identity_note : why the file row index of a Parquet input was not used (the query can
         repeat rows), else empty
+    totals : ``(rows before, rows after)`` of a run planned on the cluster, whose ``classes``
+        and ``single_class_groups`` are :class:`Deferred` (read from Spark when first used),
+        else None
     """
 
     method: str
@@ -123,17 +175,20 @@ class ResamplePlan:
     keep_originals: bool
     replacement: bool
     null_labels_dropped: int
-    classes: tuple[ClassPlan, ...]
+    classes: Sequence[ClassPlan]
     group_by: tuple[str, ...] = ()
     weight_col: str | None = None
-    single_class_groups: tuple[tuple[Any, ...], ...] = ()
+    single_class_groups: Sequence[tuple[Any, ...]] = ()
     row_identity: str = "partition position (same partitioning only)"
     key_cols: tuple[str, ...] = ()
     row_identity_note: str = ""
+    totals: tuple[int, int] | None = None
 
     @property
     def rows_before(self) -> int:
         """Rows in the input (after dropping null labels, if asked)."""
+        if self.totals is not None:
+            return self.totals[0]
         return sum(c.count_before for c in self.classes)
 
     @property
@@ -141,6 +196,8 @@ class ResamplePlan:
         """Rows in the output (each input row once in weights mode)."""
         if self.weight_col:
             return self.rows_before
+        if self.totals is not None:
+            return self.totals[1]
         return sum(c.count_after for c in self.classes)
 
     @property

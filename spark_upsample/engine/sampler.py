@@ -15,14 +15,16 @@ the final one see the same keys, and a retried task recomputes the same values.
 
 Metadata: per cell, a fixed handful of numbers (:data:`CELL_FIELDS`): literals indexed by the
 cell key up to :data:`LITERAL_CELLS` cells, else a table broadcast and joined to the rows on the
-cell key. Cost: finding the cuts reads only the key (and identity) columns; the final frame
-reads the input once and has no shuffle and no sort.
+cell key. For cells planned on the cluster (:func:`draw_exact_table`) the table is Spark's own,
+designs and cuts included, broadcast up to
+:data:`~spark_upsample.engine.cell_table.BROADCAST_CELLS` cells and shuffle-joined above.
+Cost: finding the cuts reads only the key (and identity) columns; the final frame reads the
+input once and has no shuffle and no sort (but that shuffle join, past a million cells).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from spark_upsample.engine.cell_table import BROADCAST_CELLS, key_column, parts
 from spark_upsample.engine.cells import CellKeys
 from spark_upsample.engine.cuts import (
     CutWindow,
@@ -38,6 +41,7 @@ from spark_upsample.engine.cuts import (
     window_aggregates,
     window_results,
 )
+from spark_upsample.engine.designs import class_design, subset_design
 from spark_upsample.engine.draws import (
     EXPLICIT_COPIES,
     KEY_SPACE,
@@ -49,7 +53,7 @@ from spark_upsample.engine.draws import (
     design_class,
     design_subset,
 )
-from spark_upsample.engine.frames import col, internal_names
+from spark_upsample.engine.frames import col, internal_names, materialized
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +71,8 @@ MAX_ATTEMPTS = 8  # each retry doubles the margins; a second attempt is already 
 # an integer, which Spark hashes and sorts several times faster than the cell key (a struct with
 # group_by).
 CELL_FIELDS = ("keep", "slots", "mu", "p0", "primary", "lo", "hi", "want", "tau", "id")
+# What a row of _cell_rows gives after the key: every field but p0, which Spark derives
+ROW_FIELDS = tuple(f for f in CELL_FIELDS if f != "p0")
 KEEP_NONE, KEEP_ALL, KEEP_SUBSET = 0, 1, 2
 _ROLES = ("cell", "row", "entry", "u", "copies", "copy", "w", *CELL_FIELDS)
 DETAIL_ROLES = ("row", "entry", "copy", "w")
@@ -104,12 +110,15 @@ class ExactDraws:
     detail : role -> internal column name of the detail columns (``row``: the row identity,
         ``entry``: :data:`KEEP_ENTRY` for a kept original, else the copy's slot, ``copy``: the
         copy's number within its slot, ``w``: the copy's uniform key), when asked
+    size_table : from :func:`draw_exact_table`, in place of ``sample_sizes``: the classic
+        sample's size per sampled cell (columns ``id`` and ``sample_size``)
     """
 
     df: DataFrame
     sample_sizes: dict[Any, int]
     attempts: int
     detail: dict[str, str]
+    size_table: DataFrame | None = None
 
 
 def draw_exact(
@@ -163,7 +172,8 @@ def draw_exact(
         sizes: dict[Any, int] = {}
         if designs:
             rows = _cell_rows(designs, set(subsets), {}, set())
-            slots = _slots(base, keys, names, rows, len(designs), seed, attempt)
+            joined = _with_cells(base, keys, names, rows, len(designs))
+            slots = _slots(joined, names, seed, attempt)
             cells = list(designs)  # by the id of _cell_rows
             copies = _copies(slots, names, seed, attempt)
             stats = _cut_stats(copies, names, _count_first(designs.values())).collect()
@@ -189,18 +199,198 @@ def draw_exact(
             [(c, tau, sizes[c]) for c, tau in shown],
         )
     rows = _cell_rows(designs, set(subsets), cuts, keeps)
-    slots = _slots(base, keys, names, rows, len(keeps | set(designs)), seed, attempt)
+    joined = _with_cells(base, keys, names, rows, len(keeps | set(designs)))
+    slots = _slots(joined, names, seed, attempt)
     copies = _copies(slots, names, seed, attempt)
-    kept = copies.where(
-        ((F.col(names["entry"]) == KEEP_ENTRY) & (F.col(names["keep"]) == KEEP_ALL))
-        | (F.col(names["w"]) <= F.col(names["tau"]))
-    )
     extra = [names[r] for r in DETAIL_ROLES] if detail else []
     return ExactDraws(
-        df=kept.select(*[col(c) for c in df.columns], *extra),
+        df=_kept(copies, names).select(*[col(c) for c in df.columns], *extra),
         sample_sizes=sizes,
         attempts=attempt + 1,
         detail={r: names[r] for r in DETAIL_ROLES} if detail else {},
+    )
+
+
+def draw_exact_table(
+    df: DataFrame,
+    keys: CellKeys,
+    identity: Column,
+    table: DataFrame,
+    cells: int,
+    seed: int,
+    detail: bool = False,
+) -> ExactDraws:
+    """:func:`draw_exact` for cells planned on the cluster: the counts and actions are a Spark
+    table, not Python mappings, and so are the designs and cuts.
+
+    Parameters
+    ----------
+    table : one row per cell (:mod:`spark_upsample.engine.cell_table`): the key's parts ``k0``,
+        ``k1``, ..., ``n`` (rows), ``id`` (a unique long), ``keep`` and ``draws`` (as
+        :class:`ClassAction`'s); a cell that keeps and draws nothing is left out. Read several
+        times: it must be materialised, or deterministic.
+    cells : the number of rows of ``table``; up to
+        :data:`~spark_upsample.engine.cell_table.BROADCAST_CELLS` the table is broadcast to
+        the rows, above it joined to them by a shuffled hash join
+    df, keys, identity, seed, detail : as :func:`draw_exact`
+
+    Returns
+    -------
+    ExactDraws as :func:`draw_exact`'s, the same rows for the same cells, counts and seed (the
+    designs are the same numbers: :mod:`spark_upsample.engine.designs`), with ``sample_sizes``
+    empty and ``size_table`` the classic sample's size per sampled cell (``id``,
+    ``sample_size``).
+
+    Runs a small job per attempt to choose how the statistics aggregate, the statistics' job
+    (its result kept by :func:`~spark_upsample.engine.frames.materialized`), and one small job
+    to check that every cut was found; nothing per cell reaches the driver.
+
+    Raises
+    ------
+    InvalidDataError
+        A subset cell whose rows, read again, are not as many as counted.
+    """
+    names = internal_names(df, *_ROLES)
+    base = df.select("*", keys.column().alias(names["cell"]), identity.alias(names["row"]))
+    live = table.where((F.col("keep") > 0) | (F.col("draws") > 0))
+    broadcast = cells <= BROADCAST_CELLS
+    for attempt in range(MAX_ATTEMPTS):
+        designed = _designed(live, keys, names, TAIL_SIGMAS * 2**attempt)
+        joined = _join_cells(base, names, _cell_fields(designed, names), broadcast)
+        copies = _copies(_slots(joined, names, seed, attempt), names, seed, attempt)
+        stats = _cut_stats(copies, names, _counts_first(designed, names)).toDF(names["id"], *_STATS)
+        cut = materialized(_with_cuts(designed, stats, names))
+        missing, mismatch = _check_cuts(cut, keys, names)
+        if mismatch is not None:
+            check_same_rows(*mismatch)
+        if not missing:
+            break
+    else:
+        raise RuntimeError(f"no exact cut after {MAX_ATTEMPTS} attempts; please report this bug")
+    log.debug("exact cuts of the cells of a table after %d attempt(s)", attempt + 1)
+    joined = _join_cells(base, names, _cell_fields(cut, names), broadcast)
+    copies = _copies(_slots(joined, names, seed, attempt), names, seed, attempt)
+    extra = [names[r] for r in DETAIL_ROLES] if detail else []
+    sizes = cut.where(F.col(names["want"]) > 0).select(
+        F.col(names["id"]).alias("id"), F.col("_primary").alias("sample_size")
+    )
+    return ExactDraws(
+        df=_kept(copies, names).select(*[col(c) for c in df.columns], *extra),
+        sample_sizes={},
+        attempts=attempt + 1,
+        detail={r: names[r] for r in DETAIL_ROLES} if detail else {},
+        size_table=sizes,
+    )
+
+
+_STATS = ("_total", "_primary", "_below", "_in_window", "_at_cut", "_after_cut", "_shared")
+
+
+def _designed(live: DataFrame, keys: CellKeys, names: dict[str, str], sigmas: float) -> DataFrame:
+    """Every cell of ``live`` with the fields of :data:`CELL_FIELDS` (``tau`` still
+    :data:`MAX_KEY`), as :func:`_cell_rows` makes them, its key column and parts, and ``n``."""
+    n, keep, draws = F.col("n"), F.col("keep"), F.col("draws")
+    drawn, subset = draws > 0, (draws == 0) & (keep < n)
+    up = class_design(n, draws, sigmas)
+    down = subset_design(n, keep, sigmas)
+    zero = F.lit(0).cast("long")
+
+    def pick(field: str) -> Column:
+        return F.when(drawn, up[field]).when(subset, down[field]).otherwise(zero)
+
+    fields = {
+        "keep": F.when(drawn & (keep < n), KEEP_NONE)
+        .when(subset, KEEP_SUBSET)
+        .otherwise(KEEP_ALL)
+        .cast("int"),
+        "slots": F.when(drawn, up["slots"]).otherwise(zero),
+        "mu": F.when(drawn, up["mu"]).otherwise(F.lit(0.0)),
+        "primary": pick("primary"),
+        "lo": pick("lo"),
+        "hi": pick("hi"),
+        "want": F.when(drawn, draws).when(subset, keep).otherwise(zero),
+        "tau": F.lit(MAX_KEY),
+        "id": F.col("id"),
+    }
+    designed = live.select(
+        key_column(keys).alias(names["cell"] + "_t"),
+        *[F.col(p) for p in parts(keys)],
+        "n",
+        *[fields[f].alias(names[f]) for f in ROW_FIELDS],
+    )
+    return _with_p0(designed, names)
+
+
+def _cell_fields(designed: DataFrame, names: dict[str, str]) -> DataFrame:
+    """The per-cell table to join to the rows: the key, then :data:`CELL_FIELDS`."""
+    return designed.select(names["cell"] + "_t", *[names[f] for f in CELL_FIELDS])
+
+
+def _counts_first(designed: DataFrame, names: dict[str, str]) -> bool:
+    """:func:`_count_first`'s choice, from the designs of a table, in one small job."""
+    copies = F.col(names["slots"]) * F.col(names["mu"]) * F.col("n")
+    copies = F.when(F.col(names["keep"]) == KEEP_SUBSET, F.col(names["want"])).otherwise(copies)
+    hi, lo = F.col(names["hi"]).cast("double"), F.col(names["lo"]).cast("double")
+    width = (hi - lo + 1.0) / float(KEY_SPACE)  # doubles: the width of [0, MAX_KEY] is no long
+    row = (
+        designed.where(F.col(names["want"]) > 0)
+        .agg(F.count(F.lit(1)), F.sum(copies), F.sum(copies * width))
+        .first()
+    )
+    assert row is not None  # an aggregation without grouping gives one row
+    cells, total, inside = row[0], row[1] or 0.0, row[2] or 0.0
+    return cells > SORT_FALLBACK_CELLS and inside <= COUNT_FIRST_SHARE * total
+
+
+def _with_cuts(designed: DataFrame, stats: DataFrame, names: dict[str, str]) -> DataFrame:
+    """``designed`` with each sampled cell's exact cut as ``tau`` (null where the statistics
+    give none: :func:`choose_threshold`, and a key shared inside the window), the statistics'
+    total and the classic sample's size (``_total``, ``_primary``)."""
+    joined = designed.join(stats, on=names["id"], how="left")
+    want, below = F.col(names["want"]), F.col("_below")
+    need = want - below
+    at_cut, after_cut = F.col("_at_cut"), F.col("_after_cut")
+    found = (
+        (F.col("_total") >= want)
+        & (need >= 1)
+        & (need <= F.col("_in_window"))
+        & at_cut.isNotNull()
+        & (after_cut.isNull() | (after_cut != at_cut))
+        & (F.col("_shared") == 1)
+    )
+    tau = F.when(want == 0, F.lit(MAX_KEY)).when(found, at_cut)
+    return joined.select(
+        *[c for c in designed.columns if c != names["tau"]],
+        tau.alias(names["tau"]),
+        F.coalesce(F.col("_total"), F.lit(0)).alias("_total"),
+        F.col("_primary"),
+    )
+
+
+def _check_cuts(
+    cut: DataFrame, keys: CellKeys, names: dict[str, str]
+) -> tuple[int, tuple[Any, int, int] | None]:
+    """The number of sampled cells without a cut, and the first subset cell (in Spark's order)
+    whose rows read again were not as many as counted, as ``(cell key, counted, seen)``."""
+    subset = F.col(names["keep"]) == KEEP_SUBSET
+    wrong = F.struct(*[F.col(p) for p in parts(keys)], F.col("n"), F.col("_total"))
+    row = cut.agg(
+        F.count(F.when(F.col(names["tau"]).isNull(), 1)),
+        F.min(F.when(subset & (F.col("_total") != F.col("n")), wrong)),
+    ).first()
+    assert row is not None  # an aggregation without grouping gives one row
+    if row[1] is None:
+        return int(row[0]), None
+    *key, counted, seen = row[1]
+    return int(row[0]), (keys.from_parts(tuple(key)), int(counted), int(seen))
+
+
+def _kept(copies: DataFrame, names: dict[str, str]) -> DataFrame:
+    """The copies kept: every kept original of a kept-all cell, and every copy (or subset row)
+    whose key is at most its cell's cut."""
+    return copies.where(
+        ((F.col(names["entry"]) == KEEP_ENTRY) & (F.col(names["keep"]) == KEEP_ALL))
+        | (F.col(names["w"]) <= F.col(names["tau"]))
     )
 
 
@@ -222,7 +412,7 @@ def _cell_rows(
     cuts: Mapping[Any, int],
     keeps: set[Any],
 ) -> Iterator[tuple[Any, ...]]:
-    """One row per cell: its key, then the fields of :data:`CELL_FIELDS`.
+    """One row per cell: its key, then the fields of :data:`ROW_FIELDS`.
 
     A kept-all cell keeps its rows (slot 0) and, with draws, adds copies from its slots; a
     subset cell's rows are slot 0, kept when their key is at most ``tau``; a drawn cell's copies
@@ -230,16 +420,15 @@ def _cell_rows(
     ``designs`` is its position there. One row at a time: 200,000 tuples take ~80 MiB.
     """
     for c in keeps - set(designs):
-        yield (c, KEEP_ALL, 0, 0.0, 1.0, 0, 0, 0, 0, MAX_KEY, -1)
+        yield (c, KEEP_ALL, 0, 0.0, 0, 0, 0, 0, MAX_KEY, -1)
     for i, (c, design) in enumerate(designs.items()):
         tau = cuts.get(c, MAX_KEY)
         window = (design.primary_key, *design.window, design.draws, tau, i)
         if c in subsets:
-            yield (c, KEEP_SUBSET, 0, 0.0, 1.0, *window)
+            yield (c, KEEP_SUBSET, 0, 0.0, *window)
             continue
-        mu = design.slot_rate
         keep = KEEP_ALL if c in keeps else KEEP_NONE
-        yield (c, keep, design.slots, mu, math.exp(-mu), *window)
+        yield (c, keep, design.slots, design.slot_rate, *window)
 
 
 def _with_cells(
@@ -255,15 +444,14 @@ def _with_cells(
     Up to :data:`LITERAL_CELLS` cells, the fields are literal arrays indexed by the cell's
     position, found by comparing the cell key with each cell's: no table, so no Spark job to
     broadcast one (about 0.1-0.8 s each, two per run). More cells are a table broadcast and
-    joined on the key.
+    joined on the key. Either way ``p0``, ``exp(-mu)``, is computed by Spark, as it is for a
+    table planned on the cluster (:func:`draw_exact_table`).
     """
-    types = {"mu": T.DoubleType(), "p0": T.DoubleType(), "keep": T.IntegerType()}
-    types["id"] = T.IntegerType()
-    fields = [T.StructField(names[f], types.get(f, T.LongType()), False) for f in CELL_FIELDS]
+    fields = _fields(names)
+    given = [f for f in fields if f.name != names["p0"]]
     if cells > LITERAL_CELLS:
-        table = keys.table(base.sparkSession, rows, fields, names["cell"] + "_t")
-        on = F.col(names["cell"]).eqNullSafe(F.col(names["cell"] + "_t"))
-        return base.join(F.broadcast(table), on=on).drop(names["cell"] + "_t")
+        table = keys.table(base.sparkSession, rows, given, names["cell"] + "_t")
+        return _join_cells(base, names, _with_p0(table, names), broadcast=True)
     listed = list(rows)
     position = F.lit(None).cast("int")
     for i, row in enumerate(listed):
@@ -271,28 +459,46 @@ def _with_cells(
         position = F.when(match, i + 1) if i == 0 else position.when(match, i + 1)
     index = names["cell"] + "_t"
     found = base.select("*", position.alias(index)).where(F.col(index).isNotNull())
-    values = [
-        F.element_at(F.array(*[F.lit(r[j + 1]) for r in listed]), F.col(index)).cast(f.dataType)
-        for j, f in enumerate(fields)
-    ]
+    values = {
+        f.name: F.element_at(F.array(*[F.lit(r[j + 1]) for r in listed]), F.col(index))
+        for j, f in enumerate(given)
+    }
+    mu = 1 + ROW_FIELDS.index("mu")
+    p0 = F.array(*[F.exp(-F.lit(float(r[mu]))) for r in listed])  # constants: folded once
+    values[names["p0"]] = F.element_at(p0, F.col(index))
     return found.select(
         *[col(c) for c in base.columns],
-        *[v.alias(f.name) for v, f in zip(values, fields, strict=True)],
+        *[values[f.name].cast(f.dataType).alias(f.name) for f in fields],
     )
 
 
-def _slots(
-    base: DataFrame,
-    keys: CellKeys,
-    names: dict[str, str],
-    rows: Iterator[tuple[Any, ...]],
-    cells: int,
-    seed: int,
-    attempt: int,
+def _fields(names: dict[str, str]) -> list[T.StructField]:
+    """The per-cell fields (:data:`CELL_FIELDS`) as the columns joined to the rows name them."""
+    types = {"mu": T.DoubleType(), "p0": T.DoubleType(), "keep": T.IntegerType()}
+    types["id"] = T.IntegerType()
+    return [T.StructField(names[f], types.get(f, T.LongType()), False) for f in CELL_FIELDS]
+
+
+def _with_p0(table: DataFrame, names: dict[str, str]) -> DataFrame:
+    """A per-cell table with ``p0 = exp(-mu)`` added (Spark's ``exp``, the same on every side)."""
+    return table.withColumn(names["p0"], F.exp(-F.col(names["mu"])))
+
+
+def _join_cells(
+    base: DataFrame, names: dict[str, str], table: DataFrame, broadcast: bool
 ) -> DataFrame:
-    """Every input row of ``rows``' cells with its cell's fields, exploded into its slots, and
+    """The rows of ``base`` joined to a per-cell table on the cell key (the table's column
+    ``<cell>_t``): broadcast, or with ``broadcast=False`` a shuffled hash join (no sort) for a
+    table too large to send to every task."""
+    key = names["cell"] + "_t"
+    table = F.broadcast(table) if broadcast else table.hint("shuffle_hash")
+    on = F.col(names["cell"]).eqNullSafe(table[key])
+    return base.join(table, on=on).drop(key)
+
+
+def _slots(joined: DataFrame, names: dict[str, str], seed: int, attempt: int) -> DataFrame:
+    """Every row of ``joined`` (the input with its cell's fields) exploded into its slots, and
     each slot's number of copies (a kept original is slot 0 with one copy)."""
-    joined = _with_cells(base, keys, names, rows, cells)
     n, keep = F.col(names["slots"]), F.col(names["keep"])
     first = F.when(keep == KEEP_NONE, 1).otherwise(0)
     slots = joined.select(
