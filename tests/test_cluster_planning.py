@@ -23,7 +23,7 @@ from spark_upsample import (
     resample_with_plan,
     upsample_with_plan,
 )
-from spark_upsample.engine import pipeline, sampler
+from spark_upsample.engine import cell_table, pipeline, sampler
 from spark_upsample.engine.cells import CellKeys
 from spark_upsample.engine.designs import class_design, subset_design
 from spark_upsample.engine.draws import design_class, design_subset
@@ -226,3 +226,17 @@ def test_a_table_past_the_broadcast_size_is_joined_without_a_sort(spark, monkeyp
         plan = shuffled.df._jdf.queryExecution().executedPlan().toString()
         assert "ShuffledHashJoin" in plan and "BroadcastHashJoin" not in plan
         assert "Sort" not in plan
+
+
+def test_cells_whose_ids_collide_are_hashed_again(spark, monkeypatch):
+    df = grouped(spark)
+    driver = upsample_with_plan(df, "label", group_by=["g"], seed=5)
+    hashed = cell_table.cell_id
+    monkeypatch.setattr(
+        cell_table, "cell_id", lambda keys, salt=0: F.lit(7) if salt == 0 else hashed(keys, salt)
+    )
+    monkeypatch.setattr(pipeline, "CLUSTER_CELLS", 10)
+    cluster = upsample_with_plan(df, "label", group_by=["g"], seed=5)
+
+    assert_df_equality(cluster.df, driver.df, ignore_row_order=True)
+    assert cluster.plan.classes == driver.plan.classes

@@ -50,6 +50,7 @@ class Counted:
     nan_label_rows, nan_group_rows : rows with NaN in a label, or a group column
     repeated_key_cells : cells in which a ``key_cols`` value occurs more than once (null labels
         aside)
+    unique_ids : whether the table's ``id`` (:func:`cell_id`) tells all its cells apart
     """
 
     cells: int
@@ -58,6 +59,7 @@ class Counted:
     nan_label_rows: int
     nan_group_rows: int
     repeated_key_cells: int
+    unique_ids: bool
 
 
 def parts(keys: CellKeys) -> list[str]:
@@ -110,9 +112,11 @@ def counted(table: DataFrame, keys: CellKeys) -> Counted:
         F.coalesce(F.sum(F.when(~null & nan_label, n)), F.lit(0)),
         F.coalesce(F.sum(F.when(~null & nan_group, n)), F.lit(0)),
         repeated,
+        F.count(F.lit(1)) == F.count_distinct("id"),
     ).first()
     assert row is not None  # an aggregation without grouping gives one row
-    return Counted(*(int(v) for v in row))
+    cells, rows, nulls, nan_labels, nan_groups, repeated_cells = (int(v) for v in row[:-1])
+    return Counted(cells, rows, nulls, nan_labels, nan_groups, repeated_cells, bool(row[-1]))
 
 
 def labels_named(table: DataFrame, keys: CellKeys, strategy: Mapping[Any, Any]) -> set[Any]:
@@ -139,24 +143,29 @@ def labels(table: DataFrame, keys: CellKeys) -> set[Any]:
     }
 
 
-def with_ids(table: DataFrame, keys: CellKeys) -> DataFrame:
-    """The rows with a non-null label, each with a unique 64-bit ``id`` (a hash of its key's
-    parts, salted again in the unlikely case that two cells share one), materialised.
+def cell_id(keys: CellKeys, salt: int = 0) -> Column:
+    """A 64-bit ``id`` of a cell table's row: a hash of its key's parts. The cut statistics group
+    copies by it: Spark hashes a long several times faster than a struct key, and a hash needs
+    no ordering of the cells (a dense number would be a sort in one task)."""
+    return F.xxhash64(F.lit(salt), *[F.col(p) for p in parts(keys)])
 
-    The cut statistics group copies by it: Spark hashes an integer several times faster than
-    a struct key, and a hash needs no ordering of the cells (a dense number would be a sort
-    in one task)."""
-    label = label_parts(keys)
-    valid = table.where(_all_not_null(label))
-    for salt in range(_ID_SALTS):
-        ided = materialized(
-            valid.withColumn("id", F.xxhash64(F.lit(salt), *[F.col(p) for p in parts(keys)]))
-        )
-        row = ided.agg(F.count(F.lit(1)), F.count_distinct("id")).first()
-        assert row is not None
-        if row[0] == row[1]:
-            return ided
-    raise RuntimeError(f"no unique cell ids after {_ID_SALTS} salts; please report this bug")
+
+def with_ids(table: DataFrame, keys: CellKeys, unique: bool) -> DataFrame:
+    """The rows of ``table`` (whose ``id`` is :func:`cell_id`, ``unique`` or not) that have a
+    non-null label, each with a unique ``id``: in the unlikely case that two cells share one,
+    hashed again with other salts (materialised, and checked, each time)."""
+    valid = table.where(_all_not_null(label_parts(keys)))
+    salt = 0
+    while not unique:
+        salt += 1
+        if salt == _ID_SALTS:
+            raise RuntimeError(
+                f"no unique cell ids after {_ID_SALTS} salts; please report this bug"
+            )
+        valid = materialized(valid.withColumn("id", cell_id(keys, salt)))
+        row = valid.agg(F.count(F.lit(1)) == F.count_distinct("id")).first()
+        unique = row is not None and bool(row[0])
+    return valid
 
 
 def _all_not_null(columns: list[Column]) -> Column:

@@ -7,12 +7,14 @@ Spark and on Spark Connect alike.
 from __future__ import annotations
 
 import difflib
+import inspect
 import math
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+from pyspark.storagelevel import StorageLevel
 
 from spark_upsample.errors import (
     EmptyInputError,
@@ -67,12 +69,17 @@ def local_frame(
 def materialized(df: DataFrame) -> DataFrame:
     """``df`` computed now and kept for later reads: :meth:`DataFrame.localCheckpoint` (classic
     Spark, and Spark Connect from 4.0; Spark releases the blocks once the frame is no longer
-    referenced). Spark Connect 3.5 has no such method: there ``df`` comes back as it is and is
+    referenced), kept on disk where Spark allows the choice (4.x). Spark Connect 3.5 has no
+    such method: there ``df`` comes back as it is and is
     computed again at each read, which gives the same rows when ``df`` is deterministic (the
     engine's per-cell tables are: aggregations and hashes of the input)."""
-    if hasattr(type(df), "localCheckpoint"):
-        return df.localCheckpoint(eager=True)
-    return df
+    method = getattr(type(df), "localCheckpoint", None)
+    if method is None:
+        return df
+    if "storageLevel" in inspect.signature(method).parameters:  # Spark 4
+        # on disk: the heap of a 1g driver (local mode: the executors' too) is the write's
+        return df.localCheckpoint(eager=True, storageLevel=StorageLevel.DISK_ONLY)
+    return df.localCheckpoint(eager=True)
 
 
 def label_columns(label_col: Any) -> str | tuple[str, ...]:

@@ -11,7 +11,6 @@ steps: a smoothed bootstrap of numeric columns, a lineage column, a deterministi
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import numbers
@@ -118,8 +117,9 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
     keys = CellKeys.of(df, label, group_by)
     ctx = _Run(df, keys, options, seed, identity, F.col(row), columns)
     if group_by and _plannable_on_cluster(options):
-        table = materialized(count_query(df, keys, options.key_col_names))
-        head = table.limit(CLUSTER_CELLS + 1).collect()
+        query = count_query(df, keys, options.key_col_names)
+        table = materialized(query.withColumn("id", cell_table.cell_id(keys)))
+        head = table.drop("id").limit(CLUSTER_CELLS + 1).collect()
         if len(head) > CLUSTER_CELLS:
             return _planned_on_cluster(ctx, table)
         raw = read_counts(head, keys, options.key_col_names)[0]
@@ -283,7 +283,11 @@ def _planned_on_cluster(ctx: _Run, table: DataFrame) -> Resampled:
         if len(named) < len(strategy):  # the error lists the classes there are
             _check_dict_classes(strategy, cell_table.labels(table, keys))
     targeted = cell_table.with_targets(
-        cell_table.with_ids(table, keys), keys, options.method, strategy, options.max_ratio
+        cell_table.with_ids(table, keys, counted.unique_ids),
+        keys,
+        options.method,
+        strategy,
+        options.max_ratio,
     )
     planned = materialized(
         cell_table.with_actions(targeted, options.keep_originals, options.replacement)
@@ -311,18 +315,9 @@ def _planned_on_cluster(ctx: _Run, table: DataFrame) -> Resampled:
 def _raise_repeated_key(table: DataFrame, keys: CellKeys, key_cols: tuple[str, ...]) -> None:
     """Raise :func:`count_cells`' error for the first cell (in Spark's order) that repeats a
     ``key_cols`` value."""
-    names = cell_table.parts(keys)
-    label = cell_table.label_parts(keys)
-    first = (
-        table.where(
-            (F.col("most") > 1)
-            & functools.reduce(lambda a, b: a & b, [c.isNotNull() for c in label])
-        )
-        .orderBy(*names)
-        .limit(1)
-        .collect()
-    )
-    read_counts(first, keys, key_cols)  # raises DuplicateKeyError
+    valid = cell_table.with_ids(table, keys, unique=True)  # the cells with a label
+    first = valid.where(F.col("most") > 1).orderBy(*cell_table.parts(keys)).limit(1)
+    read_counts(first.drop("id").collect(), keys, key_cols)  # raises DuplicateKeyError
 
 
 def _replay_invalid(planned: DataFrame, keys: CellKeys, options: Options, strategy: Any) -> None:
