@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import numpy as np
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
@@ -100,6 +101,8 @@ CASES = [
     ("resample", {"target": "median"}),
     ("resample", {"target": 120, "shuffle": True}),
     ("upsample", {"weight_col": "w"}),
+    # keys Python finds equal to a class name it (numpy's, a float for an int); no max_ratio
+    ("upsample", {"sampling_strategy": {np.int64(1): 200, 2.0: 150}, "max_ratio": 10**400}),
 ]
 
 
@@ -153,6 +156,9 @@ ERRORS = [
     ("upsample", {"sampling_strategy": "most"}, InvalidStrategyError),
     ("downsample", {"sampling_strategy": {0: 10**6}}, InvalidStrategyError),
     ("resample", {"target": "mode"}, InvalidStrategyError),
+    ("upsample", {"sampling_strategy": {1.5: 300, None: 4}}, InvalidStrategyError),
+    ("downsample", {"sampling_strategy": 1e-300}, InvalidStrategyError),
+    ("resample", {"target": 2**70}, RatioLimitError),
 ]
 
 
@@ -191,6 +197,17 @@ def test_bad_rows_fail_as_on_the_driver(spark, monkeypatch):
 
     dropped = upsample_with_plan(nulls, "label", group_by=["g"], seed=5, null_labels="drop")
     assert dropped.plan.null_labels_dropped == 1 and dropped.plan.rows_before == 5999
+
+
+def test_a_null_group_is_planned_by_the_driver_in_its_order(spark, monkeypatch):
+    # Python orders groups that hold a None by their repr, which decides whose error is raised
+    # first; Spark cannot repeat that order, so such a run keeps the driver's planning.
+    df = grouped(spark).withColumn("g", F.when(F.col("g") != 3, F.col("g")))
+    monkeypatch.setattr(pipeline, "CLUSTER_CELLS", 10)
+    result = upsample_with_plan(df, "label", group_by=["g"], seed=5)
+
+    assert isinstance(result.plan.classes, tuple) and len(result.plan.classes) == 67
+    assert (None, 0) in result.plan.counts_after
 
 
 def test_a_plan_made_by_spark_reads_its_cells_only_when_asked(spark, monkeypatch):

@@ -36,6 +36,7 @@ from spark_upsample.engine.frames import materialized
 CLUSTER_CELLS = 10_000  # more cells than this (with group_by): planned by Spark
 BROADCAST_CELLS = 1_000_000  # per-cell tables up to this many rows are broadcast, else shuffled
 _ID_SALTS = 8
+_HUGE = 2.0**62  # targets are capped here before a cast to a long (ANSI mode refuses overflow)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Counted:
     nan_label_rows, nan_group_rows : rows with NaN in a label, or a group column
     repeated_key_cells : cells in which a ``key_cols`` value occurs more than once (null labels
         aside)
+    null_group_cells : cells with a null in a group column
     unique_ids : whether the table's ``id`` (:func:`cell_id`) tells all its cells apart
     """
 
@@ -59,6 +61,7 @@ class Counted:
     nan_label_rows: int
     nan_group_rows: int
     repeated_key_cells: int
+    null_group_cells: int
     unique_ids: bool
 
 
@@ -89,9 +92,11 @@ def counted(table: DataFrame, keys: CellKeys) -> Counted:
     """The numbers of :class:`Counted`, from a count table (columns ``k0``..., ``n``, and with
     ``key_cols`` ``most``, the most rows that share a key value), in one job."""
     label = label_parts(keys)
-    null = F.lit(False)
+    null, null_group = F.lit(False), F.lit(False)
     for part in label:
         null = null | part.isNull()
+    for part in group_parts(keys):
+        null_group = null_group | part.isNull()
     nan_label, nan_group = F.lit(False), F.lit(False)
     for i, (name, t) in enumerate(zip(parts(keys), keys.types, strict=True)):
         if isinstance(t, (T.FloatType, T.DoubleType)):
@@ -112,28 +117,21 @@ def counted(table: DataFrame, keys: CellKeys) -> Counted:
         F.coalesce(F.sum(F.when(~null & nan_label, n)), F.lit(0)),
         F.coalesce(F.sum(F.when(~null & nan_group, n)), F.lit(0)),
         repeated,
+        F.count(F.when(null_group, 1)),
         F.count(F.lit(1)) == F.count_distinct("id"),
     ).first()
     assert row is not None  # an aggregation without grouping gives one row
-    cells, rows, nulls, nan_labels, nan_groups, repeated_cells = (int(v) for v in row[:-1])
-    return Counted(cells, rows, nulls, nan_labels, nan_groups, repeated_cells, bool(row[-1]))
-
-
-def labels_named(table: DataFrame, keys: CellKeys, strategy: Mapping[Any, Any]) -> set[Any]:
-    """The classes among ``strategy``'s keys (after :meth:`CellKeys.labels`) that some cell of
-    ``table`` has, in one job."""
-    found = []
-    for i, label in enumerate(strategy):
-        match = keys.label_equals(label_parts(keys), label)
-        if match is not None:
-            found.append(F.max(match).alias(f"m{i}"))
-    row = table.agg(*found).first() if found else None
-    named = [label for label in strategy if keys.label_equals(label_parts(keys), label) is not None]
-    return {label for label, hit in zip(named, row or (), strict=False) if hit}
+    cells, rows, nulls, nan_labels, nan_groups, repeated_cells, null_groups = (
+        int(v) for v in row[:-1]
+    )
+    return Counted(
+        cells, rows, nulls, nan_labels, nan_groups, repeated_cells, null_groups, bool(row[-1])
+    )
 
 
 def labels(table: DataFrame, keys: CellKeys) -> set[Any]:
-    """Every class of ``table`` (null labels aside): for an error message that lists them."""
+    """Every class of ``table`` (null labels aside), as the plan keys it: for a dict strategy,
+    whose keys Python matches to them, and its error message that lists them."""
     rows = table.select(*label_parts(keys)).distinct().collect()
     width = len(keys.group_by)
     return {
@@ -209,7 +207,7 @@ def with_targets(
         F.sum(F.when(F.col("_asc") == mid, n)).over(group).alias("_lower"),
     )
     target, invalid = _targets(keys, method, strategy)
-    if max_ratio is not None and float(max_ratio) < 1e300:
+    if max_ratio is not None and max_ratio < 1e300:  # an int past a double's range: no limit
         invalid = invalid | (target.cast("double") > F.lit(float(max_ratio)) * n.cast("double"))
     single = classes < 2
     targeted = ranked.select(
@@ -245,7 +243,8 @@ def _targets(keys: CellKeys, method: str, strategy: Any) -> tuple[Column, Column
                 n + (n_max.cast("double") * ratio - n.cast("double")).cast("long")
             )
         else:  # and int(n_minority / ratio) rows of the other class
-            target = F.when(minority, n).otherwise((n_min.cast("double") / ratio).cast("long"))
+            wanted = F.least(n_min.cast("double") / ratio, F.lit(_HUGE))  # casts to a long
+            target = F.when(minority, n).otherwise(wanted.cast("long"))
         wrong = (target < n) if over else (target > n)
         return target, (classes != 2) | wrong
     if isinstance(strategy, Mapping):
@@ -257,7 +256,8 @@ def _targets(keys: CellKeys, method: str, strategy: Any) -> tuple[Column, Column
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
                 bad = bad | match
                 continue
-            target = F.when(match, F.lit(int(value)).cast("long")).otherwise(target)
+            capped = min(int(value), int(_HUGE))  # above any count: still refused, as asked
+            target = F.when(match, F.lit(capped).cast("long")).otherwise(target)
         wrong = (target < n) if over else (target > n)
         return target, bad | wrong
     return n, fails
@@ -288,7 +288,7 @@ def _common_target(target: Any) -> Column | None:
         named = {"majority": F.col("_max"), "minority": F.col("_min"), "mean": mean}
         return {**named, "median": median}.get(target)
     if isinstance(target, numbers.Integral) and not isinstance(target, bool) and int(target) >= 1:
-        return F.lit(int(target)).cast("long")
+        return F.lit(min(int(target), int(_HUGE))).cast("long")
     return None
 
 

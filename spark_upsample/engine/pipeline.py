@@ -121,7 +121,12 @@ def run(df: DataFrame, label_col: str | Sequence[str], options: Options) -> Resa
         table = materialized(query.withColumn("id", cell_table.cell_id(keys)))
         head = table.drop("id").limit(CLUSTER_CELLS + 1).collect()
         if len(head) > CLUSTER_CELLS:
-            return _planned_on_cluster(ctx, table)
+            counted = cell_table.counted(table, keys)
+            if not counted.null_group_cells:
+                return _planned_on_cluster(ctx, table, counted)
+            # A null group: Python orders such groups by their repr (None does not compare),
+            # which decides which group's error is raised; plan on the driver, in that order.
+            head = table.drop("id").collect()
         raw = read_counts(head, keys, options.key_col_names)[0]
     else:
         raw = count_cells(df, keys, options.key_col_names)
@@ -258,12 +263,13 @@ def _plannable_on_cluster(options: Options) -> bool:
     return options.shrinkage is None and (isinstance(strategy, Mapping) or not callable(strategy))
 
 
-def _planned_on_cluster(ctx: _Run, table: DataFrame) -> Resampled:
+def _planned_on_cluster(ctx: _Run, table: DataFrame, counted: cell_table.Counted) -> Resampled:
     """:func:`run` for more than :data:`CLUSTER_CELLS` cells, planned by Spark from the count
-    ``table`` (:func:`count_query`, materialised): the same checks and errors, targets,
-    actions and rows, with the plan's per-cell entries :class:`Deferred`."""
+    ``table`` (:func:`count_query` with a ``id``, materialised; ``counted`` its numbers): the
+    same checks and errors, targets, actions and rows, with the plan's per-cell entries
+    :class:`Deferred`. A dict strategy reads the distinct classes to the driver (one value per
+    class, not per cell), to match its keys as Python does (``np.int64(1)`` names class 1)."""
     df, keys, options = ctx.df, ctx.keys, ctx.options
-    counted = cell_table.counted(table, keys)
     if counted.repeated_key_cells:
         _raise_repeated_key(table, keys, options.key_col_names)
     check_label_rows(
@@ -277,16 +283,17 @@ def _planned_on_cluster(ctx: _Run, table: DataFrame) -> Resampled:
     if counted.null_rows:
         df = df.where(keys.not_null())
     strategy = options.sampling_strategy
+    by_class = strategy
     if isinstance(strategy, Mapping):
         strategy = keys.labels(strategy)
-        named = cell_table.labels_named(table, keys, strategy)
-        if len(named) < len(strategy):  # the error lists the classes there are
-            _check_dict_classes(strategy, cell_table.labels(table, keys))
+        labels = cell_table.labels(table, keys)
+        _check_dict_classes(strategy, labels)
+        by_class = {c: strategy[c] for c in labels if c in strategy}
     targeted = cell_table.with_targets(
         cell_table.with_ids(table, keys, counted.unique_ids),
         keys,
         options.method,
-        strategy,
+        by_class,
         options.max_ratio,
     )
     planned = materialized(

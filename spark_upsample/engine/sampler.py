@@ -327,7 +327,13 @@ def _cell_fields(designed: DataFrame, names: dict[str, str]) -> DataFrame:
 
 
 def _counts_first(designed: DataFrame, names: dict[str, str]) -> bool:
-    """:func:`_count_first`'s choice, from the designs of a table, in one small job."""
+    """:func:`_count_first`'s choice, from the designs of a table, in one small job.
+
+    The sums are of doubles, in Spark's order, so a case at the boundary may choose otherwise
+    than the driver (or another cluster) would. The choice changes how the statistics are
+    aggregated, not what they are: the rows differ only where two copies of a cell share a
+    63-bit key inside its window, which one aggregation retries only at the cut (about 1e-13
+    per cell)."""
     copies = F.col(names["slots"]) * F.col(names["mu"]) * F.col("n")
     copies = F.when(F.col(names["keep"]) == KEEP_SUBSET, F.col(names["want"])).otherwise(copies)
     hi, lo = F.col(names["hi"]).cast("double"), F.col(names["lo"]).cast("double")
